@@ -1,0 +1,72 @@
+/**
+ * The resolved cluster configuration: what a validated spec turns into after defaults
+ * and templates are applied. Everything downstream (renderers, lifecycle, providers)
+ * consumes this, never the raw YAML.
+ */
+
+/** One Slurm compute node (a worker). The head runs slurmctld and is not a compute node. */
+export interface NodeConfig {
+  /** Hostname and Slurm NodeName, e.g. "c3". Unique within the cluster. */
+  name: string;
+  /** Name of the node group it came from. */
+  group: string;
+  cpus: number;
+  memoryMiB: number;
+  /** Slurm node features (sorted, unique). */
+  features: string[];
+}
+
+export interface NodeGroupConfig {
+  /** Group name; node names are `${name}${index}`, index from 1. */
+  name: string;
+  count: number;
+  cpus: number;
+  memoryMiB: number;
+  features: string[];
+}
+
+export interface PartitionConfig {
+  name: string;
+  /** Expanded, in cluster node order. */
+  nodes: string[];
+  default: boolean;
+  /** Minutes, or "UNLIMITED". */
+  maxTime: number | 'UNLIMITED';
+  /** Extra `Key=Value` pairs for this PartitionName line. */
+  extra: Record<string, string>;
+}
+
+export interface SlurmSettings {
+  /** SlurmdTimeout: seconds before an unresponsive slurmd is marked DOWN. */
+  slurmdTimeoutSeconds: number;
+  /** Appended verbatim as Key=Value lines to slurm.conf (after our own keys, sorted). */
+  extraConf: Record<string, string>;
+}
+
+export interface NetworkSettings {
+  /** IPv4 subnet in CIDR form for the cluster bridge, or undefined to let slurmkit pick a free one. */
+  subnet?: string;
+}
+
+export interface ClusterConfig {
+  name: string;
+  provider: { type: 'local' };
+  head: { hostname: string };
+  groups: NodeGroupConfig[];
+  /** All compute nodes, group by group, in index order. */
+  nodes: NodeConfig[];
+  partitions: PartitionConfig[];
+  slurm: SlurmSettings;
+  network: NetworkSettings;
+}
+
+/** Where every host sits on the cluster network; decided by the cluster layer, consumed by renderers. */
+export interface NetworkPlan {
+  /** CIDR of the cluster subnet, e.g. "10.213.4.0/24". */
+  subnet: string;
+  prefixLength: number;
+  /** Bridge (gateway) address on the host. */
+  gateway: string;
+  /** Hostname -> IPv4 address, head included. */
+  addresses: Record<string, string>;
+}

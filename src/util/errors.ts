@@ -1,0 +1,55 @@
+/**
+ * Errors with stable codes. Each code maps once to a CLI exit code (and later an HTTP status).
+ * Messages say what went wrong; `hint` says how to fix it.
+ */
+export type ErrorCode =
+  | 'SPEC_INVALID' // the spec or a CLI argument is wrong: nothing was changed
+  | 'USAGE' // wrong command-line usage
+  | 'NOT_FOUND' // no such cluster, node, template
+  | 'CONFLICT' // already exists / wrong state for this operation
+  | 'PRECONDITION' // the machine is not ready (not root, binary missing, ...)
+  | 'COMMAND_FAILED' // an external command failed
+  | 'TIMEOUT' // a wait strategy ran out of time
+  | 'CLEANUP_INCOMPLETE' // down could not remove everything
+  | 'UNSUPPORTED' // a provider does not support the operation
+  | 'INTERNAL';
+
+const EXIT_CODES: Record<ErrorCode, number> = {
+  SPEC_INVALID: 2,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  CONFLICT: 4,
+  PRECONDITION: 5,
+  COMMAND_FAILED: 6,
+  TIMEOUT: 7,
+  CLEANUP_INCOMPLETE: 8,
+  UNSUPPORTED: 9,
+  INTERNAL: 1,
+};
+
+export class SlurmkitError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  /** Extra lines shown under the message (e.g. one per invalid spec field). */
+  readonly details: string[];
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; details?: string[]; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'SlurmkitError';
+    this.code = code;
+    this.hint = opts.hint;
+    this.details = opts.details ?? [];
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { error: { code: this.code, message: this.message, hint: this.hint, details: this.details } };
+  }
+}
+
+export function exitCodeOf(err: unknown): number {
+  return err instanceof SlurmkitError ? err.exitCode : 1;
+}
