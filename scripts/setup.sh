@@ -1,0 +1,40 @@
+#!/bin/bash
+# Installs everything slurmkit needs on a Debian/Ubuntu machine, as root, and builds it.
+# Safe to run again: apt and npm skip what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (the local provider creates namespaces and bridges)" >&2
+  exit 1
+fi
+
+# Real Slurm and munge from Debian; util-linux for unshare/nsenter, iproute2 for bridges and veths,
+# iptables for the per-cluster FORWARD rule where Docker's br_netfilter filters bridged traffic.
+PACKAGES=(slurm-wlm slurm-client munge iproute2 iptables util-linux procps psmisc ca-certificates)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+fi
+
+# Debian's slurm packages enable their services on systemd machines; slurmkit runs its own
+# daemons per cluster, so the system-wide ones are not needed (and are left as they are).
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup.sh: slurmkit needs Node.js 20 or newer; this machine has $(node --version)" >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+echo "setup.sh: ready. Try: ./bin/slurmkit doctor"

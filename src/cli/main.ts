@@ -1,0 +1,314 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { readFile, writeFile, access } from 'node:fs/promises';
+import { SlurmkitError, exitCodeOf } from '../util/errors.js';
+import { Progress, formatMs } from '../util/progress.js';
+import { up, stop, start, down, gc, headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
+import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
+import { requireState } from '../cluster/state.js';
+import { doctor } from '../cluster/doctor.js';
+import { listTemplates, templateText } from '../spec/templates.js';
+import { parseSpec } from '../spec/load.js';
+import { renderTable } from './table.js';
+
+function print(json: boolean, value: unknown, human: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+}
+
+/** Reads the spec from a template or a file, applying --name, and validates it all at once. */
+async function loadConfig(opts: { template?: string; file?: string; name?: string }) {
+  if (opts.template && opts.file) {
+    throw new SlurmkitError('USAGE', 'give either --template or -f/--file, not both');
+  }
+  let text: string;
+  let source: string;
+  if (opts.file) {
+    source = opts.file;
+    try {
+      text = await readFile(opts.file, 'utf8');
+    } catch (err) {
+      throw new SlurmkitError('NOT_FOUND', `cannot read spec file ${opts.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+        hint: 'write one with: slurmkit init --template lab -o cluster.yaml',
+      });
+    }
+  } else {
+    const template = opts.template ?? 'lab';
+    source = `template ${template}`;
+    text = await templateText(template);
+  }
+  const config = parseSpec(text, source, opts.name === undefined ? {} : { name: opts.name });
+  return { config, text };
+}
+
+/** Where a command should run inside a node: the caller's folder, unless it is one the node keeps private. */
+function nodeCwd(): string {
+  const cwd = process.cwd();
+  return /^\/(tmp|run|proc|sys|dev)(\/|$)/.test(cwd) ? '/root' : cwd;
+}
+
+export function buildCli(): Command {
+  const program = new Command('slurmkit')
+    .description('Real Slurm clusters out of lightweight containers: up in seconds, down without a trace.')
+    .version('0.1.0')
+    .showSuggestionAfterError()
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command('up')
+    .description('create a cluster and start it; returns when every node is idle')
+    .option('-t, --template <name>', 'built-in template (see list-templates)')
+    .option('-f, --file <spec.yaml>', 'cluster spec file')
+    .option('-n, --name <name>', 'cluster name (overrides the spec)')
+    .option('--timeout <seconds>', 'how long to wait for every node to be idle', '120')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts) => {
+      const { config, text } = await loadConfig(opts);
+      const progress = Progress.stderr();
+      progress.info(`Creating cluster ${config.name}: 1 head + ${config.nodes.length} worker(s)`);
+      const t0 = performance.now();
+      const state = await up({ config, specText: text, progress, readyTimeoutMs: seconds(opts.timeout, '--timeout') * 1000 });
+      const total = Math.round(performance.now() - t0);
+      print(opts.json, { ...state, totalMs: total }, () =>
+        [
+          `Cluster ${state.name} is up in ${formatMs(total)}: ${state.nodes.length - 1} worker(s) idle, subnet ${state.network.subnet}.`,
+          `  try:  slurmkit exec ${state.name} -- srun -N${Math.min(state.nodes.length - 1, 8)} hostname`,
+          `  stop: slurmkit down ${state.name}`,
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('list')
+    .description('list clusters')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => {
+      const clusters = await listClusters();
+      print(opts.json, clusters, () =>
+        clusters.length === 0
+          ? 'No clusters. Create one with: slurmkit up --template lab'
+          : renderTable(
+              ['NAME', 'PHASE', 'NODES', 'RUNNING', 'IDLE', 'SUBNET'],
+              clusters.map((c) => [c.name, c.phase, String(c.nodes.total), String(c.nodes.running), String(c.nodes.idle), c.subnet]),
+            ),
+      );
+    });
+
+  program
+    .command('show')
+    .description('show one cluster')
+    .argument('<name>')
+    .option('--json', 'print as JSON')
+    .action(async (name, opts) => {
+      const c = await showCluster(name);
+      print(opts.json, c, () =>
+        [
+          `name:     ${c.name} (id ${c.id})`,
+          `provider: ${c.provider}`,
+          `phase:    ${c.phase}`,
+          `subnet:   ${c.subnet}`,
+          `nodes:    ${c.nodes.total} (${c.nodes.running} running, ${c.nodes.idle} idle in Slurm)`,
+          `folder:   ${c.folder}`,
+          `created:  ${c.createdAt}`,
+          ...(c.timings.length ? ['last command:', ...c.timings.map((t) => `  ${t.phase.padEnd(28)} ${formatMs(t.ms)}`)] : []),
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('list-nodes')
+    .description("list a cluster's nodes")
+    .argument('<name>')
+    .option('--json', 'print as JSON')
+    .action(async (name, opts) => {
+      const nodes = await listNodes(name);
+      print(opts.json, nodes, () =>
+        renderTable(
+          ['NODE', 'ROLE', 'ADDRESS', 'RUNNING', 'SLURM', 'PROCESSES'],
+          nodes.map((n) => [n.name, n.role, n.address, n.running ? 'yes' : 'no', n.slurmState ?? '-', n.processes.join(',') || '-']),
+        ),
+      );
+    });
+
+  program
+    .command('exec')
+    .description("run a command inside a node (default: the head) with Slurm's client environment")
+    .argument('<name>')
+    .argument('<command...>')
+    .option('--node <node>', 'node to run in')
+    .usage('<name> [--node NODE] -- <command...>')
+    .action(async (name, command: string[], opts) => {
+      const state = await requireState(name);
+      const node = opts.node ?? headOf(state).name;
+      if (!state.nodes.some((n) => n.name === node)) {
+        throw new SlurmkitError('NOT_FOUND', `cluster ${name} has no node "${node}"`, { hint: `nodes: ${state.nodes.map((n) => n.name).join(', ')}` });
+      }
+      const r = await providerFor(state).exec({ label: labelOf(state), node, command, stdio: 'inherit', cwd: nodeCwd() });
+      process.exitCode = r.exitCode;
+    });
+
+  program
+    .command('shell')
+    .description('open an interactive shell inside a node (default: the head)')
+    .argument('<name>')
+    .option('--node <node>', 'node to open the shell in')
+    .action(async (name, opts) => {
+      const state = await requireState(name);
+      const node = opts.node ?? headOf(state).name;
+      const r = await providerFor(state).exec({
+        label: labelOf(state),
+        node,
+        command: ['bash', '--norc', '-i'],
+        env: { PS1: `[${name}:${node} \\W]\\$ ` },
+        stdio: 'inherit',
+        cwd: nodeCwd(),
+      });
+      process.exitCode = r.exitCode;
+    });
+
+  program
+    .command('stop')
+    .description('stop every daemon and node, keeping all state (queued jobs stay queued)')
+    .argument('<name>')
+    .option('--json', 'print the result as JSON')
+    .action(async (name, opts) => {
+      const progress = Progress.stderr();
+      const state = await stop(name, progress);
+      print(opts.json, state, () => `Cluster ${name} is stopped. Start it again with: slurmkit start ${name}`);
+    });
+
+  program
+    .command('start')
+    .description('start a stopped cluster, or restart the nodes and daemons of a running one that died')
+    .argument('<name>')
+    .option('--timeout <seconds>', 'how long to wait for every node to be idle', '120')
+    .option('--json', 'print the result as JSON')
+    .action(async (name, opts) => {
+      const progress = Progress.stderr();
+      const state = await start(name, progress, seconds(opts.timeout, '--timeout') * 1000);
+      print(opts.json, state, () => `Cluster ${name} is running: ${state.nodes.length - 1} worker(s) idle.`);
+    });
+
+  program
+    .command('down')
+    .description('destroy a cluster and everything it created (idempotent)')
+    .argument('<name>')
+    .option('--force', 'forget the cluster even if its state is unreadable or some resource cannot be removed')
+    .option('--json', 'print the result as JSON')
+    .action(async (name, opts) => {
+      const progress = Progress.stderr();
+      const r = await down(name, { force: opts.force, progress });
+      print(opts.json, r, () => (r.existed ? `Cluster ${name} is gone.` : `No cluster named ${name}; nothing to remove.`));
+    });
+
+  program
+    .command('logs')
+    .description("show or follow a daemon's log")
+    .argument('<name>')
+    .option('--node <node>', 'node (default: the head)')
+    .addOption(new Option('--daemon <daemon>', 'which log').choices([...DAEMONS]))
+    .option('-f, --follow', 'keep printing new lines')
+    .option('-n, --lines <n>', 'only the last n lines')
+    .action(async (name, opts) => {
+      const file = await logPath(name, opts.node, opts.daemon as Daemon | undefined);
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      await showLog(file, process.stdout, { follow: opts.follow, signal: ac.signal, lines: opts.lines ? Number(opts.lines) : undefined });
+    });
+
+  program
+    .command('doctor')
+    .description('check that this machine can run local clusters, with a fix for each problem')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => {
+      const checks = await doctor();
+      print(opts.json, checks, () =>
+        checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok ? '' : `\n    fix: ${c.fix}`}`).join('\n'),
+      );
+      if (checks.some((c) => !c.ok)) process.exitCode = 5;
+    });
+
+  program
+    .command('gc')
+    .description('remove leftovers (processes, bridges, firewall rules) of clusters that no longer exist')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => {
+      const report = await gc();
+      print(opts.json, report, () =>
+        report.found.length === 0
+          ? 'Nothing to collect.'
+          : [...report.removed.map((r) => `removed ${r}`), ...report.failed.map((f) => `FAILED ${f.resource}: ${f.error}\n    retry: ${f.retry}`)].join('\n'),
+      );
+      if (report.failed.length > 0) process.exitCode = 8;
+    });
+
+  program
+    .command('list-templates')
+    .description('list built-in cluster templates')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => {
+      const templates = await listTemplates();
+      print(opts.json, templates, () => renderTable(['TEMPLATE', 'DESCRIPTION'], templates.map((t) => [t.name, t.description])));
+    });
+
+  program
+    .command('init')
+    .description('write a commented cluster spec to start from')
+    .option('-t, --template <name>', 'template to start from', 'lab')
+    .option('-o, --output <file>', 'file to write (default: print to stdout)')
+    .option('--force', 'overwrite an existing file')
+    .action(async (opts) => {
+      const text = await templateText(opts.template);
+      if (!opts.output) {
+        process.stdout.write(text);
+        return;
+      }
+      if (!opts.force && (await access(opts.output).then(() => true, () => false))) {
+        throw new SlurmkitError('CONFLICT', `${opts.output} already exists`, { hint: 'pick another file with -o, or pass --force to overwrite it' });
+      }
+      await writeFile(opts.output, text);
+      process.stderr.write(`Wrote ${opts.output}. Edit it, then: slurmkit up -f ${opts.output}\n`);
+    });
+
+  program
+    .command('demo')
+    .description('bring up the lab cluster (1 head + 8 workers) and run a job across all workers')
+    .option('--keep', 'leave the cluster running afterwards')
+    .action(async (opts) => {
+      const { runDemo } = await import('./demo.js');
+      await runDemo({ keep: Boolean(opts.keep) });
+    });
+
+  return program;
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new SlurmkitError('USAGE', `${flag} must be a positive number of seconds, got "${value}"`, { hint: `for example ${flag} 120` });
+  }
+  return n;
+}
+
+export function reportError(err: unknown, json: boolean): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  const e = err instanceof SlurmkitError ? err : new SlurmkitError('INTERNAL', (err as Error)?.stack ?? String(err));
+  if (json) {
+    process.stdout.write(`${JSON.stringify(e.toJSON(), null, 2)}\n`);
+  } else {
+    process.stderr.write(`error: ${e.message}\n`);
+    for (const d of e.details) process.stderr.write(`  - ${d}\n`);
+    if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+  }
+  return exitCodeOf(e);
+}
+
+async function main(): Promise<void> {
+  const program = buildCli().exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    process.exitCode = reportError(err, process.argv.includes('--json'));
+  }
+}
+
+await main();

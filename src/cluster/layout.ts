@@ -1,0 +1,50 @@
+import type { Mount, NodeSpec } from '../providers/types.js';
+import type { ClusterPaths } from './paths.js';
+import type { NodeRecord } from './state.js';
+
+/**
+ * How slurmkit configures a machine into a Slurm node: which of the cluster's folders it
+ * sees where, and which daemons it runs. The provider only carries this out.
+ */
+
+/** Daemons per role, with the command that starts each (inside the node, run from boot or by `start`). */
+export function daemonsFor(node: NodeRecord): { name: string; start: string }[] {
+  if (node.role === 'head') {
+    return [
+      {
+        name: 'munged',
+        // One munged per cluster, on the head; every node reaches its socket through /run/munge.
+        start: 'munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid',
+      },
+      { name: 'slurmctld', start: 'slurmctld' },
+    ];
+  }
+  return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd` }];
+}
+
+export function mountsFor(node: NodeRecord, paths: ClusterPaths): Mount[] {
+  const mounts: Mount[] = [
+    // A private /tmp per node: PMIx and others create per-step files there that must not collide.
+    { type: 'tmpfs', target: '/tmp', mode: '1777' },
+    { type: 'tmpfs', target: '/dev/shm', mode: '1777' },
+    { type: 'tmpfs', target: '/run', mode: '0755' },
+    { type: 'bind', source: paths.mungeRun, target: '/run/munge' },
+    { type: 'bind', source: paths.hosts, target: '/etc/hosts', readOnly: true },
+    { type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true },
+    { type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' },
+    { type: 'bind', source: paths.logs, target: '/var/log/slurm' },
+  ];
+  if (node.role === 'head') mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
+  return mounts;
+}
+
+export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths): NodeSpec {
+  return {
+    hostname: node.name,
+    index: node.index,
+    address: node.address,
+    mounts: mountsFor(node, paths),
+    boot: daemonsFor(node).map((d) => d.start).join('\n'),
+    consoleLog: paths.consoleLog(node.name),
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * Lifecycle on real Slurm: real slurmctld, slurmd and munged in namespaces on this machine.
+ * Needs root and the Debian packages the README installs.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
+import { templateText } from '../spec/templates.js';
+import { down, start, stop, up } from './lifecycle.js';
+import { ClusterPaths } from './paths.js';
+import { readState, type ClusterState } from './state.js';
+import { listNodes } from './inspect.js';
+import { scanLabeledProcesses } from '../providers/local/procscan.js';
+import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, type HostSnapshot } from '../testing/harness.js';
+import { sleep } from '../util/run.js';
+
+async function upTemplate(template: string, name: string, slurm: Record<string, unknown> = {}): Promise<ClusterState> {
+  const text = await templateText(template);
+  const raw = applyOverrides(parseYaml(text, template), { name }) as Record<string, Record<string, unknown>>;
+  raw.slurm = { ...raw.slurm, ...slurm };
+  return up({ config: resolveSpec(raw, `template ${template}`), specText: text, readyTimeoutMs: 60_000 });
+}
+
+async function waitForJobsGone(state: ClusterState, jobId: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const q = await shOk(state, `squeue -h -j ${jobId} -o %i 2>/dev/null || true`);
+    if (q.trim() === '') return;
+    await sleep(250);
+  }
+  throw new Error(`job ${jobId} still queued after ${timeoutMs} ms`);
+}
+
+describe('local cluster lifecycle', () => {
+  let home: string;
+  let before_: HostSnapshot;
+  let lab: ClusterState;
+
+  before(async () => {
+    home = await useTempHome();
+    before_ = await hostSnapshot();
+    // A short SlurmdTimeout so that a killed slurmd is noticed within seconds.
+    lab = await upTemplate('lab', 'tlab', { slurmdTimeoutSeconds: 5 });
+  });
+
+  after(async () => {
+    await cleanupHome(home);
+  });
+
+  test('up of lab: every worker idle, 8 distinct hostnames from srun -N8', async () => {
+    const nodes = await listNodes('tlab');
+    assert.equal(nodes.filter((n) => n.role === 'worker' && n.slurmState === 'idle').length, 8);
+    const out = await shOk(lab, 'srun -N8 hostname');
+    const hosts = out.trim().split('\n');
+    assert.equal(hosts.length, 8);
+    assert.equal(new Set(hosts).size, 8, `hostnames not distinct: ${hosts.join(' ')}`);
+  });
+
+  test('each node has its own hostname, address, /etc/hosts and private /tmp', async () => {
+    assert.equal((await shOk(lab, 'hostname', 'c3')).trim(), 'c3');
+    const addr = await shOk(lab, 'ip -4 -o addr show eth0', 'c3');
+    assert.match(addr, new RegExp(lab.nodes.find((n) => n.name === 'c3')!.address.replace(/\./g, '\\.')));
+    assert.match(await shOk(lab, 'cat /etc/hosts', 'c5'), /\bc8\b/);
+    await shOk(lab, 'echo mine > /tmp/slurmkit-private-check', 'c1');
+    assert.equal((await sh(lab, 'test -e /tmp/slurmkit-private-check', 'c2')).exitCode, 1);
+    assert.equal(existsSync('/tmp/slurmkit-private-check'), false);
+  });
+
+  test('the munge key is per cluster and owner-only', async () => {
+    const key = ClusterPaths.of('tlab').mungeKey;
+    const st = await stat(key);
+    assert.equal(st.mode & 0o777, 0o400);
+    // Workers never see the key.
+    assert.equal((await sh(lab, 'test -e /etc/munge/munge.key && cmp -s /etc/munge/munge.key ' + key, 'c1')).exitCode !== 0, true);
+  });
+
+  test('an sbatch array of 200 tasks completes', async () => {
+    const dir = `${home}/array`;
+    const id = (await shOk(lab, `mkdir -p ${dir} && sbatch --parsable --array=1-200 -o /dev/null --wrap 'touch ${dir}/t-$SLURM_ARRAY_TASK_ID'`)).trim();
+    await waitForJobsGone(lab, id, 180_000);
+    const count = (await shOk(lab, `ls ${dir} | wc -l`)).trim();
+    assert.equal(count, '200');
+  });
+
+  test('kill -9 of one slurmd marks that node down, and start brings it back', async () => {
+    const slurmd = (await scanLabeledProcesses()).find((p) => p.clusterId === lab.id && p.node === 'c4' && p.comm === 'slurmd');
+    assert.ok(slurmd, 'slurmd of c4 is running');
+    process.kill(slurmd.pid, 'SIGKILL');
+    const deadline = Date.now() + 60_000;
+    let state = '';
+    while (Date.now() < deadline) {
+      state = (await shOk(lab, 'sinfo -h -n c4 -o %T')).trim();
+      if (state.startsWith('down')) break;
+      await sleep(500);
+    }
+    assert.match(state, /^down/);
+    await start('tlab');
+    assert.equal((await shOk(lab, 'sinfo -h -n c4 -o %T')).trim(), 'idle');
+    assert.equal((await shOk(lab, 'srun -w c4 hostname')).trim(), 'c4');
+  });
+
+  test('stop and start keep a held job queued and job ids continue', async () => {
+    const held = Number((await shOk(lab, 'sbatch --parsable -H -o /dev/null --wrap true')).trim());
+    await stop('tlab');
+    assert.equal((await readState('tlab'))!.phase, 'stopped');
+    assert.deepEqual(
+      (await scanLabeledProcesses()).filter((p) => p.clusterId === lab.id),
+      [],
+      'no process of the cluster runs while it is stopped',
+    );
+    assert.deepEqual(await leftoversOf(lab.id), []);
+    await start('tlab');
+    const q = (await shOk(lab, `squeue -h -j ${held} -o '%T %r'`)).trim();
+    assert.match(q, /^PENDING (JobHeldUser|JobHeldAdmin)/);
+    const next = Number((await shOk(lab, 'sbatch --parsable -o /dev/null --wrap true')).trim());
+    assert.ok(next > held, `job id ${next} continues after ${held}`);
+    await shOk(lab, `scancel ${held}`);
+  });
+
+  test('two clusters run side by side without colliding', async () => {
+    const other = await upTemplate('minimal', 'tmin');
+    try {
+      assert.notEqual(other.network.subnet, lab.network.subnet);
+      assert.notEqual(other.id, lab.id);
+      assert.equal((await shOk(other, 'srun -N2 hostname | sort')).trim(), 'c1\nc2');
+      assert.equal((await shOk(lab, 'srun -N8 hostname | sort | head -1')).trim(), 'c1');
+      assert.equal((await shOk(other, 'sinfo -h -o %D')).trim(), '2');
+    } finally {
+      await down('tmin');
+    }
+    assert.deepEqual(await leftoversOf(other.id), []);
+  });
+
+  test('down twice leaves nothing behind and the host unchanged', async () => {
+    const first = await down('tlab');
+    assert.equal(first.existed, true);
+    const second = await down('tlab');
+    assert.equal(second.existed, false);
+    assert.deepEqual(await leftoversOf(lab.id), []);
+    assert.equal(existsSync(ClusterPaths.of('tlab').root), false);
+    const now = await hostSnapshot();
+    assert.deepEqual(now.links, before_.links, 'network links');
+    assert.equal(now.mounts, before_.mounts, 'mounts');
+    assert.equal(now.netns, before_.netns, 'named network namespaces');
+    assert.equal(now.forward, before_.forward, 'iptables FORWARD chain');
+    assert.deepEqual(now.files, before_.files, 'host files /etc/hosts, /etc/passwd, /etc/munge, /etc/slurm');
+  });
+});

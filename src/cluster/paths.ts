@@ -1,0 +1,37 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where slurmkit keeps every cluster's folder; never under /tmp, which nodes replace with their own. */
+export function slurmkitHome(): string {
+  return process.env.SLURMKIT_HOME ?? join(homedir(), '.slurmkit');
+}
+
+/** The layout of one cluster's folder on the host. Nothing else on the host is written. */
+export class ClusterPaths {
+  constructor(readonly root: string) {}
+
+  static of(name: string): ClusterPaths {
+    return new ClusterPaths(join(slurmkitHome(), 'clusters', name));
+  }
+
+  get state(): string { return join(this.root, 'state.json'); }
+  get spec(): string { return join(this.root, 'spec.yaml'); }
+  /** Seen as /etc/slurm inside every node. */
+  get slurmEtc(): string { return join(this.root, 'etc', 'slurm'); }
+  get slurmConf(): string { return join(this.slurmEtc, 'slurm.conf'); }
+  get cgroupConf(): string { return join(this.slurmEtc, 'cgroup.conf'); }
+  /** Seen as /etc/hosts inside every node. */
+  get hosts(): string { return join(this.root, 'etc', 'hosts'); }
+  /** Seen as /etc/munge inside the head only: the key never reaches a worker's view. */
+  get mungeEtc(): string { return join(this.root, 'secrets', 'munge'); }
+  get mungeKey(): string { return join(this.mungeEtc, 'munge.key'); }
+  /** Seen as /run/munge in every node: the socket of the cluster's one munged. */
+  get mungeRun(): string { return join(this.root, 'run', 'munge'); }
+  /** Seen as /var/lib/slurm in every node: slurmctld state and slurmd spools. */
+  get slurmLib(): string { return join(this.root, 'var', 'lib', 'slurm'); }
+  /** Seen as /var/log/slurm in every node. */
+  get logs(): string { return join(this.root, 'log'); }
+  /** Provider's per-node files (init scripts, boot status). */
+  get nodesWork(): string { return join(this.root, 'nodes'); }
+  consoleLog(node: string): string { return join(this.logs, `console-${node}.log`); }
+}

@@ -1,0 +1,118 @@
+import { readFile } from 'node:fs/promises';
+import type { ClusterLabel, NetworkRequest } from '../types.js';
+import { run, which } from '../../util/run.js';
+
+/** Interface names are limited to 15 characters, so they carry the short id; the alias carries the full label. */
+export const bridgeName = (id: string): string => `sk${id}br`;
+export const vethName = (id: string, index: number): string => `sk${id}n${index}`;
+export const labelAlias = (label: ClusterLabel): string => `slurmkit cluster=${label.name} id=${label.id}`;
+export const ruleComment = (label: ClusterLabel): string => `slurmkit:${label.name}:${label.id}`;
+
+interface IpLink {
+  ifname: string;
+  ifalias?: string;
+  linkinfo?: { info_kind?: string };
+}
+
+export interface LabeledBridge {
+  name: string;
+  clusterId: string;
+}
+
+export async function listLabeledBridges(): Promise<LabeledBridge[]> {
+  const { stdout } = await run('ip', ['-j', '-d', 'link', 'show', 'type', 'bridge']);
+  const links = JSON.parse(stdout || '[]') as IpLink[];
+  const out: LabeledBridge[] = [];
+  for (const l of links) {
+    const m = /^slurmkit cluster=\S+ id=(\S+)$/.exec(l.ifalias ?? '');
+    if (m) out.push({ name: l.ifname, clusterId: m[1]! });
+  }
+  return out;
+}
+
+/** IPv4 networks routed on this host right now, as [network, prefix] pairs. */
+export async function hostRoutes(): Promise<{ dst: string }[]> {
+  const { stdout } = await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']);
+  return (JSON.parse(stdout || '[]') as { dst: string }[]).filter((r) => r.dst && r.dst !== 'default');
+}
+
+/**
+ * Bridged traffic passes iptables FORWARD only when br_netfilter is loaded (Docker loads
+ * it and sets the policy to DROP); only then does the cluster need its own ACCEPT rule.
+ */
+export async function bridgeTrafficIsFiltered(): Promise<boolean> {
+  try {
+    return (await readFile('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8')).trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+function forwardRule(label: ClusterLabel): string[] {
+  const br = bridgeName(label.id);
+  return ['FORWARD', '-i', br, '-o', br, '-m', 'comment', '--comment', ruleComment(label), '-j', 'ACCEPT'];
+}
+
+export async function createNetwork(req: NetworkRequest): Promise<void> {
+  const br = bridgeName(req.label.id);
+  const existing = await listLabeledBridges();
+  if (!existing.some((b) => b.name === br)) {
+    await run('ip', ['-batch', '-'], {
+      input: [
+        `link add name ${br} type bridge`,
+        `link set dev ${br} alias "${labelAlias(req.label)}"`,
+        `addr add ${req.gateway}/${req.prefixLength} dev ${br}`,
+        `link set dev ${br} up`,
+      ].join('\n'),
+    }).catch(async (err) => {
+      await run('ip', ['link', 'del', br], { allowFailure: true });
+      throw err;
+    });
+  }
+  if ((await bridgeTrafficIsFiltered()) && (await which('iptables'))) {
+    const rule = forwardRule(req.label);
+    const present = await run('iptables', ['-w', '-C', ...rule], { allowFailure: true });
+    if (present.exitCode !== 0) {
+      try {
+        await run('iptables', ['-w', '-I', ...rule]);
+      } catch (err) {
+        await run('ip', ['link', 'del', br], { allowFailure: true });
+        throw err;
+      }
+    }
+  }
+}
+
+export interface LabeledRule {
+  /** The rule as `iptables -S` prints it, starting with -A. */
+  spec: string[];
+  clusterId: string;
+}
+
+export async function listLabeledRules(): Promise<LabeledRule[]> {
+  if (!(await which('iptables'))) return [];
+  const { stdout } = await run('iptables', ['-w', '-S', 'FORWARD'], { allowFailure: true });
+  const out: LabeledRule[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /--comment "?slurmkit:[^:\s"]+:([0-9a-f]+)"?/.exec(line);
+    if (!m || !line.startsWith('-A ')) continue;
+    // iptables -S quotes comments with spaces only; ours have none, so splitting is safe.
+    out.push({ spec: line.replace(/"/g, '').split(/\s+/), clusterId: m[1]! });
+  }
+  return out;
+}
+
+export function deleteRuleArgs(rule: LabeledRule): string[] {
+  return ['-w', '-D', ...rule.spec.slice(1)];
+}
+
+/** Host ends of node veth pairs, recognised by name (sk<id>n<index>). */
+export async function listNodeLinks(): Promise<{ name: string; clusterId: string }[]> {
+  const { stdout } = await run('ip', ['-j', 'link', 'show', 'type', 'veth']);
+  const out: { name: string; clusterId: string }[] = [];
+  for (const l of JSON.parse(stdout || '[]') as IpLink[]) {
+    const m = /^sk([0-9a-f]{6})n\d+$/.exec(l.ifname);
+    if (m) out.push({ name: l.ifname, clusterId: m[1]! });
+  }
+  return out;
+}

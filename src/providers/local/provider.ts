@@ -1,0 +1,267 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readFile, readlink, writeFile, mkdir } from 'node:fs/promises';
+import type {
+  ClusterLabel,
+  CreateNodesRequest,
+  ExecRequest,
+  ExecResult,
+  LeftoverReport,
+  NetworkRequest,
+  NodeProvider,
+  NodeStatus,
+} from '../types.js';
+import { SlurmkitError } from '../../util/errors.js';
+import { commandLine, run, sleep, waitFor } from '../../util/run.js';
+import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
+import { checkMounts, initFile, renderInitScript, statusFile } from './init-script.js';
+import {
+  bridgeName,
+  createNetwork,
+  deleteRuleArgs,
+  listLabeledBridges,
+  listLabeledRules,
+  listNodeLinks,
+  vethName,
+} from './network.js';
+
+const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Namespaces a node has of its own; exec enters exactly these. */
+const NAMESPACES = ['--net', '--uts', '--mount', '--pid', '--ipc'];
+
+async function tailOf(path: string, lines = 12): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Nodes as Linux namespaces on this machine: each node is an `unshare`d init with its own
+ * network, UTS, mount, IPC and PID namespaces, plugged into a per-cluster bridge by a veth
+ * pair. The rest of the filesystem is shared with the host.
+ */
+export class LocalProvider implements NodeProvider {
+  readonly kind = 'local';
+  readonly capabilities = { scale: true, needsRoot: true };
+
+  async ensureNetwork(req: NetworkRequest): Promise<void> {
+    await createNetwork(req);
+  }
+
+  async createNodes(req: CreateNodesRequest): Promise<void> {
+    const { label, network } = req;
+    await mkdir(req.workDir, { recursive: true, mode: 0o700 });
+    for (const node of req.nodes) checkMounts(node.hostname, node.mounts);
+    await Promise.all(
+      req.nodes.map((node) =>
+        writeFile(initFile(req.workDir, node.hostname), renderInitScript(node, network.prefixLength, req.workDir), {
+          mode: 0o700,
+        }),
+      ),
+    );
+    const hostNetns = await readlink('/proc/self/ns/net');
+    const started: { hostname: string; pid: number; exited: Promise<number | null>; stdin: NodeJS.WritableStream }[] =
+      [];
+    try {
+      for (const node of req.nodes) {
+        const out = openSync(node.consoleLog, 'a', 0o600);
+        const child = spawn(
+          'unshare',
+          [...NAMESPACES, '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'bash', initFile(req.workDir, node.hostname)],
+          {
+            detached: true,
+            stdio: ['pipe', out, out],
+            env: {
+              PATH: NODE_PATH,
+              HOME: '/root',
+              LANG: 'C.UTF-8',
+              [ENV_CLUSTER]: label.name,
+              [ENV_CLUSTER_ID]: label.id,
+              [ENV_NODE]: node.hostname,
+            },
+          },
+        );
+        closeSync(out);
+        const exited = new Promise<number | null>((resolve) => {
+          child.on('exit', (code) => resolve(code ?? 128));
+          child.on('error', () => resolve(127));
+        });
+        if (child.pid === undefined) throw new SlurmkitError('COMMAND_FAILED', `could not start unshare for node ${node.hostname}`);
+        started.push({ hostname: node.hostname, pid: child.pid, exited, stdin: child.stdin! });
+        child.unref();
+      }
+      // unshare enters its new network namespace itself, so its own /proc entry tells when the
+      // namespace exists and the node's end of the veth pair can be moved in.
+      await waitFor(
+        'node network namespaces',
+        async () => {
+          for (const s of started) {
+            if (!isAlive(s.pid)) throw new SlurmkitError('COMMAND_FAILED', `node ${s.hostname} exited while starting:\n${await tailOf(req.nodes.find((n) => n.hostname === s.hostname)!.consoleLog)}`);
+            if ((await readlink(`/proc/${s.pid}/ns/net`).catch(() => hostNetns)) === hostNetns) return undefined;
+          }
+          return true;
+        },
+        { timeoutMs: 10_000, intervalMs: 5 },
+      );
+      const br = bridgeName(label.id);
+      const byName = new Map(req.nodes.map((n) => [n.hostname, n]));
+      await run('ip', ['-batch', '-'], {
+        input: started
+          .flatMap((s) => {
+            const veth = vethName(label.id, byName.get(s.hostname)!.index);
+            return [`link add ${veth} type veth peer name eth0 netns ${s.pid}`, `link set ${veth} master ${br} up`];
+          })
+          .join('\n'),
+      });
+      for (const s of started) {
+        s.stdin.end('go\n');
+      }
+      await this.waitBooted(req, started);
+    } catch (err) {
+      await this.destroyNodes(label, req.nodes.map((n) => n.hostname), { graceMs: 0 }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async waitBooted(
+    req: CreateNodesRequest,
+    started: { hostname: string; exited: Promise<number | null>; pid: number }[],
+  ): Promise<void> {
+    const pending = new Set(started.map((s) => s.hostname));
+    await waitFor(
+      `${pending.size} node(s) to boot`,
+      async () => {
+        for (const hostname of [...pending]) {
+          const status = await readFile(statusFile(req.workDir, hostname), 'utf8').catch(() => '');
+          const node = req.nodes.find((n) => n.hostname === hostname)!;
+          if (status.startsWith('ok')) pending.delete(hostname);
+          else if (status.startsWith('failed') || !isAlive(started.find((s) => s.hostname === hostname)!.pid)) {
+            throw new SlurmkitError('COMMAND_FAILED', `node ${hostname} failed to boot (console: ${node.consoleLog}):\n${await tailOf(node.consoleLog)}`);
+          }
+        }
+        return pending.size === 0 ? true : undefined;
+      },
+      { timeoutMs: req.timeoutMs, intervalMs: 10, describe: () => `waiting for ${[...pending].join(', ')}` },
+    );
+  }
+
+  async destroyNodes(label: ClusterLabel, hostnames: string[], opts: { graceMs?: number } = {}): Promise<void> {
+    const wanted = new Set(hostnames);
+    const mine = (await scanLabeledProcesses()).filter((p) => p.clusterId === label.id && wanted.has(p.node));
+    await this.killProcesses(mine, opts.graceMs ?? 5_000);
+  }
+
+  /** TERM the node inits (which pass it on inside the node), wait, then KILL whatever is left. */
+  private async killProcesses(procs: LabeledProcess[], graceMs: number): Promise<void> {
+    const inits = procs.filter((p) => p.isNodeInit);
+    if (graceMs > 0) {
+      for (const p of inits) signal(p.pid, 'SIGTERM');
+      const deadline = Date.now() + graceMs;
+      while (Date.now() < deadline && inits.some((p) => isAlive(p.pid))) await sleep(20);
+    }
+    for (const p of inits) signal(p.pid, 'SIGKILL');
+    for (const p of procs) signal(p.pid, 'SIGKILL');
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && procs.some((p) => isAlive(p.pid))) await sleep(10);
+  }
+
+  async exec(req: ExecRequest): Promise<ExecResult> {
+    const init = (await scanLabeledProcesses()).find((p) => p.clusterId === req.label.id && p.node === req.node && p.isNodeInit);
+    if (!init) {
+      throw new SlurmkitError('NOT_FOUND', `node ${req.node} of cluster ${req.label.name} is not running`, {
+        hint: `start it with: slurmkit start ${req.label.name}`,
+      });
+    }
+    const env = {
+      PATH: NODE_PATH,
+      HOME: '/root',
+      LANG: 'C.UTF-8',
+      TERM: process.env.TERM ?? 'xterm',
+      ...req.env,
+    };
+    const args = [
+      '-t',
+      String(init.pid),
+      ...NAMESPACES,
+      `--wd=${req.cwd ?? '/'}`,
+      '--',
+      'env',
+      '-i',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ...req.command,
+    ];
+    if (req.stdio === 'capture') {
+      const opts = req.input === undefined ? { allowFailure: true } : { allowFailure: true, input: req.input };
+      const r = await run('nsenter', args, opts);
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+    }
+    return new Promise((resolve, reject) => {
+      const child = spawn('nsenter', args, { stdio: 'inherit' });
+      child.on('error', (err) => reject(new SlurmkitError('COMMAND_FAILED', `could not run ${commandLine('nsenter', args)}: ${err.message}`)));
+      child.on('exit', (code, sig) => resolve({ exitCode: code ?? (sig ? 128 + 15 : 1), stdout: '', stderr: '' }));
+    });
+  }
+
+  async list(label: ClusterLabel): Promise<NodeStatus[]> {
+    const procs = (await scanLabeledProcesses()).filter((p) => p.clusterId === label.id);
+    const byNode = new Map<string, LabeledProcess[]>();
+    for (const p of procs) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
+    return [...byNode.entries()].map(([hostname, ps]) => {
+      const init = ps.find((p) => p.isNodeInit);
+      return {
+        hostname,
+        pid: init?.pid,
+        running: init !== undefined,
+        processes: [...new Set(ps.filter((p) => !p.isNodeInit && !['unshare', 'sleep', 'bash'].includes(p.comm)).map((p) => p.comm))].sort(),
+      };
+    });
+  }
+
+  async removeByLabel(select: { id: string } | { keepIds: string[] }): Promise<LeftoverReport> {
+    const matches = (id: string): boolean => ('id' in select ? id === select.id : !select.keepIds.includes(id));
+    const report: LeftoverReport = { found: [], removed: [], failed: [] };
+
+    const procs = (await scanLabeledProcesses()).filter((p) => matches(p.clusterId));
+    if (procs.length > 0) {
+      const desc = `${procs.length} process(es) (${[...new Set(procs.map((p) => p.comm))].join(', ')})`;
+      report.found.push(desc);
+      await this.killProcesses(procs, 0);
+      const left = procs.filter((p) => isAlive(p.pid));
+      if (left.length === 0) report.removed.push(desc);
+      else report.failed.push({ resource: desc, error: 'still running after SIGKILL', retry: `kill -9 ${left.map((p) => p.pid).join(' ')}` });
+    }
+
+    for (const rule of (await listLabeledRules()).filter((r) => matches(r.clusterId))) {
+      const desc = `iptables rule ${rule.spec.join(' ')}`;
+      report.found.push(desc);
+      const args = deleteRuleArgs(rule);
+      const r = await run('iptables', args, { allowFailure: true });
+      if (r.exitCode === 0) report.removed.push(desc);
+      else report.failed.push({ resource: desc, error: r.stderr.trim(), retry: commandLine('iptables', args) });
+    }
+
+    // A node's veth goes when its network namespace does, but the kernel does that lazily; remove any left.
+    for (const link of (await listNodeLinks()).filter((l) => matches(l.clusterId))) {
+      await run('ip', ['link', 'del', link.name], { allowFailure: true });
+    }
+
+    for (const br of (await listLabeledBridges()).filter((b) => matches(b.clusterId))) {
+      const desc = `bridge ${br.name}`;
+      report.found.push(desc);
+      const r = await run('ip', ['link', 'del', br.name], { allowFailure: true });
+      if (r.exitCode === 0) report.removed.push(desc);
+      else report.failed.push({ resource: desc, error: r.stderr.trim(), retry: commandLine('ip', ['link', 'del', br.name]) });
+    }
+    return report;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The machine contract. A provider gets machines (nodes) with a hostname, an address
+ * on the cluster network and mounts, runs commands in them and finds them by label.
+ * It knows nothing about Slurm: what runs at boot comes in the request.
+ */
+import { SlurmkitError } from '../util/errors.js';
+
+/** Identifies everything one cluster owns; providers stamp it on every resource they make. */
+export interface ClusterLabel {
+  /** Cluster name, for people. */
+  name: string;
+  /** Random id fixed at creation, so a new cluster of the same name never adopts old leftovers. */
+  id: string;
+}
+
+export type Mount =
+  | { type: 'bind'; source: string; target: string; readOnly?: boolean }
+  | { type: 'tmpfs'; target: string; mode?: string; sizeMiB?: number };
+
+export interface NetworkRequest {
+  label: ClusterLabel;
+  /** CIDR, e.g. 10.213.4.0/24; the gateway gets the first address. */
+  subnet: string;
+  gateway: string;
+  prefixLength: number;
+}
+
+export interface NodeSpec {
+  /** Hostname inside the node. */
+  hostname: string;
+  /** Stable small integer, unique in the cluster (names host-side interfaces). */
+  index: number;
+  address: string;
+  /** Applied in order, inside the node only. A target must exist on the host or lie under an earlier tmpfs. */
+  mounts: Mount[];
+  /** Shell commands run inside the node once network and mounts are ready. Non-zero exit fails the node. */
+  boot: string;
+  /** Where the node's own console output (init and boot) goes, on the host. */
+  consoleLog: string;
+}
+
+export interface CreateNodesRequest {
+  label: ClusterLabel;
+  network: NetworkRequest;
+  nodes: NodeSpec[];
+  /** Folder on the host where the provider may keep per-node files. */
+  workDir: string;
+  timeoutMs: number;
+}
+
+export interface ExecRequest {
+  label: ClusterLabel;
+  node: string;
+  command: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** inherit: attach to this terminal (interactive); capture: collect output. */
+  stdio: 'inherit' | 'capture';
+  input?: string;
+  /** Run as this user (name or uid); default root. */
+  user?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface NodeStatus {
+  hostname: string;
+  /** Host PID of the node's init, when running. */
+  pid: number | undefined;
+  running: boolean;
+  /** Names of the programs running in the node (e.g. slurmd, munged). */
+  processes: string[];
+}
+
+export interface LeftoverReport {
+  /** Human-readable resource descriptions, e.g. "bridge skab12cdbr". */
+  found: string[];
+  removed: string[];
+  /** Each with the exact shell command to retry by hand. */
+  failed: { resource: string; error: string; retry: string }[];
+}
+
+export interface ProviderCapabilities {
+  /** Nodes can be added to and removed from a running cluster. */
+  scale: boolean;
+  /** Requires root on this machine. */
+  needsRoot: boolean;
+}
+
+export interface NodeProvider {
+  readonly kind: string;
+  readonly capabilities: ProviderCapabilities;
+
+  /**
+   * Creates the cluster network (bridge, firewall rule). Idempotent: an existing network
+   * with the same label is kept. If it rejects, anything it made has been removed.
+   */
+  ensureNetwork(req: NetworkRequest): Promise<void>;
+
+  /**
+   * Creates and boots nodes in parallel. Resolves when every node's boot commands exited 0.
+   * If it rejects, the nodes of this request have been destroyed; other nodes are untouched.
+   */
+  createNodes(req: CreateNodesRequest): Promise<void>;
+
+  /** Stops nodes (every process in them) and frees their network interfaces. Idempotent. */
+  destroyNodes(label: ClusterLabel, hostnames: string[], opts?: { graceMs?: number }): Promise<void>;
+
+  /** Runs a command inside a running node. Rejects NOT_FOUND if the node is not running. */
+  exec(req: ExecRequest): Promise<ExecResult>;
+
+  /** What runs of this cluster right now, found by label (not from memory). */
+  list(label: ClusterLabel): Promise<NodeStatus[]>;
+
+  /**
+   * Removes every resource carrying this cluster's label (or, with `id` omitted, of any
+   * cluster whose id is not in `keepIds`). Never throws for a resource it cannot remove:
+   * it reports it with the command to retry.
+   */
+  removeByLabel(select: { id: string } | { keepIds: string[] }): Promise<LeftoverReport>;
+}
+
+export class UnsupportedError extends SlurmkitError {
+  constructor(provider: string, operation: string) {
+    super('UNSUPPORTED', `the ${provider} provider does not support ${operation}`);
+  }
+}

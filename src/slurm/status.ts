@@ -1,0 +1,30 @@
+/** Parsing of Slurm client output. Pure functions only. */
+
+export interface NodeSlurmState {
+  name: string;
+  /** Lower-case base state, e.g. idle, alloc, mix, down, drain; `*` (not responding) stripped. */
+  state: string;
+  /** Slurm says the node does not respond (the `*` suffix). */
+  notResponding: boolean;
+}
+
+/** The arguments to pass to sinfo for {@link parseSinfoNodes}. */
+export const SINFO_NODE_ARGS = ['-h', '-N', '-o', '%N|%T'];
+
+/** Parses `sinfo -h -N -o '%N|%T'`; a node in several partitions appears once. */
+export function parseSinfoNodes(stdout: string): NodeSlurmState[] {
+  const seen = new Map<string, NodeSlurmState>();
+  for (const line of stdout.split('\n')) {
+    const [name, rawState] = line.trim().split('|');
+    if (!name || !rawState) continue;
+    const notResponding = rawState.endsWith('*');
+    const state = rawState.replace(/[*~#!%$@^-]+$/, '').toLowerCase();
+    seen.set(name, { name, state, notResponding });
+  }
+  return [...seen.values()];
+}
+
+/** A node is ready for work when Slurm reports it idle and responding. */
+export function isReady(n: NodeSlurmState): boolean {
+  return n.state === 'idle' && !n.notResponding;
+}

@@ -1,0 +1,247 @@
+/**
+ * Rules that span fields: unique names, partition members, one default partition, subnet.
+ * They run on the raw spec next to the schema and read each field on its own, so a typo in
+ * one field never hides a clash elsewhere: one run reports every problem.
+ */
+import type * as z from 'zod';
+import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
+import { problem, type Path } from './issues.js';
+import { CONF_KEY, groupSchema, headSchema, networkSchema, partitionSchema, type GroupSpec, type PartitionSpec } from './schema.js';
+
+/** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
+const RESERVED_ADDRESSES = 12;
+
+/** Keys slurmkit writes from a spec field; setting them in extraConf would fight the spec. */
+const OWNED_CONF_KEYS: Record<string, string> = {
+  clustername: 'set it with name',
+  slurmctldhost: 'set it with head.hostname',
+  slurmdtimeout: 'set it with slurm.slurmdTimeoutSeconds',
+  nodename: 'nodes come from the node groups under nodes',
+  nodeset: 'use partitions with {group: NAME} instead',
+  downnodes: 'nodes come from the node groups under nodes',
+  frontendname: 'slurmkit does not use front-end nodes',
+  partitionname: 'partitions come from partitions',
+  include: 'put the settings themselves in extraConf',
+};
+
+const OWNED_PARTITION_KEYS: Record<string, string> = {
+  partitionname: 'set it with name',
+  nodes: 'set it with nodes',
+  default: 'set it with default',
+  maxtime: 'set it with maxTime',
+};
+
+interface Valid<T> {
+  index: number;
+  value: T;
+}
+
+/** All that node naming needs from a group. */
+type GroupNaming = Pick<GroupSpec, 'name' | 'count'>;
+
+export function nodeNames(group: GroupNaming): string[] {
+  return Array.from({ length: group.count }, (_, i) => `${group.name}${i + 1}`);
+}
+
+/**
+ * The node names a partition's `nodes` field asks for, in the order written, without checking
+ * they exist. Throws HostlistError on a malformed expression.
+ */
+export function requestedNodes(nodes: PartitionSpec['nodes'], groups: readonly GroupNaming[]): string[] {
+  if (nodes === 'all') return groups.flatMap(nodeNames);
+  if (typeof nodes === 'object' && !Array.isArray(nodes)) return groups.filter((g) => g.name === nodes.group).flatMap(nodeNames);
+  return (Array.isArray(nodes) ? nodes : [nodes]).flatMap((expr) => expandHostlist(expr));
+}
+
+export function checkSpec(raw: unknown): string[] {
+  if (!isRecord(raw)) return [];
+  const rawGroups = Array.isArray(raw.nodes) ? raw.nodes : [];
+  const groups = rawGroups.flatMap((item, index) => {
+    const name = field(item, 'name', groupSchema.shape.name);
+    const count = field(item, 'count', groupSchema.shape.count);
+    return name !== undefined && count !== undefined ? [{ index, value: { name, count } }] : [];
+  });
+  // Membership is only worth checking against the complete list of nodes.
+  const allGroupsKnown = groups.length > 0 && groups.length === rawGroups.length;
+  const groupNames = rawGroups.map((item) => field(item, 'name', groupSchema.shape.name));
+  const problems = [...duplicateNames(groupNames, 'nodes', 'group', 'give each group its own name, or raise count on one of them'), ...clashingNodes(groups)];
+
+  const hostname = field(raw.head ?? {}, 'hostname', headSchema.shape.hostname);
+  const headOwner = hostname === undefined ? undefined : nodeOwners(groups).get(hostname);
+  if (headOwner) {
+    problems.push(problem(['head', 'hostname'], `"${hostname}" is also a worker node of group "${headOwner.value.name}" (nodes[${headOwner.index}])`, 'choose another hostname for the head, e.g. hostname: head'));
+  }
+
+  const rawPartitions = Array.isArray(raw.partitions) ? raw.partitions : [];
+  problems.push(...partitionProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown));
+  problems.push(...confProblems(['slurm', 'extraConf'], isRecord(raw.slurm) ? raw.slurm.extraConf : undefined, OWNED_CONF_KEYS));
+
+  const subnet = field(raw.network, 'subnet', networkSchema.shape.subnet);
+  if (subnet !== undefined) {
+    problems.push(...subnetProblems(subnet, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : 0));
+  }
+  return problems;
+}
+
+/** A field that is valid on its own, whatever is wrong elsewhere in its mapping. */
+function field<T>(obj: unknown, key: string, schema: z.ZodType<T>): T | undefined {
+  if (!isRecord(obj)) return undefined;
+  const parsed = schema.safeParse(obj[key]);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Reports each name that an earlier entry of the same list already has. */
+function duplicateNames(names: (string | undefined)[], list: string, kind: string, fix: string): string[] {
+  const firstAt = new Map<string, number>();
+  return names.flatMap((name, index) => {
+    if (name === undefined) return [];
+    const first = firstAt.get(name);
+    if (first === undefined) {
+      firstAt.set(name, index);
+      return [];
+    }
+    return [problem([list, index, 'name'], `${kind} "${name}" is already defined at ${list}[${first}]`, fix)];
+  });
+}
+
+/** Names are group + index, so "c" with 11 nodes and "c1" both make c11; Slurm refuses duplicate NodeNames. */
+function clashingNodes(groups: Valid<GroupNaming>[]): string[] {
+  const made = new Map<string, Valid<GroupNaming>>();
+  const clashes = new Map<string, { first: Valid<GroupNaming>; second: Valid<GroupNaming>; names: string[] }>();
+  for (const g of groups) {
+    for (const name of nodeNames(g.value)) {
+      const first = made.get(name);
+      if (!first) made.set(name, g);
+      // Same-named groups are reported once as duplicates, not once per node.
+      else if (first.value.name !== g.value.name) {
+        const key = `${first.index}/${g.index}`;
+        const clash = clashes.get(key) ?? { first, second: g, names: [] };
+        clash.names.push(name);
+        clashes.set(key, clash);
+      }
+    }
+  }
+  return [...clashes.values()].map(({ first, second, names }) =>
+    problem(
+      ['nodes', second.index, 'name'],
+      `groups "${first.value.name}" (nodes[${first.index}]) and "${second.value.name}" both make node${names.length > 1 ? 's' : ''} ${compressHostlist(names)}`,
+      'rename one of the groups; nodes are named group + number, so a group name ending in a digit is the usual cause',
+    ),
+  );
+}
+
+function nodeOwners(groups: Valid<GroupNaming>[]): Map<string, Valid<GroupNaming>> {
+  const owners = new Map<string, Valid<GroupNaming>>();
+  for (const g of groups) for (const name of nodeNames(g.value)) if (!owners.has(name)) owners.set(name, g);
+  return owners;
+}
+
+function partitionProblems(partitions: unknown[], groups: GroupNaming[], checkMembers: boolean): string[] {
+  const names = partitions.map((item) => field(item, 'name', partitionSchema.shape.name));
+  const problems = duplicateNames(names, 'partitions', 'partition', 'give each partition its own name');
+  const defaults: { index: number; name: string }[] = [];
+  partitions.forEach((item, index) => {
+    const name = names[index];
+    if (name?.toLowerCase() === 'default') {
+      problems.push(problem(['partitions', index, 'name'], '"default" is reserved by Slurm (PartitionName=DEFAULT sets defaults for all partitions)', 'choose another name, e.g. name: main'));
+    }
+    if (field(item, 'default', partitionSchema.shape.default) === true) defaults.push({ index, name: name ?? `partitions[${index}]` });
+    const nodes = field(item, 'nodes', partitionSchema.shape.nodes);
+    if (nodes !== undefined) problems.push(...memberProblems(['partitions', index, 'nodes'], nodes, groups, checkMembers));
+    problems.push(...confProblems(['partitions', index, 'extra'], isRecord(item) ? item.extra : undefined, OWNED_PARTITION_KEYS));
+  });
+  const second = defaults[1];
+  if (second) {
+    const quoted = defaults.map((p) => `"${p.name}"`);
+    const what = quoted.length === 2 ? `partitions ${quoted.join(' and ')} are both` : `partitions ${quoted.join(', ')} are all`;
+    problems.push(problem(['partitions', second.index, 'default'], `${what} marked default: true`, 'keep default: true on one partition only'));
+  }
+  return problems;
+}
+
+function memberProblems(path: Path, nodes: PartitionSpec['nodes'], groups: GroupNaming[], checkMembers: boolean): string[] {
+  if (nodes === 'all') return [];
+  if (typeof nodes === 'object' && !Array.isArray(nodes)) {
+    if (!checkMembers || groups.some((g) => g.name === nodes.group)) return [];
+    return [problem([...path, 'group'], `there is no node group "${nodes.group}"`, `use one of the groups: ${groups.map((g) => g.name).join(', ')}`)];
+  }
+  const existing = new Set(groups.flatMap(nodeNames));
+  const entries = Array.isArray(nodes) ? nodes.map((expr, i) => [[...path, i], expr] as const) : [[path, nodes] as const];
+  return entries.flatMap(([at, expr]) => {
+    let names: string[];
+    try {
+      names = expandHostlist(expr);
+    } catch (err) {
+      if (!(err instanceof HostlistError)) throw err;
+      return [problem(at, err.message, 'write node names or hostlists such as c1, c[1-4] or c[1,3,5]')];
+    }
+    const missing = checkMembers ? names.filter((n) => !existing.has(n)) : [];
+    if (missing.length === 0) return [];
+    const what = missing.length === 1 ? `node ${missing[0]} does not exist` : `nodes ${compressHostlist(missing)} do not exist`;
+    return [problem(at, what, `name only nodes of this cluster: ${compressHostlist([...existing])}`)];
+  });
+}
+
+/**
+ * slurm.conf lines are whitespace-separated Key=Value pairs and "#" starts a comment. Reads the
+ * raw mapping so one bad key does not hide problems with the others (the schema reports keys
+ * and value types).
+ */
+function confProblems(path: Path, conf: unknown, owned: Record<string, string>): string[] {
+  if (!isRecord(conf)) return [];
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const [key, value] of Object.entries(conf)) {
+    if (!CONF_KEY.test(key)) continue;
+    const lower = key.toLowerCase();
+    const ownedFix = owned[lower];
+    if (ownedFix) problems.push(problem([...path, key], `${key} is written by slurmkit`, ownedFix));
+    const twin = seen.get(lower);
+    if (twin) problems.push(problem([...path, key], `${key} repeats ${twin} (slurm.conf keys ignore case)`, 'keep one of them'));
+    seen.set(lower, key);
+    if (typeof value === 'string' && (value === '' || /[\s#]/.test(value))) {
+      problems.push(problem([...path, key], `${JSON.stringify(value)} cannot be written into slurm.conf`, 'use a value without spaces or "#" (Slurm lists are comma-separated), or leave the key out'));
+    }
+  }
+  return problems;
+}
+
+/** RFC 1918: the cluster bridge must never shadow a route to the outside world. */
+const PRIVATE_RANGES = [
+  { start: toInt([10, 0, 0, 0]), prefix: 8 },
+  { start: toInt([172, 16, 0, 0]), prefix: 12 },
+  { start: toInt([192, 168, 0, 0]), prefix: 16 },
+];
+
+function subnetProblems(subnet: string, workers: number): string[] {
+  const path = ['network', 'subnet'];
+  const [ip = '', len = ''] = subnet.split('/');
+  const octets = ip.split('.').map(Number);
+  if (octets.some((o) => o > 255)) return [problem(path, `"${subnet}" is not an IPv4 network`, 'each of the four numbers is 0 to 255, e.g. 10.213.7.0/24')];
+  const prefix = Number(len);
+  if (prefix < 16 || prefix > 28) return [problem(path, `a /${prefix} network is not supported`, 'use a prefix from /16 to /28, e.g. 10.213.7.0/24')];
+  const address = toInt(octets);
+  const size = 2 ** (32 - prefix);
+  const network = address - (address % size);
+  if (network !== address) return [problem(path, `"${subnet}" has host bits set`, `did you mean ${fromInt(network)}/${prefix}?`)];
+  const isPrivate = PRIVATE_RANGES.some((r) => network >= r.start && network < r.start + 2 ** (32 - r.prefix));
+  if (!isPrivate) return [problem(path, `${subnet} is not a private network`, 'use an address in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, e.g. 10.213.7.0/24')];
+  if (workers > size - RESERVED_ADDRESSES) {
+    let fit = prefix;
+    while (fit > 16 && 2 ** (32 - fit) - RESERVED_ADDRESSES < workers) fit--;
+    return [problem(path, `a /${prefix} network holds at most ${size - RESERVED_ADDRESSES} workers, the spec has ${workers}`, `use a larger network, e.g. ${fromInt(network - (network % 2 ** (32 - fit)))}/${fit}`)];
+  }
+  return [];
+}
+
+function toInt(octets: number[]): number {
+  return octets.reduce((n, o) => n * 256 + o, 0);
+}
+
+function fromInt(n: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

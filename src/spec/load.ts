@@ -1,0 +1,129 @@
+/**
+ * From YAML text to a resolved ClusterConfig. The whole spec is checked in one go and every
+ * problem comes back in one SPEC_INVALID error, one detail line each:
+ * `<path>: <what is wrong> — <how to fix>`.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument } from 'yaml';
+import { SlurmkitError } from '../util/errors.js';
+import { checkSpec, isRecord, nodeNames, requestedNodes } from './check.js';
+import { issueLines } from './issues.js';
+import { specSchema, type PartitionSpec, type Spec } from './schema.js';
+import type { ClusterConfig, NodeGroupConfig, PartitionConfig } from './types.js';
+
+/** Changes the CLI makes to a spec before it is validated (e.g. `--name` on a template). */
+export interface SpecOverrides {
+  name?: string;
+}
+
+export async function loadSpecFile(path: string, overrides: SpecOverrides = {}): Promise<ClusterConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new SlurmkitError('NOT_FOUND', `spec file ${path} does not exist`, {
+        hint: 'check the path, or write a commented example with `slurmkit init --template minimal`',
+        cause: err,
+      });
+    }
+    throw new SlurmkitError('SPEC_INVALID', `cannot read spec file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseSpec(text, path, overrides);
+}
+
+export function parseSpec(text: string, source: string, overrides: SpecOverrides = {}): ClusterConfig {
+  return resolveSpec(applyOverrides(parseYaml(text, source), overrides), source);
+}
+
+/** YAML text to plain data; syntax errors are reported by line and column, all at once. */
+export function parseYaml(text: string, source: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw specError(
+      source,
+      doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return `line ${line}, column ${col}: ${e.message.split('\n')[0]} — ${YAML_FIXES[e.code] ?? YAML_FIX}`;
+      }),
+    );
+  }
+  try {
+    return doc.toJS();
+  } catch (err) {
+    // e.g. an alias bomb: the document parsed but cannot be turned into data.
+    throw specError(source, [`spec: ${(err as Error).message} — ${YAML_FIX}`]);
+  }
+}
+
+const YAML_FIX = 'fix the YAML near this line; quote values that contain ": " or " #"';
+const YAML_FIXES: Partial<Record<string, string>> = {
+  DUPLICATE_KEY: 'keep the key once',
+  TAB_AS_INDENT: 'indent with spaces, not tabs',
+  BAD_INDENT: 'line the keys of one mapping up, indenting with spaces',
+  MULTILINE_IMPLICIT_KEY: 'a key and its ":" must be on one line; check the indentation above',
+  BLOCK_AS_IMPLICIT_KEY: 'check the indentation: a nested block needs its own "key:" line',
+  MISSING_CHAR: 'check the indentation, and add what is missing: a "-", a ":", or a closing quote or bracket',
+  MULTIPLE_DOCS: 'keep one document per file (remove the second "---")',
+};
+
+/** Applied to the raw data so the overridden value is validated like any other. */
+export function applyOverrides(raw: unknown, overrides: SpecOverrides): unknown {
+  if (!isRecord(raw) || overrides.name === undefined) return raw;
+  return { ...raw, name: overrides.name };
+}
+
+/** Validates plain data (parsed YAML or JSON) and applies defaults. */
+export function resolveSpec(raw: unknown, source: string): ClusterConfig {
+  const parsed = specSchema.safeParse(raw);
+  const problems = [...(parsed.success ? [] : issueLines(parsed.error.issues, raw)), ...checkSpec(raw)];
+  if (problems.length > 0 || !parsed.success) throw specError(source, problems);
+  return toClusterConfig(parsed.data);
+}
+
+function specError(source: string, details: string[]): SlurmkitError {
+  const n = details.length;
+  return new SlurmkitError('SPEC_INVALID', `${source}: ${n} problem${n === 1 ? '' : 's'}`, {
+    details,
+    hint: '`slurmkit init --template lab` writes an example with every field explained',
+  });
+}
+
+const DEFAULT_PARTITION: PartitionSpec = { name: 'all', nodes: 'all', default: true, maxTime: 'UNLIMITED', extra: {} };
+
+function toClusterConfig(spec: Spec): ClusterConfig {
+  const groups: NodeGroupConfig[] = spec.nodes.map((g) => ({ ...g, features: [...new Set(g.features)].sort() }));
+  const nodes = groups.flatMap((g) =>
+    nodeNames(g).map((name) => ({ name, group: g.name, cpus: g.cpus, memoryMiB: g.memoryMiB, features: [...g.features] })),
+  );
+  const specs = spec.partitions ?? [DEFAULT_PARTITION];
+  // Jobs that name no partition need a default; an explicit `default: false` everywhere is respected.
+  const fallbackDefault = specs.some((p) => p.default === true) ? -1 : specs.findIndex((p) => p.default === undefined);
+  const partitions: PartitionConfig[] = specs.map((p, i) => {
+    const wanted = new Set(requestedNodes(p.nodes, groups));
+    return {
+      name: p.name,
+      nodes: nodes.filter((n) => wanted.has(n.name)).map((n) => n.name),
+      default: p.default ?? i === fallbackDefault,
+      maxTime: p.maxTime,
+      extra: confStrings(p.extra),
+    };
+  });
+  return {
+    name: spec.name,
+    provider: { type: 'local' },
+    head: { hostname: spec.head.hostname },
+    groups,
+    nodes,
+    partitions,
+    slurm: { slurmdTimeoutSeconds: spec.slurm.slurmdTimeoutSeconds, extraConf: confStrings(spec.slurm.extraConf) },
+    network: spec.network.subnet === undefined ? {} : { subnet: spec.network.subnet },
+  };
+}
+
+/** Slurm spells booleans YES/NO. */
+function confStrings(conf: Record<string, string | number | boolean>): Record<string, string> {
+  return Object.fromEntries(Object.entries(conf).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 'YES' : 'NO') : String(v)]));
+}

@@ -1,0 +1,150 @@
+/**
+ * The YAML spec's shape. Every object is strict so a misspelt key is an error, not a silently
+ * ignored setting. This checks one field at a time; rules that span fields (unique names,
+ * partition members, subnet ranges) live in check.ts so that both kinds are reported together.
+ * Messages are not written here: load.ts words every problem from the issue and FIELD_HELP.
+ */
+import * as z from 'zod';
+
+export const CLUSTER_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+/** Node names are the group name plus an index, so leave room in a 63-character hostname. */
+export const GROUP_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+export const HOSTNAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const PARTITION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
+/** Slurm splits features on commas and parses &, | and brackets in constraints: keep them out. */
+export const FEATURE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
+/** Syntax of a slurm.conf key; whether Slurm knows the key is Slurm's business. */
+export const CONF_KEY = /^[A-Za-z][A-Za-z0-9]*$/;
+const CIDR_SHAPE = /^\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}$/;
+
+export const MAX_GROUP_COUNT = 1000;
+
+/** slurm.conf values: YAML numbers and booleans are accepted and written as Slurm spells them. */
+const confValue = z.union([z.string(), z.number(), z.boolean()]);
+const confMap = z.record(z.string().regex(CONF_KEY), confValue);
+
+export const providerSchema = z.union([z.literal('local'), z.strictObject({ type: z.literal('local') })]);
+
+export const headSchema = z.strictObject({
+  hostname: z.string().regex(HOSTNAME).default('head'),
+});
+
+export const groupSchema = z.strictObject({
+  name: z.string().regex(GROUP_NAME),
+  count: z.number().int().min(1).max(MAX_GROUP_COUNT),
+  cpus: z.number().int().min(1).max(4096).default(1),
+  memoryMiB: z.number().int().min(64).default(1024),
+  features: z.array(z.string().regex(FEATURE)).default([]),
+});
+
+export const groupRefSchema = z.strictObject({ group: z.string().regex(GROUP_NAME) });
+
+export const partitionSchema = z.strictObject({
+  name: z.string().regex(PARTITION_NAME),
+  /** "all", one hostlist expression, a list of names/expressions, or {group: name}. */
+  nodes: z.union([z.string().min(1), z.array(z.string().min(1)).min(1), groupRefSchema]).default('all'),
+  /** Left out: the first partition becomes the default when none says `default: true`. */
+  default: z.boolean().optional(),
+  maxTime: z.union([z.number().int().min(1), z.literal('UNLIMITED')]).default('UNLIMITED'),
+  extra: confMap.default({}),
+});
+
+export const slurmSchema = z.strictObject({
+  slurmdTimeoutSeconds: z.number().int().min(5).max(3600).default(30),
+  extraConf: confMap.default({}),
+});
+
+export const networkSchema = z.strictObject({
+  subnet: z.string().regex(CIDR_SHAPE).optional(),
+});
+
+export const specSchema = z.strictObject({
+  name: z.string().regex(CLUSTER_NAME),
+  provider: providerSchema.default('local'),
+  head: headSchema.default({ hostname: 'head' }),
+  nodes: z.array(groupSchema).min(1),
+  partitions: z.array(partitionSchema).min(1).optional(),
+  slurm: slurmSchema.default({ slurmdTimeoutSeconds: 30, extraConf: {} }),
+  network: networkSchema.default({}),
+});
+
+export type Spec = z.output<typeof specSchema>;
+export type GroupSpec = z.output<typeof groupSchema>;
+export type PartitionSpec = z.output<typeof partitionSchema>;
+
+/**
+ * Known keys per place in the spec, for "did you mean" suggestions. Places are paths with
+ * list indexes written as [] ("nodes[]").
+ */
+export const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(specSchema.shape),
+  provider: ['type'],
+  head: Object.keys(headSchema.shape),
+  'nodes[]': Object.keys(groupSchema.shape),
+  'partitions[]': Object.keys(partitionSchema.shape),
+  'partitions[].nodes': Object.keys(groupRefSchema.shape),
+  slurm: Object.keys(slurmSchema.shape),
+  network: Object.keys(networkSchema.shape),
+};
+
+/** Names people reach for, mapped to ours; used only when the target is a key of that place. */
+export const KEY_ALIASES: Record<string, string> = {
+  memory: 'memoryMiB',
+  mem: 'memoryMiB',
+  memorymb: 'memoryMiB',
+  memorygb: 'memoryMiB',
+  ram: 'memoryMiB',
+  realmemory: 'memoryMiB',
+  cpu: 'cpus',
+  cores: 'cpus',
+  ncpus: 'cpus',
+  size: 'count',
+  replicas: 'count',
+  number: 'count',
+  node: 'nodes',
+  groups: 'nodes',
+  workers: 'nodes',
+  partition: 'partitions',
+  queues: 'partitions',
+  timeout: 'slurmdTimeoutSeconds',
+  slurmdtimeout: 'slurmdTimeoutSeconds',
+  timelimit: 'maxTime',
+  conf: 'extraConf',
+  cidr: 'subnet',
+  feature: 'features',
+  host: 'hostname',
+  isdefault: 'default',
+};
+
+/**
+ * How to fix each field, keyed like KNOWN_KEYS. A problem under a place without its own entry
+ * uses the nearest enclosing place's entry.
+ */
+export const FIELD_HELP: Record<string, string> = {
+  '': 'a spec is a YAML mapping with at least name and nodes; `slurmkit init --template minimal` writes a commented example',
+  name: 'use 1-31 lowercase letters, digits or "-", starting with a letter, e.g. name: lab',
+  provider: 'only the local provider exists for now: provider: local',
+  head: 'head is a mapping, e.g. head: {hostname: head}',
+  'head.hostname': 'use lowercase letters, digits or "-", starting with a letter, e.g. hostname: head',
+  nodes: 'list at least one node group, e.g. nodes: [{name: c, count: 2}]',
+  'nodes[]': 'each node group is a mapping with name and count, e.g. {name: c, count: 2}',
+  'nodes[].name': 'use lowercase letters, digits or "-", starting with a letter, e.g. name: c (nodes are then c1, c2, ...)',
+  'nodes[].count': `count is a whole number of nodes from 1 to ${MAX_GROUP_COUNT}, e.g. count: 8`,
+  'nodes[].cpus': 'cpus is a whole number from 1 to 4096, e.g. cpus: 2',
+  'nodes[].memoryMiB': 'memoryMiB is a whole number of MiB, at least 64, e.g. 2048 for 2 GiB',
+  'nodes[].features': 'features is a list of words (letters, digits, "_", ".", "-"), e.g. features: [bigmem, ssd]',
+  partitions: 'list at least one partition, or leave partitions out for one partition "all" with every node',
+  'partitions[]': 'each partition is a mapping with at least a name, e.g. {name: all, nodes: all}',
+  'partitions[].name': 'use letters, digits, "_" or "-", starting with a letter, e.g. name: debug',
+  'partitions[].nodes':
+    'nodes is "all", a hostlist such as c[1-4], a list of names and hostlists such as [c1, "c[5-8]"], or {group: c}',
+  'partitions[].default': 'write default: true on the one partition jobs go to when they name none, else leave it out',
+  'partitions[].maxTime': 'maxTime is a whole number of minutes or UNLIMITED, e.g. maxTime: 60',
+  'partitions[].extra': 'extra holds Key: Value pairs for the PartitionName line, e.g. extra: {OverSubscribe: "NO"}',
+  slurm: 'slurm is a mapping, e.g. slurm: {slurmdTimeoutSeconds: 30}',
+  'slurm.slurmdTimeoutSeconds': 'slurmdTimeoutSeconds is a whole number of seconds from 5 to 3600, e.g. 30',
+  'slurm.extraConf': 'extraConf holds slurm.conf Key: Value pairs, e.g. extraConf: {SlurmctldDebug: debug}',
+  network: 'network is a mapping, e.g. network: {subnet: 10.213.7.0/24}, or leave it out',
+  'network.subnet':
+    'subnet is a private IPv4 network with a /16 to /28 prefix, e.g. 10.213.7.0/24, or leave it out to let slurmkit pick one',
+};

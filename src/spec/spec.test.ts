@@ -1,0 +1,219 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SlurmkitError } from '../util/errors.js';
+import { applyOverrides, loadSpecFile, parseSpec, resolveSpec } from './load.js';
+import { listTemplates, loadTemplate, templateText } from './templates.js';
+
+/** Parses a spec that must be invalid and returns the error. */
+function invalid(yaml: string): SlurmkitError {
+  try {
+    parseSpec(yaml, 'test.yaml');
+  } catch (err) {
+    assert.ok(err instanceof SlurmkitError, `expected a SlurmkitError, got ${String(err)}`);
+    assert.equal(err.code, 'SPEC_INVALID');
+    assert.equal(err.exitCode, 2);
+    assert.equal(err.message, `test.yaml: ${err.details.length} problem${err.details.length === 1 ? '' : 's'}`);
+    for (const d of err.details) assert.match(d, /^\S.*: .+ — .+$/, `detail line not in "<path>: <what> — <fix>" form: ${d}`);
+    return err;
+  }
+  assert.fail('spec was accepted');
+}
+
+/** Asserts one detail line is about `path` and mentions every fragment. */
+function hasProblem(err: SlurmkitError, path: string, ...fragments: (string | RegExp)[]): void {
+  const lines = err.details.filter((d) => d.startsWith(`${path}: `));
+  assert.ok(lines.length > 0, `no problem at ${path}; got:\n${err.details.join('\n')}`);
+  const ok = lines.some((l) => fragments.every((f) => (typeof f === 'string' ? l.includes(f) : f.test(l))));
+  assert.ok(ok, `no problem at ${path} mentions ${fragments.join(', ')}; got:\n${lines.join('\n')}`);
+}
+
+const NODES = 'nodes: [{name: c, count: 2}]';
+
+test('YAML syntax errors give the line and column', () => {
+  const err = invalid('name: lab\nnodes:\n  - name: c\n   count: 2\n');
+  hasProblem(err, 'line 4, column 1', 'indentation');
+  hasProblem(invalid(`name: lab\nname: again\n${NODES}\n`), 'line 2, column 1', 'unique', 'keep the key once');
+  hasProblem(invalid(`name: lab\nnodes:\n\t- {name: c, count: 2}\n`), 'line 3, column 1', 'spaces');
+});
+
+test('an empty document or a list is not a spec', () => {
+  hasProblem(invalid(''), 'spec', 'expected a mapping', 'slurmkit init');
+  hasProblem(invalid('- a\n- b\n'), 'spec', 'got a list');
+});
+
+test('wrong type names the field, what was written and the fix', () => {
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: eight}]'), 'nodes[0].count', 'expected a number, got "eight"', 'count is a whole number');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: "8"}]'), 'nodes[0].count', 'without quotes: count: 8');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 2.5}]'), 'nodes[0].count', 'whole number');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: p, default: yes}]`), 'partitions[0].default', 'write default: true');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: p, maxTime: 2h}]`), 'partitions[0].maxTime', '"2h"', 'minutes or UNLIMITED');
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: docker`), 'provider', '"docker"', 'provider: local');
+  hasProblem(invalid('name: lab'), 'nodes', 'is missing');
+});
+
+test('unknown keys are errors that suggest the closest known key', () => {
+  const err = invalid('name: lab\nnodes: [{name: c, count: 2, memory: 2G, cpu: 2}]\nslurm: {slurmdTimeout: 30}\nnetwrk: {}');
+  hasProblem(err, 'nodes[0].memory', 'unknown key "memory"', 'did you mean memoryMiB?', 'memoryMiB: 2048 for 2G');
+  hasProblem(err, 'nodes[0].cpu', 'did you mean cpus?');
+  hasProblem(err, 'slurm.slurmdTimeout', 'did you mean slurmdTimeoutSeconds?');
+  hasProblem(err, 'netwrk', 'did you mean network?');
+  hasProblem(invalid(`name: lab\n${NODES}\nslurmdTimeoutSeconds: 9`), 'slurmdTimeoutSeconds', 'belongs under slurm');
+  hasProblem(invalid(`name: lab\n${NODES}\nzzz: 1`), 'zzz', 'known keys here: name, provider');
+});
+
+test('memoryMiB written with a unit gets the number in MiB', () => {
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 2, memoryMiB: 2G}]'), 'nodes[0].memoryMiB', 'got "2G"', 'memoryMiB is a whole number of MiB', 'memoryMiB: 2048');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 2, memoryMiB: 512MiB}]'), 'nodes[0].memoryMiB', 'memoryMiB: 512');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 2, memoryMiB: 4}]'), 'nodes[0].memoryMiB', 'at least 64', 'for 4 GiB write memoryMiB: 4096');
+});
+
+test('zero or negative count is rejected', () => {
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 0}]'), 'nodes[0].count', 'at least 1, got 0', 'count: 8');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 2}, {name: d, count: -3}]'), 'nodes[1].count', 'at least 1, got -3');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 1001}]'), 'nodes[0].count', 'at most 1000');
+});
+
+test('a cluster without nodes is rejected', () => {
+  hasProblem(invalid('name: lab\nnodes: []'), 'nodes', 'is empty', 'list at least one node group');
+});
+
+test('duplicate node names across groups are rejected, naming both groups and the nodes', () => {
+  const err = invalid('name: lab\nnodes: [{name: c, count: 11}, {name: c1, count: 3}]');
+  hasProblem(err, 'nodes[1].name', 'groups "c" (nodes[0]) and "c1" both make node c11', 'rename one of the groups');
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 12}, {name: c1, count: 3}]'), 'nodes[1].name', 'nodes c[11-12]');
+});
+
+test('the head hostname may not be a worker name', () => {
+  hasProblem(invalid(`name: lab\nhead: {hostname: c2}\n${NODES}`), 'head.hostname', '"c2" is also a worker node of group "c"', 'choose another hostname');
+});
+
+test('duplicate group and partition names are rejected', () => {
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 1}, {name: c, count: 2}]'), 'nodes[1].name', 'group "c" is already defined at nodes[0]');
+  const err = invalid(`name: lab\n${NODES}\npartitions: [{name: p}, {name: q}, {name: p}]`);
+  hasProblem(err, 'partitions[2].name', 'partition "p" is already defined at partitions[0]', 'its own name');
+});
+
+test('a partition naming a missing node says which node', () => {
+  const err = invalid(`name: lab\n${NODES}\npartitions: [{name: p, nodes: [c1, c9, "c[10-11]"]}, {name: q, nodes: "c[2-3]"}]`);
+  hasProblem(err, 'partitions[0].nodes[1]', 'node c9 does not exist', 'name only nodes of this cluster: c[1-2]');
+  hasProblem(err, 'partitions[0].nodes[2]', 'nodes c[10-11] do not exist');
+  hasProblem(err, 'partitions[1].nodes', 'node c3 does not exist');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: p, nodes: {group: gpu}}]`), 'partitions[0].nodes.group', 'no node group "gpu"', 'use one of the groups: c');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: p, nodes: "c[1-"}]`), 'partitions[0].nodes', 'without a matching', 'hostlists such as');
+});
+
+test('more than one default partition is rejected', () => {
+  const err = invalid(`name: lab\n${NODES}\npartitions: [{name: a, default: true}, {name: b}, {name: c, default: true}]`);
+  hasProblem(err, 'partitions[2].default', 'partitions "a" and "c" are both marked default', 'on one partition only');
+});
+
+test('a bad cluster name is rejected', () => {
+  hasProblem(invalid(`name: My_Lab\n${NODES}`), 'name', '"My_Lab"', 'lowercase letters');
+  hasProblem(invalid(`name: ${'a'.repeat(32)}\n${NODES}`), 'name', 'e.g. name: lab');
+  hasProblem(invalid(NODES), 'name', 'is missing');
+});
+
+test('slurm.conf settings owned by the spec and values that would break the file are rejected', () => {
+  const err = invalid(`name: lab\n${NODES}\nslurm: {extraConf: {ClusterName: x, Foo: "a b", "1x": y}}\npartitions: [{name: p, extra: {nodes: c1}}]`);
+  hasProblem(err, 'slurm.extraConf.ClusterName', 'written by slurmkit', 'set it with name');
+  hasProblem(err, 'slurm.extraConf.Foo', 'cannot be written into slurm.conf');
+  hasProblem(err, 'slurm.extraConf["1x"]', 'not a valid key');
+  hasProblem(err, 'partitions[0].extra.nodes', 'set it with nodes');
+});
+
+test('network.subnet must be a private network of the right size', () => {
+  const spec = (subnet: string, count = 2) => `name: lab\nnodes: [{name: c, count: ${count}}]\nnetwork: {subnet: ${subnet}}`;
+  hasProblem(invalid(spec('8.8.8.0/24')), 'network.subnet', 'not a private network');
+  hasProblem(invalid(spec('10.1.2.3/24')), 'network.subnet', 'did you mean 10.1.2.0/24?');
+  hasProblem(invalid(spec('10.1.0.0/8')), 'network.subnet', '/16 to /28');
+  hasProblem(invalid(spec('10.1.2.0/28', 8)), 'network.subnet', 'at most 4 workers', '10.1.2.0/27');
+  hasProblem(invalid(spec('10.300.0.0/24')), 'network.subnet', 'not an IPv4 network');
+  assert.equal(parseSpec(spec('192.168.50.0/24'), 't').network.subnet, '192.168.50.0/24');
+});
+
+test('every problem of the spec is reported at once', () => {
+  const err = invalid('name: Bad\nhead: {hostname: c1}\nnodes: [{name: c, count: 0}, {name: c, count: 2, memory: 1G}]\npartitions: [{name: a, nodes: [c7]}, {name: a}]');
+  for (const path of ['name', 'nodes[0].count', 'nodes[1].memory', 'nodes[1].name', 'head.hostname', 'partitions[1].name']) hasProblem(err, path);
+  assert.ok(err.details.length >= 6);
+});
+
+test('defaults: one partition "all" with every node, 1 CPU, 1024 MiB, head "head"', () => {
+  const cfg = parseSpec('name: lab\nnodes: [{name: c, count: 2, features: [ssd, a, ssd]}, {name: gpu, count: 1}]', 't');
+  assert.deepEqual(cfg.head, { hostname: 'head' });
+  assert.deepEqual(cfg.provider, { type: 'local' });
+  assert.deepEqual(cfg.nodes.map((n) => n.name), ['c1', 'c2', 'gpu1']);
+  assert.deepEqual(cfg.nodes[0], { name: 'c1', group: 'c', cpus: 1, memoryMiB: 1024, features: ['a', 'ssd'] });
+  assert.deepEqual(cfg.partitions, [{ name: 'all', nodes: ['c1', 'c2', 'gpu1'], default: true, maxTime: 'UNLIMITED', extra: {} }]);
+  assert.deepEqual(cfg.slurm, { slurmdTimeoutSeconds: 30, extraConf: {} });
+  assert.deepEqual(cfg.network, {});
+});
+
+test('partition members come out expanded, deduplicated, in cluster order; the first becomes default if none is', () => {
+  const cfg = parseSpec(`name: lab\nnodes: [{name: c, count: 4}, {name: g, count: 2}]\npartitions:\n  - {name: x, nodes: [g2, "c[3,1]", c1]}\n  - {name: y, nodes: {group: g}, extra: {Hidden: true, Priority: 3}}`, 't');
+  assert.deepEqual(cfg.partitions.map((p) => [p.name, p.nodes, p.default]), [
+    ['x', ['c1', 'c3', 'g2'], true],
+    ['y', ['g1', 'g2'], false],
+  ]);
+  assert.deepEqual(cfg.partitions[1]?.extra, { Hidden: 'YES', Priority: '3' });
+  const none = parseSpec(`name: lab\n${NODES}\npartitions: [{name: x, default: false}]`, 't');
+  assert.equal(none.partitions[0]?.default, false);
+});
+
+test('applyOverrides renames before validation, so a bad --name is reported like any field', () => {
+  const raw = { name: 'lab', nodes: [{ name: 'c', count: 1 }] };
+  assert.equal(resolveSpec(applyOverrides(raw, { name: 'mine' }), 't').name, 'mine');
+  assert.equal(raw.name, 'lab');
+  assert.equal(parseSpec(`name: lab\n${NODES}`, 't', { name: 'other' }).name, 'other');
+  assert.throws(() => resolveSpec(applyOverrides(raw, { name: 'Bad Name' }), 't'), (err: SlurmkitError) => err.details[0]?.startsWith('name: ') === true);
+});
+
+test('loadSpecFile reads a file and reports a missing one as NOT_FOUND', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'slurmkit-spec-'));
+  try {
+    const file = join(dir, 'c.yaml');
+    await writeFile(file, `name: lab\n${NODES}\n`);
+    assert.equal((await loadSpecFile(file, { name: 'renamed' })).name, 'renamed');
+    await assert.rejects(loadSpecFile(join(dir, 'nope.yaml')), { code: 'NOT_FOUND' });
+    await writeFile(file, 'name: lab\n');
+    await assert.rejects(loadSpecFile(file), (err: SlurmkitError) => err.code === 'SPEC_INVALID' && err.message.startsWith(`${file}: 1 problem`));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('built-in templates are listed with descriptions and are valid', async () => {
+  const templates = await listTemplates();
+  assert.deepEqual(templates.map((t) => t.name), ['lab', 'minimal', 'partitions']);
+  for (const t of templates) assert.ok(t.description.length > 10, `${t.name} has no description`);
+  const minimal = await loadTemplate('minimal');
+  assert.deepEqual(minimal.nodes.map((n) => n.name), ['c1', 'c2']);
+  const lab = await loadTemplate('lab');
+  assert.equal(lab.name, 'lab');
+  assert.equal(lab.nodes.length, 8);
+  assert.deepEqual(lab.partitions.map((p) => [p.name, p.default, p.nodes.length]), [['all', true, 8]]);
+  const parts = await loadTemplate('partitions', { name: 'p2' });
+  assert.equal(parts.name, 'p2');
+  assert.deepEqual(parts.partitions.map((p) => [p.name, p.default, p.nodes.join(',')]), [
+    ['all', true, 'c1,c2,c3,c4,c5,c6,c7,c8'],
+    ['even', false, 'c2,c4,c6,c8'],
+    ['odd', false, 'c1,c3,c5,c7'],
+  ]);
+});
+
+test('template text keeps its comments, and --name replaces only the name', async () => {
+  const text = await templateText('lab');
+  assert.match(text, /^# description: /);
+  const renamed = await templateText('lab', { name: 'mylab' });
+  assert.equal(renamed, text.replace(/^name: lab$/m, 'name: mylab'));
+  assert.equal(parseSpec(renamed, 't').name, 'mylab');
+});
+
+test('an unknown template is NOT_FOUND with the available names as hint', async () => {
+  for (const name of ['nope', '../load']) {
+    await assert.rejects(templateText(name), (err: SlurmkitError) => err.code === 'NOT_FOUND' && err.hint === 'available templates: lab, minimal, partitions');
+  }
+  await assert.rejects(loadTemplate('nope'), { code: 'NOT_FOUND' });
+});
