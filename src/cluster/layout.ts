@@ -16,7 +16,19 @@ export function daemonsFor(node: NodeRecord): { name: string; start: string }[] 
         // One munged per cluster, on the head; every node reaches its socket through /run/munge.
         start: 'munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid',
       },
-      { name: 'slurmctld', start: 'slurmctld' },
+      {
+        name: 'slurmctld',
+        // Return only once slurmctld answers, so that slurmd's first registration succeeds
+        // instead of waiting out its retry interval.
+        start: [
+          'slurmctld',
+          'for _ in $(seq 300); do',
+          '  scontrol ping >/dev/null 2>&1 && break',
+          '  pgrep -x slurmctld >/dev/null || { echo "slurmctld exited:" >&2; grep -E "error|fatal" /var/log/slurm/slurmctld.log | tail -5 >&2; exit 1; }',
+          '  sleep 0.05',
+          'done',
+        ].join('\n'),
+      },
     ];
   }
   return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd` }];

@@ -5,10 +5,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, start, stop, up } from './lifecycle.js';
+import { down, gc, start, stop, up } from './lifecycle.js';
 import { ClusterPaths } from './paths.js';
 import { readState, type ClusterState } from './state.js';
 import { listNodes } from './inspect.js';
@@ -133,6 +133,31 @@ describe('local cluster lifecycle', () => {
     assert.deepEqual(await leftoversOf(other.id), []);
   });
 
+  test('a cluster whose controller cannot start is removed again, and the error says why', async () => {
+    const err = await upTemplate('minimal', 'tbroken', { extraConf: { SelectType: 'select/bogus' } }).then(
+      () => assert.fail('up should have failed'),
+      (e: unknown) => e as Error & { code?: string },
+    );
+    assert.equal(err.code, 'COMMAND_FAILED');
+    assert.match(err.message, /select\/bogus/);
+    assert.equal(await readState('tbroken'), undefined);
+    assert.equal(existsSync(ClusterPaths.of('tbroken').root), false);
+    const labeled = (await scanLabeledProcesses()).filter((p) => p.clusterName === 'tbroken');
+    assert.deepEqual(labeled, []);
+  });
+
+  test('gc removes what a cluster whose folder vanished left running', async () => {
+    const orphan = await upTemplate('minimal', 'torphan');
+    await rm(ClusterPaths.of('torphan').root, { recursive: true, force: true });
+    assert.notDeepEqual(await leftoversOf(orphan.id), []);
+    const report = await gc();
+    assert.deepEqual(report.failed, []);
+    assert.ok(report.removed.some((r) => r.startsWith('bridge')), `removed: ${report.removed.join('; ')}`);
+    assert.deepEqual(await leftoversOf(orphan.id), []);
+    // The running lab cluster is not touched.
+    assert.equal((await shOk(lab, 'sinfo -h -o %D')).trim(), '8');
+  });
+
   test('down twice leaves nothing behind and the host unchanged', async () => {
     const first = await down('tlab');
     assert.equal(first.existed, true);
@@ -141,7 +166,9 @@ describe('local cluster lifecycle', () => {
     assert.deepEqual(await leftoversOf(lab.id), []);
     assert.equal(existsSync(ClusterPaths.of('tlab').root), false);
     const now = await hostSnapshot();
-    assert.deepEqual(now.links, before_.links, 'network links');
+    // Other clusters (of other homes) may come and go meanwhile; ours were checked by label above.
+    const notCluster = (l: string) => !/^sk[0-9a-f]{6}(br|n\d+)$/.test(l);
+    assert.deepEqual(now.links.filter(notCluster), before_.links.filter(notCluster), 'network links');
     assert.equal(now.mounts, before_.mounts, 'mounts');
     assert.equal(now.netns, before_.netns, 'named network namespaces');
     assert.equal(now.forward, before_.forward, 'iptables FORWARD chain');

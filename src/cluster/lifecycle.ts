@@ -9,13 +9,13 @@ import { bridgeName, hostRoutes } from '../providers/local/network.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
-import { ClusterPaths } from './paths.js';
+import { ClusterPaths, homeTag } from './paths.js';
 import { listStates, readState, requireState, saveState, type ClusterState, type NodeRecord } from './state.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
 import { daemonsFor, nodeSpecFor } from './layout.js';
 import { preflight } from './doctor.js';
 
-export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id });
+export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
 
 export function providerFor(_state: Pick<ClusterState, 'provider'>): NodeProvider {
   return new LocalProvider();
@@ -99,7 +99,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       await progress
         .phase('clean up after failure', () => destroy(state!, { force: true }))
         .catch((cleanupErr: unknown) => progress.info(`  cleanup incomplete: ${(cleanupErr as Error).message}`));
-      if (err instanceof SlurmkitError && diagnosis) {
+      if (err instanceof SlurmkitError && err.code === 'TIMEOUT' && diagnosis) {
         throw new SlurmkitError(err.code, `${err.message}${diagnosis}`, { hint: err.hint ?? 'run `slurmkit doctor`', details: err.details });
       }
     }
@@ -148,20 +148,31 @@ function networkRequest(state: ClusterState) {
 /** Network, head, workers, then wait for Slurm to call every worker idle. */
 async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs = 60_000): Promise<void> {
   const provider = providerFor(state);
-  const paths = ClusterPaths.of(state.name);
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
-  // Workers boot alongside the head: slurmd keeps retrying until slurmctld answers.
-  await progress.phase(`start ${state.nodes.length} nodes`, () =>
+  await createInOrder(state, state.nodes, progress);
+  await saveState(state);
+  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs));
+}
+
+/**
+ * Creates nodes, the head first: slurmd registers at once with a controller that answers,
+ * but waits about a second before retrying one that does not answer yet.
+ */
+async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress): Promise<void> {
+  const provider = providerFor(state);
+  const paths = ClusterPaths.of(state.name);
+  const create = (group: NodeRecord[]) =>
     provider.createNodes({
       label: labelOf(state),
       network: networkRequest(state),
-      nodes: state.nodes.map((n) => nodeSpecFor(n, paths)),
+      nodes: group.map((n) => nodeSpecFor(n, paths)),
       workDir: paths.nodesWork,
       timeoutMs: 30_000,
-    }),
-  );
-  await saveState(state);
-  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs));
+    });
+  const head = nodes.filter((n) => n.role === 'head');
+  const workers = nodes.filter((n) => n.role === 'worker');
+  if (head.length > 0) await progress.phase('start head (munged, slurmctld)', () => create(head));
+  if (workers.length > 0) await progress.phase(`start ${workers.length} worker(s)`, () => create(workers));
 }
 
 /** Slurm's view of the workers, from inside the head. Undefined while slurmctld does not answer. */
@@ -180,7 +191,10 @@ export async function waitIdle(state: ClusterState, timeoutMs: number): Promise<
     'every node to be idle in Slurm',
     async () => {
       last = await slurmNodes(state);
-      if (!last) return undefined;
+      if (!last) {
+        await failIfControllerDied(state);
+        return undefined;
+      }
       const ready = new Set(last.filter(isReady).map((n) => n.name));
       return workers.every((w) => ready.has(w)) ? true : undefined;
     },
@@ -191,6 +205,17 @@ export async function waitIdle(state: ClusterState, timeoutMs: number): Promise<
         last ? last.filter((n) => !isReady(n)).map((n) => `${n.name}=${n.state}${n.notResponding ? '*' : ''}`).join(' ') || 'all idle' : 'slurmctld not answering',
     },
   );
+}
+
+/** Fails fast, with the controller's own last words, instead of waiting out a timeout. */
+async function failIfControllerDied(state: ClusterState): Promise<void> {
+  const head = (await providerFor(state).list(labelOf(state))).find((n) => n.hostname === headOf(state).name);
+  const missing = ['munged', 'slurmctld'].filter((d) => !head?.processes.includes(d));
+  if (missing.length > 0) {
+    throw new SlurmkitError('COMMAND_FAILED', `${missing.join(' and ')} on ${headOf(state).name} exited`, {
+      hint: `see: slurmkit logs ${state.name} --daemon ${missing[0]}`,
+    });
+  }
 }
 
 export const headOf = (state: ClusterState): NodeRecord => state.nodes.find((n) => n.role === 'head')!;
@@ -224,22 +249,11 @@ export async function start(name: string, progress = Progress.silent(), readyTim
   await preflight();
   const provider = providerFor(state);
   const running = new Map((await provider.list(labelOf(state))).filter((n) => n.running).map((n) => [n.hostname, n]));
-  const paths = ClusterPaths.of(name);
   state.phase = 'starting';
   await saveState(state);
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
   const missing = state.nodes.filter((n) => !running.has(n.name));
-  if (missing.length > 0) {
-    await progress.phase(`start ${missing.length} node(s)`, () =>
-      provider.createNodes({
-        label: labelOf(state),
-        network: networkRequest(state),
-        nodes: missing.map((n) => nodeSpecFor(n, paths)),
-        workDir: paths.nodesWork,
-        timeoutMs: 30_000,
-      }),
-    );
-  }
+  await createInOrder(state, missing, progress);
   const restarted: string[] = [];
   for (const node of state.nodes.filter((n) => running.has(n.name))) {
     const have = running.get(node.name)!.processes;
@@ -305,5 +319,5 @@ async function destroy(state: ClusterState, opts: { force?: boolean }): Promise<
 /** Removes resources labeled by slurmkit whose cluster no longer exists. */
 export async function gc(): Promise<LeftoverReport> {
   const keepIds = (await listStates()).map((s) => s.id);
-  return new LocalProvider().removeByLabel({ keepIds });
+  return new LocalProvider().removeByLabel({ home: homeTag(), keepIds });
 }

@@ -1,9 +1,15 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 
 /** Where slurmkit keeps every cluster's folder; never under /tmp, which nodes replace with their own. */
 export function slurmkitHome(): string {
   return process.env.SLURMKIT_HOME ?? join(homedir(), '.slurmkit');
+}
+
+/** A short stable tag for the current SLURMKIT_HOME, stamped on every labeled resource. */
+export function homeTag(): string {
+  return createHash('sha256').update(resolve(slurmkitHome())).digest('hex').slice(0, 8);
 }
 
 /** The layout of one cluster's folder on the host. Nothing else on the host is written. */

@@ -11,6 +11,11 @@ export interface ClusterLabel {
   name: string;
   /** Random id fixed at creation, so a new cluster of the same name never adopts old leftovers. */
   id: string;
+  /**
+   * Tag of the SLURMKIT_HOME that owns the cluster: gc only collects leftovers of its own
+   * home, never the clusters of another user or test run.
+   */
+  home: string;
 }
 
 export type Mount =
@@ -117,11 +122,11 @@ export interface NodeProvider {
   list(label: ClusterLabel): Promise<NodeStatus[]>;
 
   /**
-   * Removes every resource carrying this cluster's label (or, with `id` omitted, of any
-   * cluster whose id is not in `keepIds`). Never throws for a resource it cannot remove:
+   * Removes every resource carrying this cluster's id (or, with `home`, of any cluster of
+   * that home whose id is not in `keepIds`). Never throws for a resource it cannot remove:
    * it reports it with the command to retry.
    */
-  removeByLabel(select: { id: string } | { keepIds: string[] }): Promise<LeftoverReport>;
+  removeByLabel(select: { id: string } | { home: string; keepIds: string[] }): Promise<LeftoverReport>;
 }
 
 export class UnsupportedError extends SlurmkitError {

@@ -100,6 +100,11 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
         ['MaxJobCount', '100000'],
       ],
     },
+    {
+      comment: 'Nodes have no mail system; without this slurmctld logs an error at every start.',
+      doc: `${DOC}#OPT_MailProg`,
+      pairs: [['MailProg', '/bin/true']],
+    },
   ];
 }
 

@@ -1,7 +1,6 @@
 /** Shared helpers for tests that run real clusters. */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { down, gc, labelOf, providerFor } from '../cluster/lifecycle.js';
 import type { ClusterState } from '../cluster/state.js';
 import { listStates } from '../cluster/state.js';
@@ -21,21 +20,9 @@ export async function cleanupHome(home: string): Promise<void> {
   for (const s of await listStates().catch(() => [])) {
     await down(s.name, { force: true }).catch(() => undefined);
   }
-  await gcIfOrphans();
+  // gc only takes leftovers labeled with this home, so other clusters on the machine are safe.
+  await gc().catch(() => undefined);
   await rm(home, { recursive: true, force: true });
-}
-
-async function gcIfOrphans(): Promise<void> {
-  // Only this home's clusters are known here, so gc would also take other homes' clusters:
-  // collect only resources of ids that no home on this machine knows.
-  const known = new Set<string>();
-  for (const dir of readdirSync('/var/tmp').filter((d) => d.startsWith('slurmkit-test-'))) {
-    const prev = process.env.SLURMKIT_HOME;
-    process.env.SLURMKIT_HOME = `/var/tmp/${dir}`;
-    for (const s of await listStates().catch(() => [])) known.add(s.id);
-    process.env.SLURMKIT_HOME = prev;
-  }
-  if (known.size === 0) await gc().catch(() => undefined);
 }
 
 export async function sh(state: ClusterState, command: string, node = 'head'): Promise<{ exitCode: number; stdout: string; stderr: string }> {

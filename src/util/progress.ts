@@ -26,11 +26,11 @@ export class Progress {
       const value = await fn();
       const ms = Math.round(performance.now() - start);
       this.timings.push({ phase: name, ms });
-      this.out?.(`  ✓ ${name.padEnd(28)} ${formatMs(ms)}`);
+      this.out?.(`  ✓ ${name.padEnd(34)} ${formatMs(ms)}`);
       return value;
     } catch (err) {
       const ms = Math.round(performance.now() - start);
-      this.out?.(`  ✗ ${name.padEnd(28)} ${formatMs(ms)}`);
+      this.out?.(`  ✗ ${name.padEnd(34)} ${formatMs(ms)}`);
       throw err;
     }
   }

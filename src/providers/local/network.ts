@@ -5,8 +5,8 @@ import { run, which } from '../../util/run.js';
 /** Interface names are limited to 15 characters, so they carry the short id; the alias carries the full label. */
 export const bridgeName = (id: string): string => `sk${id}br`;
 export const vethName = (id: string, index: number): string => `sk${id}n${index}`;
-export const labelAlias = (label: ClusterLabel): string => `slurmkit cluster=${label.name} id=${label.id}`;
-export const ruleComment = (label: ClusterLabel): string => `slurmkit:${label.name}:${label.id}`;
+export const labelAlias = (label: ClusterLabel): string => `slurmkit cluster=${label.name} id=${label.id} home=${label.home}`;
+export const ruleComment = (label: ClusterLabel): string => `slurmkit:${label.home}:${label.name}:${label.id}`;
 
 interface IpLink {
   ifname: string;
@@ -17,6 +17,7 @@ interface IpLink {
 export interface LabeledBridge {
   name: string;
   clusterId: string;
+  home: string;
 }
 
 export async function listLabeledBridges(): Promise<LabeledBridge[]> {
@@ -24,8 +25,8 @@ export async function listLabeledBridges(): Promise<LabeledBridge[]> {
   const links = JSON.parse(stdout || '[]') as IpLink[];
   const out: LabeledBridge[] = [];
   for (const l of links) {
-    const m = /^slurmkit cluster=\S+ id=(\S+)$/.exec(l.ifalias ?? '');
-    if (m) out.push({ name: l.ifname, clusterId: m[1]! });
+    const m = /^slurmkit cluster=\S+ id=(\S+) home=(\S+)$/.exec(l.ifalias ?? '');
+    if (m) out.push({ name: l.ifname, clusterId: m[1]!, home: m[2]! });
   }
   return out;
 }
@@ -87,6 +88,7 @@ export interface LabeledRule {
   /** The rule as `iptables -S` prints it, starting with -A. */
   spec: string[];
   clusterId: string;
+  home: string;
 }
 
 export async function listLabeledRules(): Promise<LabeledRule[]> {
@@ -94,10 +96,10 @@ export async function listLabeledRules(): Promise<LabeledRule[]> {
   const { stdout } = await run('iptables', ['-w', '-S', 'FORWARD'], { allowFailure: true });
   const out: LabeledRule[] = [];
   for (const line of stdout.split('\n')) {
-    const m = /--comment "?slurmkit:[^:\s"]+:([0-9a-f]+)"?/.exec(line);
+    const m = /--comment "?slurmkit:([0-9a-f]+):[^:\s"]+:([0-9a-f]+)"?/.exec(line);
     if (!m || !line.startsWith('-A ')) continue;
     // iptables -S quotes comments with spaces only; ours have none, so splitting is safe.
-    out.push({ spec: line.replace(/"/g, '').split(/\s+/), clusterId: m[1]! });
+    out.push({ spec: line.replace(/"/g, '').split(/\s+/), clusterId: m[2]!, home: m[1]! });
   }
   return out;
 }

@@ -1,15 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
 /** Environment variables that label every process a local cluster starts (inherited by all of them). */
 export const ENV_CLUSTER = 'SLURMKIT_CLUSTER';
 export const ENV_CLUSTER_ID = 'SLURMKIT_CLUSTER_ID';
 export const ENV_NODE = 'SLURMKIT_NODE';
+export const ENV_HOME = 'SLURMKIT_HOME_TAG';
 
 export interface LabeledProcess {
   pid: number;
   comm: string;
   clusterName: string;
   clusterId: string;
+  /** Tag of the SLURMKIT_HOME that owns it. */
+  home: string;
   node: string;
   /** True for a node's init: PID 1 of its own PID namespace. */
   isNodeInit: boolean;
@@ -45,6 +49,7 @@ export async function scanLabeledProcesses(): Promise<LabeledProcess[]> {
       } catch {
         return;
       }
+      if (/^State:\s*[ZX]/m.test(status)) return;
       const comm = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '';
       const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
       found.push({
@@ -52,6 +57,7 @@ export async function scanLabeledProcesses(): Promise<LabeledProcess[]> {
         comm,
         clusterName: env.get(ENV_CLUSTER) ?? '',
         clusterId,
+        home: env.get(ENV_HOME) ?? '',
         node: env.get(ENV_NODE) ?? '',
         isNodeInit: nspid.length >= 2 && nspid[nspid.length - 1] === '1',
       });
@@ -60,11 +66,16 @@ export async function scanLabeledProcesses(): Promise<LabeledProcess[]> {
   return found.sort((a, b) => a.pid - b.pid);
 }
 
+/**
+ * A process counts as alive until it has exited: a zombie holds no namespace, port or file,
+ * and waiting for its reaping would wait on the host's init (some reap only every few seconds).
+ */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
   }
 }

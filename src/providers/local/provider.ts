@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readFile, readlink, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, readlink, writeFile, mkdir, rm } from 'node:fs/promises';
 import type {
   ClusterLabel,
   CreateNodesRequest,
@@ -13,7 +13,7 @@ import type {
 } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { commandLine, run, sleep, waitFor } from '../../util/run.js';
-import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
+import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
 import { checkMounts, initFile, renderInitScript, statusFile } from './init-script.js';
 import {
   bridgeName,
@@ -55,11 +55,13 @@ export class LocalProvider implements NodeProvider {
     await mkdir(req.workDir, { recursive: true, mode: 0o700 });
     for (const node of req.nodes) checkMounts(node.hostname, node.mounts);
     await Promise.all(
-      req.nodes.map((node) =>
-        writeFile(initFile(req.workDir, node.hostname), renderInitScript(node, network.prefixLength, req.workDir), {
+      req.nodes.map(async (node) => {
+        // A status left by an earlier boot of this node must not be taken for this one.
+        await rm(statusFile(req.workDir, node.hostname), { force: true });
+        await writeFile(initFile(req.workDir, node.hostname), renderInitScript(node, network.prefixLength, req.workDir), {
           mode: 0o700,
-        }),
-      ),
+        });
+      }),
     );
     const hostNetns = await readlink('/proc/self/ns/net');
     const started: { hostname: string; pid: number; exited: Promise<number | null>; stdin: NodeJS.WritableStream }[] =
@@ -79,6 +81,7 @@ export class LocalProvider implements NodeProvider {
               LANG: 'C.UTF-8',
               [ENV_CLUSTER]: label.name,
               [ENV_CLUSTER_ID]: label.id,
+              [ENV_HOME]: label.home,
               [ENV_NODE]: node.hostname,
             },
           },
@@ -138,7 +141,7 @@ export class LocalProvider implements NodeProvider {
           const node = req.nodes.find((n) => n.hostname === hostname)!;
           if (status.startsWith('ok')) pending.delete(hostname);
           else if (status.startsWith('failed') || !isAlive(started.find((s) => s.hostname === hostname)!.pid)) {
-            throw new SlurmkitError('COMMAND_FAILED', `node ${hostname} failed to boot (console: ${node.consoleLog}):\n${await tailOf(node.consoleLog)}`);
+            throw new SlurmkitError('COMMAND_FAILED', `node ${hostname} failed to boot:\n${await tailOf(node.consoleLog)}`);
           }
         }
         return pending.size === 0 ? true : undefined;
@@ -219,11 +222,12 @@ export class LocalProvider implements NodeProvider {
     });
   }
 
-  async removeByLabel(select: { id: string } | { keepIds: string[] }): Promise<LeftoverReport> {
-    const matches = (id: string): boolean => ('id' in select ? id === select.id : !select.keepIds.includes(id));
+  async removeByLabel(select: { id: string } | { home: string; keepIds: string[] }): Promise<LeftoverReport> {
+    const matches = (id: string, home: string): boolean =>
+      'id' in select ? id === select.id : home === select.home && !select.keepIds.includes(id);
     const report: LeftoverReport = { found: [], removed: [], failed: [] };
 
-    const procs = (await scanLabeledProcesses()).filter((p) => matches(p.clusterId));
+    const procs = (await scanLabeledProcesses()).filter((p) => matches(p.clusterId, p.home));
     if (procs.length > 0) {
       const desc = `${procs.length} process(es) (${[...new Set(procs.map((p) => p.comm))].join(', ')})`;
       report.found.push(desc);
@@ -233,7 +237,7 @@ export class LocalProvider implements NodeProvider {
       else report.failed.push({ resource: desc, error: 'still running after SIGKILL', retry: `kill -9 ${left.map((p) => p.pid).join(' ')}` });
     }
 
-    for (const rule of (await listLabeledRules()).filter((r) => matches(r.clusterId))) {
+    for (const rule of (await listLabeledRules()).filter((r) => matches(r.clusterId, r.home))) {
       const desc = `iptables rule ${rule.spec.join(' ')}`;
       report.found.push(desc);
       const args = deleteRuleArgs(rule);
@@ -243,11 +247,14 @@ export class LocalProvider implements NodeProvider {
     }
 
     // A node's veth goes when its network namespace does, but the kernel does that lazily; remove any left.
-    for (const link of (await listNodeLinks()).filter((l) => matches(l.clusterId))) {
+    // Veth names carry only the id, so in gc mode only ids seen with this home's label are taken.
+    const bridges = (await listLabeledBridges()).filter((b) => matches(b.clusterId, b.home));
+    const ids = new Set([...procs.map((p) => p.clusterId), ...bridges.map((b) => b.clusterId)]);
+    for (const link of (await listNodeLinks()).filter((l) => ('id' in select ? l.clusterId === select.id : ids.has(l.clusterId)))) {
       await run('ip', ['link', 'del', link.name], { allowFailure: true });
     }
 
-    for (const br of (await listLabeledBridges()).filter((b) => matches(b.clusterId))) {
+    for (const br of bridges) {
       const desc = `bridge ${br.name}`;
       report.found.push(desc);
       const r = await run('ip', ['link', 'del', br.name], { allowFailure: true });

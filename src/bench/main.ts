@@ -1,0 +1,270 @@
+/**
+ * `npm run bench`: how fast slurmkit brings clusters up and down, how much memory a node
+ * costs, and how `up` compares with a plain bash script doing the same (bench/baseline.sh).
+ * Prints one JSON document on stdout; progress goes to stderr. Must run as root.
+ *
+ * Everything is timed from the outside, the way a user sees it: from spawning the CLI (or
+ * the script) to its exit (or, for the script, to its "all idle" line). Rounds interleave
+ * slurmkit and the baseline so that load from other work on the machine hits both alike.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { scanLabeledProcesses } from '../providers/local/procscan.js';
+import type { PhaseTiming } from '../util/progress.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const BASELINE = join(ROOT, 'bench', 'baseline.sh');
+
+const SIZES = [8, 64];
+const BASELINE_WORKERS = 64;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** Pause between runs: the kernel frees network namespaces lazily, and that work should not land in the next run. */
+const SETTLE_MS = 1_000;
+const TARGETS = { ratio64Max: 1.5, downMsMax: 2_000 };
+
+interface Stats {
+  min: number;
+  median: number;
+  runs: number[];
+}
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
+};
+const stats = (runs: number[]): Stats => ({ min: Math.min(...runs), median: median(runs), runs });
+
+/** The child being waited on, so a signal to the bench can stop it before cleaning up. */
+let current: ChildProcess | undefined;
+
+interface Timed {
+  code: number;
+  /** Spawn to exit. */
+  ms: number;
+  /** Spawn to the first stdout chunk that matched `mark`, if any did. */
+  markMs: number | undefined;
+  stdout: string;
+}
+
+/** Runs a command, passing its stderr through indented, and times it from spawn. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, mark?: RegExp): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    current = child;
+    let stdout = '';
+    let markMs: number | undefined;
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (mark && markMs === undefined && mark.test(stdout)) markMs = performance.now() - t0;
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => process.stderr.write(d.replace(/^(?=.)/gm, '    ')));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const ms = performance.now() - t0;
+      // 'close' comes after the pipes are drained, so stdout is complete.
+      child.on('close', () => {
+        current = undefined;
+        resolve({ code: code ?? 128 + (signal ? 15 : 0), ms: Math.round(ms), markMs: markMs && Math.round(markMs), stdout });
+      });
+    });
+  });
+}
+
+function mustSucceed(what: string, r: Timed): Timed {
+  if (r.code !== 0) throw new Error(`${what} exited with ${r.code}${r.stdout ? `: ${r.stdout.trim().slice(0, 500)}` : ''}`);
+  return r;
+}
+
+/** A "Key: 123 kB" field of a /proc file, in KiB; 0 when the process is gone. */
+async function procKiB(path: string, key: string): Promise<number> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+}
+
+interface Memory {
+  processes: number;
+  /** PSS counts shared pages (libslurm, bash) once across the cluster, so it sums honestly. */
+  pssKiBPerNode: number;
+  rssKiBPerNode: number;
+  slurmdRssKiB: number;
+  slurmdPssKiB: number;
+}
+
+/** Memory of every process labeled with the cluster id, per node (head included). */
+async function memoryOf(clusterId: string, nodes: number): Promise<Memory> {
+  const procs = (await scanLabeledProcesses()).filter((p) => p.clusterId === clusterId);
+  const rows = await Promise.all(
+    procs.map(async (p) => ({
+      comm: p.comm,
+      rss: await procKiB(`/proc/${p.pid}/status`, 'VmRSS'),
+      pss: await procKiB(`/proc/${p.pid}/smaps_rollup`, 'Pss'),
+    })),
+  );
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const slurmd = rows.filter((r) => r.comm === 'slurmd');
+  return {
+    processes: rows.length,
+    pssKiBPerNode: Math.round(sum(rows.map((r) => r.pss)) / nodes),
+    rssKiBPerNode: Math.round(sum(rows.map((r) => r.rss)) / nodes),
+    slurmdRssKiB: median(slurmd.map((r) => r.rss)),
+    slurmdPssKiB: median(slurmd.map((r) => r.pss)),
+  };
+}
+
+interface ClusterRun {
+  upMs: number;
+  downMs: number;
+  phases: PhaseTiming[];
+  memory: Memory;
+}
+
+/** One up, measure, down of a slurmkit cluster. */
+async function slurmkitRun(name: string, workers: number, spec: string, env: NodeJS.ProcessEnv): Promise<ClusterRun> {
+  const up = mustSucceed(`slurmkit up ${name}`, await timed('node', [CLI, 'up', '-f', spec, '--json'], env));
+  const state = JSON.parse(up.stdout) as { id: string; timings: PhaseTiming[]; totalMs: number };
+  const memory = await memoryOf(state.id, workers + 1);
+  if (memory.processes === 0) throw new Error(`no processes labeled ${state.id} after up: is the label still SLURMKIT_CLUSTER_ID?`);
+  const down = mustSucceed(`slurmkit down ${name}`, await timed('node', [CLI, 'down', name, '--json'], env));
+  const left = (await scanLabeledProcesses()).filter((p) => p.clusterId === state.id);
+  if (left.length > 0) throw new Error(`down ${name} left ${left.length} process(es): ${left.map((p) => `${p.pid} ${p.comm}`).join(', ')}`);
+  // What the phases do not cover: Node start-up, module loading, spec parsing, exit.
+  const outside = up.ms - state.timings.reduce((a, t) => a + t.ms, 0);
+  return { upMs: up.ms, downMs: down.ms, phases: [...state.timings, { phase: '(CLI process start and exit)', ms: outside }], memory };
+}
+
+/** One run of bench/baseline.sh: up is timed to its all-idle line; it reports its own teardown time. */
+async function baselineRun(workers: number): Promise<{ upMs: number; downMs: number }> {
+  const r = mustSucceed('bench/baseline.sh', await timed('bash', [BASELINE, String(workers)], process.env, /"upMs"/));
+  const downMs = Number(/"downMs":(\d+)/.exec(r.stdout)?.[1]);
+  if (r.markMs === undefined || Number.isNaN(downMs)) throw new Error(`bench/baseline.sh printed no timings: ${r.stdout}`);
+  return { upMs: r.markMs, downMs };
+}
+
+/** Per phase, the median over runs (phase names are the same in every run of one size). */
+function phaseMedians(runs: ClusterRun[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { phase } of runs[0]!.phases) out[phase] = median(runs.map((r) => r.phases.find((p) => p.phase === phase)?.ms ?? 0));
+  return out;
+}
+
+async function machine() {
+  const slurm = await timed('slurmd', ['-V'], process.env).then((r) => r.stdout.trim(), () => 'unknown');
+  return {
+    cpus: cpus().length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: release(),
+    slurm,
+    /** Other work on the machine skews timings; this says how busy it was. */
+    loadAvg1AtStart: Math.round(loadavg()[0]! * 100) / 100,
+  };
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    log('bench: must run as root (it creates namespaces and bridges)');
+    return 5;
+  }
+  // A fresh SLURMKIT_HOME: the user's clusters are neither seen nor touched.
+  const home = await mkdtemp('/var/tmp/slurmkit-bench-');
+  const env = { ...process.env, SLURMKIT_HOME: home };
+  const names = SIZES.map((n) => `bench${n}`);
+  const results = new Map<number, ClusterRun[]>(SIZES.map((n) => [n, []]));
+  const baseline: { upMs: number; downMs: number }[] = [];
+  let failed = false;
+
+  const stopOnSignal = (sig: NodeJS.Signals): void => {
+    log(`bench: ${sig}, stopping and cleaning up`);
+    failed = true;
+    current?.kill('SIGTERM'); // baseline.sh tears itself down on TERM; `up` is followed by down --force below
+  };
+  process.on('SIGINT', stopOnSignal).on('SIGTERM', stopOnSignal);
+
+  try {
+    const info = await machine();
+    log(`bench: ${JSON.stringify(info)}; SLURMKIT_HOME=${home}; ${RUNS} round(s)`);
+    const specs = new Map<number, string>();
+    for (const n of SIZES) {
+      const spec = join(home, `bench${n}.yaml`);
+      await writeFile(spec, `name: bench${n}\nnodes: [{name: c, count: ${n}}]\n`);
+      specs.set(n, spec);
+    }
+    for (let round = 1; round <= RUNS && !failed; round++) {
+      for (const n of SIZES) {
+        log(`bench: round ${round}: slurmkit 1+${n}`);
+        const r = await slurmkitRun(`bench${n}`, n, specs.get(n)!, env);
+        log(`bench:   up ${r.upMs} ms, down ${r.downMs} ms, ${r.memory.pssKiBPerNode} KiB PSS/node`);
+        results.get(n)!.push(r);
+        await sleep(SETTLE_MS);
+      }
+      log(`bench: round ${round}: baseline 1+${BASELINE_WORKERS}`);
+      const b = await baselineRun(BASELINE_WORKERS);
+      log(`bench:   up ${b.upMs} ms, teardown ${b.downMs} ms`);
+      baseline.push(b);
+      await sleep(SETTLE_MS);
+    }
+    if (failed) throw new Error('interrupted');
+
+    const clusters = SIZES.map((n) => {
+      const runs = results.get(n)!;
+      const mem = (k: keyof Memory): number => median(runs.map((r) => r.memory[k]));
+      return {
+        workers: n,
+        nodes: n + 1,
+        upMs: stats(runs.map((r) => r.upMs)),
+        downMs: stats(runs.map((r) => r.downMs)),
+        upPhasesMedianMs: phaseMedians(runs),
+        processes: mem('processes'),
+        pssKiBPerNode: mem('pssKiBPerNode'),
+        rssKiBPerNode: mem('rssKiBPerNode'),
+        slurmdRssKiB: mem('slurmdRssKiB'),
+        slurmdPssKiB: mem('slurmdPssKiB'),
+      };
+    });
+    const big = clusters.find((c) => c.workers === BASELINE_WORKERS)!;
+    const base = { workers: BASELINE_WORKERS, upMs: stats(baseline.map((b) => b.upMs)), downMs: stats(baseline.map((b) => b.downMs)) };
+    const ratio64 = Math.round((big.upMs.median / base.upMs.median) * 100) / 100;
+    const worstDown = Math.max(...clusters.map((c) => c.downMs.median));
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          machine: info,
+          clusters,
+          baseline: base,
+          ratio64,
+          targets: TARGETS,
+          meetsTargets: { ratio64: ratio64 <= TARGETS.ratio64Max, downMs: worstDown <= TARGETS.downMsMax },
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } catch (err) {
+    failed = true;
+    log(`bench: failed: ${(err as Error).message}`);
+  } finally {
+    // Whatever happened, leave no cluster behind. down is idempotent; --force also forgets a broken one.
+    let clean = true;
+    for (const name of names) {
+      const r = await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
+      if (r?.code !== 0) {
+        clean = false;
+        log(`bench: could not remove ${name}; retry: SLURMKIT_HOME=${home} ./bin/slurmkit down ${name} --force`);
+      }
+    }
+    // Keep the folder if something is left: down needs the cluster records it holds.
+    if (clean) await rm(home, { recursive: true, force: true });
+    if (!clean) failed = true;
+  }
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
