@@ -236,7 +236,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `${JSON.stringify(
         {
-          machine: info,
+          machine: { ...info, loadAvg1AtEnd: Math.round(loadavg()[0]! * 100) / 100 },
           clusters,
           baseline: base,
           ratio64,

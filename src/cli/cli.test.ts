@@ -225,7 +225,7 @@ describe('slurmkit CLI', () => {
 
     test(
       'up -f with a negative count also reports the partition member z9 that no group can make',
-      { todo: 'BUG src/spec/check.ts: membership is skipped when any group is invalid, so z9 is not reported' },
+
       async () => {
         const r = await expectExit(['up', '-f', 'bad-count.yaml'], 2);
         assert.ok(problemLines(r.stderr).some((l) => /^ {2}- partitions\[0\]\.nodes\[1\]: .*z9/.test(l)), r.stderr);
@@ -304,7 +304,7 @@ describe('slurmkit CLI', () => {
 
     test(
       'usage errors of a subcommand (missing argument, unknown option, bad --daemon) exit 2',
-      { todo: 'BUG src/cli/main.ts: exitOverride() is set on the root command only, so subcommand usage errors exit 1' },
+
       async () => {
         for (const args of [['show'], ['up', '--bogus'], ['logs', 'nosuch', '--daemon', 'bogus']]) {
           const r = await cli(args);
@@ -376,12 +376,14 @@ describe('slurmkit CLI', () => {
   describe('a running cluster (up -t minimal --name clitest)', () => {
     const NAME = 'clitest';
     let cluster: { name: string; id: string; nodes: { name: string; role: string; address: string }[] };
+    let upStderr = '';
 
     before(async () => {
       attempted.add(NAME);
       const args = ['up', '-t', 'minimal', '--name', NAME, '--json'];
       const r = await expectExit(args, 0, { timeoutMs: 180_000 });
       cluster = parseJson(args, r);
+      upStderr = r.stderr;
     });
 
     test('up --json returns the name, id and nodes; progress goes to stderr', () => {
@@ -389,6 +391,7 @@ describe('slurmkit CLI', () => {
       assert.match(cluster.id, /^[0-9a-f]{6}$/);
       assert.deepEqual(cluster.nodes.map((n) => n.name), ['head', 'c1', 'c2']);
       assert.deepEqual(cluster.nodes.map((n) => n.role), ['head', 'worker', 'worker']);
+      assert.match(upStderr, /wait for nodes idle/, 'phases with timings on stderr, JSON alone on stdout');
     });
 
     test('list --json shows it running with 3 nodes', async () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { readFile, writeFile, access } from 'node:fs/promises';
+import { writeFile, access } from 'node:fs/promises';
 import { SlurmkitError, exitCodeOf } from '../util/errors.js';
 import { Progress, formatMs } from '../util/progress.js';
 import { up, stop, start, down, gc, headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
@@ -8,7 +8,7 @@ import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type D
 import { requireState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
 import { listTemplates, templateText } from '../spec/templates.js';
-import { parseSpec } from '../spec/load.js';
+import { parseSpec, readSpecText } from '../spec/load.js';
 import { renderTable } from './table.js';
 
 function print(json: boolean, value: unknown, human: () => string): void {
@@ -24,13 +24,7 @@ async function loadConfig(opts: { template?: string; file?: string; name?: strin
   let source: string;
   if (opts.file) {
     source = opts.file;
-    try {
-      text = await readFile(opts.file, 'utf8');
-    } catch (err) {
-      throw new SlurmkitError('NOT_FOUND', `cannot read spec file ${opts.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-        hint: 'write one with: slurmkit init --template lab -o cluster.yaml',
-      });
-    }
+    text = await readSpecText(opts.file);
   } else {
     const template = opts.template ?? 'lab';
     source = `template ${template}`;
@@ -48,6 +42,8 @@ function nodeCwd(): string {
 
 export function buildCli(): Command {
   const program = new Command('slurmkit')
+    // Before any subcommand is added: subcommands copy this, so their usage errors reach reportError.
+    .exitOverride()
     .description('Real Slurm clusters out of lightweight containers: up in seconds, down without a trace.')
     .version('0.1.0')
     .showSuggestionAfterError()
@@ -62,11 +58,12 @@ export function buildCli(): Command {
     .option('--timeout <seconds>', 'how long to wait for every node to be idle', '120')
     .option('--json', 'print the result as JSON')
     .action(async (opts) => {
+      const readyTimeoutMs = seconds(opts.timeout, '--timeout') * 1000;
       const { config, text } = await loadConfig(opts);
       const progress = Progress.stderr();
       progress.info(`Creating cluster ${config.name}: 1 head + ${config.nodes.length} worker(s)`);
       const t0 = performance.now();
-      const state = await up({ config, specText: text, progress, readyTimeoutMs: seconds(opts.timeout, '--timeout') * 1000 });
+      const state = await up({ config, specText: text, progress, readyTimeoutMs });
       const total = Math.round(performance.now() - t0);
       print(opts.json, { ...state, totalMs: total }, () =>
         [
@@ -303,7 +300,7 @@ export function reportError(err: unknown, json: boolean): number {
 }
 
 async function main(): Promise<void> {
-  const program = buildCli().exitOverride();
+  const program = buildCli();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

@@ -73,7 +73,9 @@ export function checkSpec(raw: unknown): string[] {
   }
 
   const rawPartitions = Array.isArray(raw.partitions) ? raw.partitions : [];
-  problems.push(...partitionProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown));
+  // When a count is invalid the node list is incomplete, but a name no group could make is still wrong.
+  const possibleGroups = groupNames.every((n) => n !== undefined) ? (groupNames as string[]) : undefined;
+  problems.push(...partitionProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown, possibleGroups));
   problems.push(...confProblems(['slurm', 'extraConf'], isRecord(raw.slurm) ? raw.slurm.extraConf : undefined, OWNED_CONF_KEYS));
 
   const subnet = field(raw.network, 'subnet', networkSchema.shape.subnet);
@@ -136,7 +138,7 @@ function nodeOwners(groups: Valid<GroupNaming>[]): Map<string, Valid<GroupNaming
   return owners;
 }
 
-function partitionProblems(partitions: unknown[], groups: GroupNaming[], checkMembers: boolean): string[] {
+function partitionProblems(partitions: unknown[], groups: GroupNaming[], checkMembers: boolean, possibleGroups?: string[]): string[] {
   const names = partitions.map((item) => field(item, 'name', partitionSchema.shape.name));
   const problems = duplicateNames(names, 'partitions', 'partition', 'give each partition its own name');
   const defaults: { index: number; name: string }[] = [];
@@ -147,7 +149,7 @@ function partitionProblems(partitions: unknown[], groups: GroupNaming[], checkMe
     }
     if (field(item, 'default', partitionSchema.shape.default) === true) defaults.push({ index, name: name ?? `partitions[${index}]` });
     const nodes = field(item, 'nodes', partitionSchema.shape.nodes);
-    if (nodes !== undefined) problems.push(...memberProblems(['partitions', index, 'nodes'], nodes, groups, checkMembers));
+    if (nodes !== undefined) problems.push(...memberProblems(['partitions', index, 'nodes'], nodes, groups, checkMembers, possibleGroups));
     problems.push(...confProblems(['partitions', index, 'extra'], isRecord(item) ? item.extra : undefined, OWNED_PARTITION_KEYS));
   });
   const second = defaults[1];
@@ -159,7 +161,7 @@ function partitionProblems(partitions: unknown[], groups: GroupNaming[], checkMe
   return problems;
 }
 
-function memberProblems(path: Path, nodes: PartitionSpec['nodes'], groups: GroupNaming[], checkMembers: boolean): string[] {
+function memberProblems(path: Path, nodes: PartitionSpec['nodes'], groups: GroupNaming[], checkMembers: boolean, possibleGroups?: string[]): string[] {
   if (nodes === 'all') return [];
   if (typeof nodes === 'object' && !Array.isArray(nodes)) {
     if (!checkMembers || groups.some((g) => g.name === nodes.group)) return [];
@@ -175,7 +177,8 @@ function memberProblems(path: Path, nodes: PartitionSpec['nodes'], groups: Group
       if (!(err instanceof HostlistError)) throw err;
       return [problem(at, err.message, 'write node names or hostlists such as c1, c[1-4] or c[1,3,5]')];
     }
-    const missing = checkMembers ? names.filter((n) => !existing.has(n)) : [];
+    const couldExist = (n: string): boolean => (possibleGroups ?? []).some((g) => n.startsWith(g) && /^\d+$/.test(n.slice(g.length)));
+    const missing = checkMembers ? names.filter((n) => !existing.has(n)) : possibleGroups ? names.filter((n) => !couldExist(n)) : [];
     if (missing.length === 0) return [];
     const what = missing.length === 1 ? `node ${missing[0]} does not exist` : `nodes ${compressHostlist(missing)} do not exist`;
     return [problem(at, what, `name only nodes of this cluster: ${compressHostlist([...existing])}`)];

@@ -17,9 +17,13 @@ export interface SpecOverrides {
 }
 
 export async function loadSpecFile(path: string, overrides: SpecOverrides = {}): Promise<ClusterConfig> {
-  let text: string;
+  return parseSpec(await readSpecText(path), path, overrides);
+}
+
+/** Reads a spec file: a missing file is NOT_FOUND, any other read error SPEC_INVALID. */
+export async function readSpecText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
@@ -30,7 +34,6 @@ export async function loadSpecFile(path: string, overrides: SpecOverrides = {}):
     }
     throw new SlurmkitError('SPEC_INVALID', `cannot read spec file ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return parseSpec(text, path, overrides);
 }
 
 export function parseSpec(text: string, source: string, overrides: SpecOverrides = {}): ClusterConfig {
