@@ -199,12 +199,14 @@ async function main(): Promise<number> {
     }
     for (let round = 1; round <= RUNS && !failed; round++) {
       for (const n of SIZES) {
+        if (failed) break;
         log(`bench: round ${round}: slurmkit 1+${n}`);
         const r = await slurmkitRun(`bench${n}`, n, specs.get(n)!, env);
         log(`bench:   up ${r.upMs} ms, down ${r.downMs} ms, ${r.memory.pssKiBPerNode} KiB PSS/node`);
         results.get(n)!.push(r);
         await sleep(SETTLE_MS);
       }
+      if (failed) break;
       log(`bench: round ${round}: baseline 1+${BASELINE_WORKERS}`);
       const b = await baselineRun(BASELINE_WORKERS);
       log(`bench:   up ${b.upMs} ms, teardown ${b.downMs} ms`);
