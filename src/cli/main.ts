@@ -7,8 +7,8 @@ import { up, stop, start, down, gc, headOf, labelOf, providerFor } from '../clus
 import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
-import { listTemplates, templateText } from '../spec/templates.js';
-import { parseSpec, readSpecText } from '../spec/load.js';
+// The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
+const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { renderTable } from './table.js';
 
 function print(json: boolean, value: unknown, human: () => string): void {
@@ -17,6 +17,7 @@ function print(json: boolean, value: unknown, human: () => string): void {
 
 /** Reads the spec from a template or a file, applying --name, and validates it all at once. */
 async function loadConfig(opts: { template?: string; file?: string; name?: string }) {
+  const { templateText, readSpecText, parseSpec } = await specModules();
   if (opts.template && opts.file) {
     throw new SlurmkitError('USAGE', 'give either --template or -f/--file, not both');
   }
@@ -243,7 +244,7 @@ export function buildCli(): Command {
     .description('list built-in cluster templates')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
-      const templates = await listTemplates();
+      const templates = await (await specModules()).listTemplates();
       print(opts.json, templates, () => renderTable(['TEMPLATE', 'DESCRIPTION'], templates.map((t) => [t.name, t.description])));
     });
 
@@ -254,7 +255,7 @@ export function buildCli(): Command {
     .option('-o, --output <file>', 'file to write (default: print to stdout)')
     .option('--force', 'overwrite an existing file')
     .action(async (opts) => {
-      const text = await templateText(opts.template);
+      const text = await (await specModules()).templateText(opts.template);
       if (!opts.output) {
         process.stdout.write(text);
         return;

@@ -201,6 +201,7 @@ export async function waitIdle(state: ClusterState, timeoutMs: number): Promise<
     {
       timeoutMs,
       intervalMs: 30,
+      maxIntervalMs: 100,
       describe: () =>
         last ? last.filter((n) => !isReady(n)).map((n) => `${n.name}=${n.state}${n.notResponding ? '*' : ''}`).join(' ') || 'all idle' : 'slurmctld not answering',
     },

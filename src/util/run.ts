@@ -107,7 +107,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
-  opts: { timeoutMs: number; intervalMs?: number; describe?: () => string },
+  opts: { timeoutMs: number; intervalMs?: number; maxIntervalMs?: number; describe?: () => string },
 ): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let interval = opts.intervalMs ?? 50;
@@ -119,6 +119,6 @@ export async function waitFor<T>(
       throw new SlurmkitError('TIMEOUT', `timed out after ${opts.timeoutMs} ms waiting for ${what}${last}`);
     }
     await sleep(interval);
-    interval = Math.min(interval * 1.5, 500);
+    interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? 500);
   }
 }

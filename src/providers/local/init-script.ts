@@ -43,8 +43,8 @@ function mountLines(mounts: Mount[], tmpfsTargets: string[]): string[] {
       lines.push(`mount -t tmpfs -o ${opts} tmpfs ${q(m.target)}`);
       tmpfsTargets.push(m.target);
     } else {
-      lines.push(`mount --bind ${q(m.source)} ${q(m.target)}`);
-      if (m.readOnly) lines.push(`mount -o remount,bind,ro ${q(m.target)}`);
+      // util-linux applies "ro" to a bind mount itself (one process instead of bind + remount).
+      lines.push(`mount --bind ${m.readOnly ? '-o ro ' : ''}${q(m.source)} ${q(m.target)}`);
     }
   }
   return lines;
@@ -71,7 +71,6 @@ export function renderInitScript(node: NodeSpec, prefixLength: number, workDir: 
     'NET',
     `echo ${q(node.hostname)} > /proc/sys/kernel/hostname`,
     ...mountLines(node.mounts, []),
-    `rm -f ${q(status)}`,
     'set +e',
     '(',
     'set -e',
@@ -79,7 +78,8 @@ export function renderInitScript(node: NodeSpec, prefixLength: number, workDir: 
     ')',
     'rc=$?',
     `if [ $rc -ne 0 ]; then echo "slurmkit: boot of ${node.hostname} failed with exit code $rc"; echo "failed $rc" > ${q(status)}; exit $rc; fi`,
-    `echo ok > ${q(status)}.tmp && mv ${q(status)}.tmp ${q(status)}`,
+    // The host reads this file until it starts with "ok"; a partly written file does not.
+    `echo ok > ${q(status)}`,
     '# Stop: ask every process in the node to end, give them time to save state, then leave.',
     "trap 'kill -TERM -1 2>/dev/null; for _ in {1..100}; do kill -0 -1 2>/dev/null || break; sleep 0.1; done; exit 0' TERM INT",
     'while :; do sleep 86400 & wait $!; done',

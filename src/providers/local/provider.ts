@@ -146,7 +146,7 @@ export class LocalProvider implements NodeProvider {
         }
         return pending.size === 0 ? true : undefined;
       },
-      { timeoutMs: req.timeoutMs, intervalMs: 10, describe: () => `waiting for ${[...pending].join(', ')}` },
+      { timeoutMs: req.timeoutMs, intervalMs: 10, maxIntervalMs: 50, describe: () => `waiting for ${[...pending].join(', ')}` },
     );
   }
 
