@@ -1,15 +1,18 @@
+import { resolve } from 'node:path';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, labelOf, providerFor, start, up } from '../cluster/lifecycle.js';
+import { down, start, up } from '../cluster/lifecycle.js';
 import { readState } from '../cluster/state.js';
-import { SlurmkitError } from '../util/errors.js';
 import { Progress, formatMs } from '../util/progress.js';
+import { storageFor } from '../jobs/storage.js';
+import { runImageDemo, DEMO_IMAGES } from '../jobs/demo.js';
+import { batchProgressReporter, formatSummary } from './batch.js';
 
 /**
- * The README's main job: the lab cluster (1 head + 8 workers) running one job on every
- * worker. Reuses a running lab, starts a stopped one.
+ * The README's main job: the lab cluster (1 head + 8 workers) turns 49 colour photos in
+ * blob container `input` into grayscale in `output`. Reuses a running lab, starts a stopped one.
  */
-export async function runDemo(opts: { keep: boolean }): Promise<void> {
+export async function runDemo(opts: { keep: boolean; out: string; force: boolean; json: boolean }): Promise<void> {
   const progress = Progress.stderr();
   const t0 = performance.now();
   let state = await readState('lab');
@@ -23,24 +26,38 @@ export async function runDemo(opts: { keep: boolean }): Promise<void> {
   } else {
     progress.info('Cluster lab is already running');
   }
-  const workers = state.nodes.filter((n) => n.role === 'worker').length;
-  const cmd = ['srun', `-N${workers}`, '--label', 'hostname'];
-  const r = await progress.phase(`srun -N${workers} hostname`, () =>
-    providerFor(state!).exec({ label: labelOf(state!), node: 'head', command: cmd, stdio: 'capture' }),
+  const storage = await progress.phase('blob storage (Azurite in the head node)', () => storageFor('lab'));
+  const reporter = batchProgressReporter();
+  const out = resolve(opts.out);
+  const result = await runImageDemo({ cluster: 'lab', storage, progress, force: opts.force, onBatchProgress: reporter.update, downloadTo: out }).finally(
+    () => reporter.stop(),
   );
-  if (r.exitCode !== 0) {
-    throw new SlurmkitError('COMMAND_FAILED', `${cmd.join(' ')} exited with ${r.exitCode}: ${r.stderr.trim()}`, {
-      hint: 'see: slurmkit logs lab',
-    });
+  const totalMs = Math.round(performance.now() - t0);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ ...result, totalMs, kept: opts.keep }, null, 2)}\n`);
+  } else {
+    process.stdout.write(
+      [
+        formatSummary(result.batch),
+        `Verified: ${result.verified}/${DEMO_IMAGES} outputs exist, keep their size and format, and are grayscale.`,
+        `The results are in ${out} (open any of them in an image viewer). ${formatMs(totalMs)} in all.`,
+        '',
+      ].join('\n'),
+    );
   }
-  const hosts = r.stdout.trim().split('\n').sort((a, b) => Number(a.split(':')[0]) - Number(b.split(':')[0]));
-  process.stdout.write(`${hosts.join('\n')}\n`);
-  const distinct = new Set(hosts.map((l) => l.split(':').pop()!.trim())).size;
-  process.stdout.write(`\n${distinct} distinct hosts answered, ${formatMs(Math.round(performance.now() - t0))} in all.\n`);
   if (opts.keep) {
-    process.stdout.write('The cluster is still up:\n  slurmkit exec lab -- sinfo\n  slurmkit shell lab\n  slurmkit down lab\n');
+    process.stderr.write(
+      [
+        'The cluster is still up. Try:',
+        '  slurmkit blob lab ls output            # the grayscale blobs',
+        '  slurmkit blob lab get output -o ./output',
+        '  slurmkit exec lab -- sacct || slurmkit exec lab -- squeue',
+        '  slurmkit down lab                      # when done',
+        '',
+      ].join('\n'),
+    );
   } else {
     await down('lab', { progress });
-    process.stdout.write('Cluster lab removed. Keep it next time with: slurmkit demo --keep\n');
+    process.stderr.write('Cluster lab removed. Keep it up next time with: slurmkit demo --keep\n');
   }
 }

@@ -10,6 +10,7 @@ import { doctor } from '../cluster/doctor.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { renderTable } from './table.js';
+import { registerBatchCommands } from './batch.js';
 
 function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
@@ -269,12 +270,17 @@ export function buildCli(): Command {
 
   program
     .command('demo')
-    .description('bring up the lab cluster (1 head + 8 workers) and run a job across all workers')
+    .description('the classic exercise: 49 colour photos in blob container input become grayscale in output, over the 8 workers of lab')
     .option('--keep', 'leave the cluster running afterwards')
+    .option('--out <dir>', 'where to put the grayscale results', 'slurmkit-demo-output')
+    .option('--force', 'convert again even if the outputs are up to date')
+    .option('--json', 'print the result as JSON')
     .action(async (opts) => {
       const { runDemo } = await import('./demo.js');
-      await runDemo({ keep: Boolean(opts.keep) });
+      await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json) });
     });
+
+  registerBatchCommands(program);
 
   return program;
 }

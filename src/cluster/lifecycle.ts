@@ -273,6 +273,12 @@ export async function start(name: string, progress = Progress.silent(), readyTim
   if (missing.length === 0 && restarted.length === 0) progress.info('  every node and daemon was already running');
   await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs));
   state.phase = 'running';
+  await saveState(state);
+  // Blob storage runs in the head: bring it back if the cluster had it (imported late: storage builds on this module).
+  const { resumeBlobStorage } = await import('../storage/blob.js');
+  await progress
+    .phase('resume blob storage', () => resumeBlobStorage(name))
+    .catch((err: unknown) => progress.info(`  blob storage did not come back: ${(err as Error).message}`));
   state.timings = progress.timings;
   await saveState(state);
   return state;

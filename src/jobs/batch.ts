@@ -1,0 +1,238 @@
+/**
+ * The generic blob batch runner: lists the input container, submits one Slurm job array
+ * spread over the workers, follows per-blob status files, retries what a killed task left
+ * undone, and reports each blob exactly once.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterPaths } from '../cluster/paths.js';
+import { headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
+import { requireState, type ClusterState } from '../cluster/state.js';
+import { SlurmkitError } from '../util/errors.js';
+import { checkContainerName } from '../storage/names.js';
+import { shellQuote, sleep } from '../util/run.js';
+import {
+  attemptPath,
+  etagTag,
+  logDir,
+  manifestPath,
+  readJson,
+  SOURCE_KEY,
+  statusDir,
+  statusPath,
+  writeJsonAtomic,
+  type Attempt,
+  type BatchBlob,
+  type BatchMode,
+  type BlobStatus,
+  type Manifest,
+} from './manifest.js';
+
+/** What the runner needs from blob storage (see src/storage). */
+export interface BatchStorage {
+  /** Path of the root-only file with the connection string, readable from every node. */
+  connectionStringFile: string;
+  /** Blobs of a container; rejects NOT_FOUND for a missing container. */
+  list(container: string): Promise<{ name: string; etag: string; size: number; contentType?: string | undefined; metadata: Record<string, string> }[]>;
+}
+
+export interface BatchOptions {
+  cluster: string;
+  input: string;
+  output: string;
+  mode: BatchMode;
+  storage: BatchStorage;
+  /** Reconvert blobs whose output is up to date. */
+  force?: boolean;
+  /** Array tasks; default: one per worker CPU, at most one per blob. */
+  tasks?: number;
+  /** Submissions in all, the first included, before a blob counts as failed. */
+  maxAttempts?: number;
+  onProgress?: (p: BatchProgress) => void;
+  /** Aborting cancels the Slurm job and rejects. */
+  signal?: AbortSignal;
+}
+
+export interface BatchProgress {
+  total: number;
+  done: number;
+  failed: number;
+  attempt: number;
+  jobId: string;
+  perNode: Record<string, number>;
+}
+
+export interface BatchSummary {
+  batchId: string;
+  cluster: string;
+  input: string;
+  output: string;
+  total: number;
+  converted: number;
+  skipped: number;
+  failed: { blob: string; reason: string }[];
+  perNode: Record<string, number>;
+  attempts: number;
+  jobIds: string[];
+  wallMs: number;
+  imagesPerSecond: number;
+}
+
+const TASK_SCRIPT = fileURLToPath(new URL('./task.js', import.meta.url));
+
+async function head(state: ClusterState, command: string): Promise<string> {
+  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['bash', '-c', command], stdio: 'capture', cwd: '/' });
+  if (r.exitCode !== 0) {
+    throw new SlurmkitError('COMMAND_FAILED', `\`${command}\` on ${headOf(state).name} exited with ${r.exitCode}: ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+async function readStatuses(dir: string): Promise<Map<number, BlobStatus>> {
+  const out = new Map<number, BlobStatus>();
+  for (const f of await readdir(statusDir(dir)).catch(() => [] as string[])) {
+    if (!/^\d+\.json$/.test(f)) continue;
+    const s = await readJson<BlobStatus>(join(statusDir(dir), f)).catch(() => undefined);
+    if (s) out.set(s.index, s);
+  }
+  return out;
+}
+
+function countPerNode(statuses: Iterable<BlobStatus>): Record<string, number> {
+  const perNode: Record<string, number> = {};
+  for (const s of statuses) if (s.state === 'done') perNode[s.node] = (perNode[s.node] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(perNode).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })));
+}
+
+export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
+  const t0 = performance.now();
+  checkContainerName(opts.input, '--input');
+  checkContainerName(opts.output, '--output');
+  if (opts.input === opts.output) {
+    throw new SlurmkitError('USAGE', '--input and --output name the same container', { hint: 'write results to another container, e.g. --output output' });
+  }
+  if ('command' in opts.mode && opts.mode.command.length === 0) {
+    throw new SlurmkitError('USAGE', 'no command given after --', { hint: 'e.g. slurmkit batch lab --input in --output out -- ./convert.sh' });
+  }
+  const state = await requireState(opts.cluster);
+  if (state.phase !== 'running') {
+    throw new SlurmkitError('CONFLICT', `cluster ${opts.cluster} is ${state.phase}`, { hint: `start it: slurmkit start ${opts.cluster}` });
+  }
+  // Both containers are checked before anything is submitted, so a typo changes nothing.
+  const [inputs, outputs] = await Promise.all([opts.storage.list(opts.input), opts.storage.list(opts.output)]);
+  const upToDate = new Map(outputs.map((b) => [b.name, b.metadata[SOURCE_KEY]]));
+  const todo: BatchBlob[] = [];
+  let skipped = 0;
+  inputs.forEach((b) => {
+    if (!opts.force && upToDate.get(b.name) === etagTag(b.etag)) skipped++;
+    else todo.push({ index: todo.length, name: b.name, etag: b.etag, size: b.size, ...(b.contentType ? { contentType: b.contentType } : {}) });
+  });
+
+  const batchId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(2).toString('hex')}`;
+  const summary: BatchSummary = {
+    batchId,
+    cluster: opts.cluster,
+    input: opts.input,
+    output: opts.output,
+    total: inputs.length,
+    converted: 0,
+    skipped,
+    failed: [],
+    perNode: {},
+    attempts: 0,
+    jobIds: [],
+    wallMs: 0,
+    imagesPerSecond: 0,
+  };
+  if (todo.length === 0) {
+    summary.wallMs = Math.round(performance.now() - t0);
+    return summary;
+  }
+
+  const dir = join(ClusterPaths.of(opts.cluster).root, 'batches', batchId);
+  await mkdir(statusDir(dir), { recursive: true, mode: 0o700 });
+  await mkdir(logDir(dir), { recursive: true });
+  const manifest: Manifest = {
+    batchId,
+    cluster: opts.cluster,
+    input: opts.input,
+    output: opts.output,
+    mode: opts.mode,
+    connectionStringFile: opts.storage.connectionStringFile,
+    blobs: todo,
+  };
+  await writeJsonAtomic(manifestPath(dir), manifest);
+
+  const workerCpus = state.nodes.filter((n) => n.role === 'worker').length;
+  const maxAttempts = opts.maxAttempts ?? 3;
+  let statuses = new Map<number, BlobStatus>();
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    // A blob is retried when no task reported on it (its task died) or its storage I/O failed.
+    const pending = todo.filter((b) => {
+      const s = statuses.get(b.index);
+      return !s || (s.state === 'failed' && s.retryable && attempt > 1);
+    });
+    if (pending.length === 0) break;
+    for (const b of pending) if (statuses.has(b.index)) await rm(statusPath(dir, b.index), { force: true });
+    const tasks = Math.max(1, Math.min(pending.length, opts.tasks ?? workerCpus));
+    const plan: Attempt = { attempt, tasks, indices: pending.map((b) => b.index) };
+    await writeJsonAtomic(attemptPath(dir, attempt), plan);
+    const taskCmd = [process.execPath, TASK_SCRIPT, dir, String(attempt), '$SLURM_ARRAY_TASK_ID'].map((a) => (a.startsWith('$') ? `"${a}"` : shellQuote(a))).join(' ');
+    const sbatch = [
+      'sbatch --parsable --requeue',
+      `--job-name=${shellQuote(`batch-${batchId}`)}`,
+      `--array=0-${tasks - 1}`,
+      '--ntasks=1 --cpus-per-task=1',
+      `--output=${shellQuote(join(logDir(dir), `attempt${attempt}-task%a.log`))}`,
+      `--wrap=${shellQuote(`exec ${taskCmd}`)}`,
+    ].join(' ');
+    const jobId = (await head(state, sbatch)).trim().split(';')[0]!;
+    plan.jobId = jobId;
+    await writeJsonAtomic(attemptPath(dir, attempt), plan);
+    summary.jobIds.push(jobId);
+    summary.attempts = attempt;
+
+    let lastQueueCheck = 0;
+    for (;;) {
+      if (opts.signal?.aborted) {
+        await head(state, `scancel ${jobId}`).catch(() => undefined);
+        throw new SlurmkitError('CONFLICT', `batch ${batchId} cancelled; job ${jobId} was cancelled, finished blobs are kept`, {
+          hint: 'run the same command again to convert the rest',
+        });
+      }
+      statuses = await readStatuses(dir);
+      opts.onProgress?.({
+        total: todo.length,
+        done: [...statuses.values()].filter((s) => s.state === 'done').length,
+        failed: [...statuses.values()].filter((s) => s.state === 'failed').length,
+        attempt,
+        jobId,
+        perNode: countPerNode(statuses.values()),
+      });
+      if (plan.indices.every((i) => statuses.has(i))) break;
+      if (Date.now() - lastQueueCheck > 1000) {
+        lastQueueCheck = Date.now();
+        const queued = (await head(state, `squeue -h -r -j ${jobId} -o %i 2>/dev/null || true`)).trim();
+        if (queued === '') {
+          // The array is gone from the queue: read the statuses once more, then retry what is missing.
+          statuses = await readStatuses(dir);
+          break;
+        }
+      }
+      await sleep(200);
+    }
+  }
+
+  for (const b of todo) {
+    const s = statuses.get(b.index);
+    if (s?.state === 'done') summary.converted++;
+    else summary.failed.push({ blob: b.name, reason: s?.reason ?? `no task finished it in ${summary.attempts} attempt(s); see ${logDir(dir)}` });
+  }
+  summary.perNode = countPerNode(statuses.values());
+  summary.wallMs = Math.round(performance.now() - t0);
+  summary.imagesPerSecond = summary.wallMs > 0 ? Math.round((summary.converted / summary.wallMs) * 1000 * 100) / 100 : 0;
+  await writeJsonAtomic(join(dir, 'summary.json'), summary);
+  return summary;
+}

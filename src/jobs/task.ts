@@ -1,0 +1,130 @@
+/**
+ * One Slurm array task of a blob batch, run inside a node:
+ *   node dist/jobs/task.js <batch folder> <attempt> <task index>
+ * For each blob of its share that has no status yet: download, convert, upload, then write
+ * the blob's status. A task killed half-way leaves no status for the blob it was on, so
+ * the runner's retry picks it up again; an upload is atomic, so no half-written output.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import {
+  attemptPath,
+  etagTag,
+  manifestPath,
+  readJson,
+  shareOf,
+  SOURCE_KEY,
+  statusPath,
+  writeJsonAtomic,
+  type Attempt,
+  type BatchBlob,
+  type BlobStatus,
+  type Manifest,
+} from './manifest.js';
+
+async function runCommand(command: string[], input: string, output: string): Promise<void> {
+  const hasPlaceholders = command.some((a) => a.includes('{in}') || a.includes('{out}'));
+  const args = hasPlaceholders
+    ? command.map((a) => a.replaceAll('{in}', input).replaceAll('{out}', output))
+    : [...command, input, output];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(args[0]!, args.slice(1), {
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: { ...process.env, SLURMKIT_INPUT: input, SLURMKIT_OUTPUT: output },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+      process.stderr.write(d);
+    });
+    child.on('error', (err) => reject(new Error(`cannot run ${args[0]}: ${err.message}`)));
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`command exited with ${code ?? signal}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`));
+    });
+  });
+  await access(output).catch(() => {
+    throw new Error('command succeeded but wrote no output file');
+  });
+}
+
+async function convert(manifest: Manifest, blob: BatchBlob, data: Buffer, work: string): Promise<Buffer> {
+  if ('builtin' in manifest.mode) {
+    const { grayscale } = await import('./grayscale.js');
+    return (await grayscale(data)).data;
+  }
+  const input = join(work, 'in', basename(blob.name));
+  const output = join(work, 'out', basename(blob.name));
+  await writeFile(input, data);
+  await rm(output, { force: true });
+  await runCommand(manifest.mode.command, input, output);
+  return readFile(output);
+}
+
+async function main(): Promise<void> {
+  const [dir, attemptArg, taskArg] = process.argv.slice(2);
+  if (!dir || attemptArg === undefined || taskArg === undefined) {
+    throw new Error('usage: task.js <batch folder> <attempt> <task index>');
+  }
+  const manifest = await readJson<Manifest>(manifestPath(dir));
+  const attempt = await readJson<Attempt>(attemptPath(dir, Number(attemptArg)));
+  const byIndex = new Map(manifest.blobs.map((b) => [b.index, b]));
+  const connection = (await readFile(manifest.connectionStringFile, 'utf8')).trim();
+  const service = BlobServiceClient.fromConnectionString(connection, { retryOptions: { maxTries: 4 } });
+  const input = service.getContainerClient(manifest.input);
+  const output = service.getContainerClient(manifest.output);
+  const node = hostname();
+  // Tasks share the machine's cores with the other nodes' tasks: one libvips thread each.
+  if ('builtin' in manifest.mode) (await import('sharp')).default.concurrency(1);
+  const work = await mkdtemp('/tmp/slurmkit-task-');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(join(work, 'in'));
+  await mkdir(join(work, 'out'));
+  try {
+    for (const index of shareOf(attempt, Number(taskArg))) {
+      const blob = byIndex.get(index)!;
+      if (await access(statusPath(dir, index)).then(() => true, () => false)) continue;
+      const t0 = performance.now();
+      let status: BlobStatus;
+      let bytesIn = 0;
+      let stage = 'download';
+      try {
+        const data = await input.getBlockBlobClient(blob.name).downloadToBuffer();
+        bytesIn = data.length;
+        stage = 'convert';
+        const result = await convert(manifest, blob, data, work);
+        stage = 'upload';
+        await output.getBlockBlobClient(blob.name).uploadData(result, {
+          metadata: { [SOURCE_KEY]: etagTag(blob.etag) },
+          ...(blob.contentType ? { blobHTTPHeaders: { blobContentType: blob.contentType } } : {}),
+        });
+        status = { index, name: blob.name, state: 'done', node, attempt: attempt.attempt, ms: Math.round(performance.now() - t0), bytesIn, bytesOut: result.length };
+      } catch (err) {
+        const reason = (err as Error).message.split('\n')[0]!.slice(0, 300);
+        status = {
+          index,
+          name: blob.name,
+          state: 'failed',
+          reason: stage === 'convert' ? reason : `${stage} failed: ${reason}`,
+          retryable: stage !== 'convert',
+          node,
+          attempt: attempt.attempt,
+          ms: Math.round(performance.now() - t0),
+          bytesIn,
+          bytesOut: 0,
+        };
+      }
+      await writeJsonAtomic(statusPath(dir, index), status);
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`slurmkit task: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
