@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { writeFile, access } from 'node:fs/promises';
 import { SlurmkitError, exitCodeOf } from '../util/errors.js';
-import { Progress, formatMs } from '../util/progress.js';
+import { Progress, formatMs, setInterruptSignal } from '../util/progress.js';
 import { up, stop, start, down, gc, headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
 import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState } from '../cluster/state.js';
@@ -306,7 +306,30 @@ export function reportError(err: unknown, json: boolean): number {
   return exitCodeOf(e);
 }
 
+/**
+ * The first Ctrl-C or SIGTERM lets the running phase finish, then the command undoes what it
+ * made (as on any failure) and exits 130; a second one exits at once.
+ */
+function handleInterrupts(): void {
+  const ac = new AbortController();
+  setInterruptSignal(ac.signal);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+    process.stderr.write(`\n${sig}: stopping after the current step and cleaning up (again to quit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // A closed pipe (e.g. `slurmkit up | head`) must not kill the command half-way.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  handleInterrupts();
   const program = buildCli();
   try {
     await program.parseAsync(process.argv);

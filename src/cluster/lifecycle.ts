@@ -97,7 +97,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     if (state) {
       const diagnosis = await diagnose(paths);
       await progress
-        .phase('clean up after failure', () => destroy(state!, { force: true }))
+        .phase('clean up after failure', () => destroy(state!, { force: true }), { always: true })
         .catch((cleanupErr: unknown) => progress.info(`  cleanup incomplete: ${(cleanupErr as Error).message}`));
       if (err instanceof SlurmkitError && err.code === 'TIMEOUT' && diagnosis) {
         throw new SlurmkitError(err.code, `${err.message}${diagnosis}`, { hint: err.hint ?? 'run `slurmkit doctor`', details: err.details });

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'TIMEOUT' // a wait strategy ran out of time
   | 'CLEANUP_INCOMPLETE' // down could not remove everything
   | 'UNSUPPORTED' // a provider does not support the operation
+  | 'INTERRUPTED' // stopped by Ctrl-C or SIGTERM (after cleaning up)
   | 'INTERNAL';
 
 const EXIT_CODES: Record<ErrorCode, number> = {
@@ -24,6 +25,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   TIMEOUT: 7,
   CLEANUP_INCOMPLETE: 8,
   UNSUPPORTED: 9,
+  INTERRUPTED: 130,
   INTERNAL: 1,
 };
 

@@ -1,3 +1,5 @@
+import { SlurmkitError } from './errors.js';
+
 export interface PhaseTiming {
   phase: string;
   ms: number;
@@ -6,10 +8,14 @@ export interface PhaseTiming {
 /** Reports lifecycle phases with their durations; the CLI prints them, tests stay quiet. */
 export class Progress {
   readonly timings: PhaseTiming[] = [];
-  constructor(private readonly out: ((line: string) => void) | undefined = undefined) {}
+  constructor(
+    private readonly out: ((line: string) => void) | undefined = undefined,
+    /** When aborted (Ctrl-C), the next phase throws INTERRUPTED, so the command cleans up as on any failure. */
+    readonly signal?: AbortSignal,
+  ) {}
 
-  static stderr(): Progress {
-    return new Progress((line) => process.stderr.write(`${line}\n`));
+  static stderr(signal: AbortSignal | undefined = interruptSignal): Progress {
+    return new Progress((line) => process.stderr.write(`${line}\n`), signal);
   }
 
   static silent(): Progress {
@@ -20,7 +26,9 @@ export class Progress {
     this.out?.(line);
   }
 
-  async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /** Cleanup phases pass `always`: they run even after an interrupt. */
+  async phase<T>(name: string, fn: () => Promise<T>, opts: { always?: boolean } = {}): Promise<T> {
+    if (this.signal?.aborted && !opts.always) throw new SlurmkitError('INTERRUPTED', `interrupted before: ${name}`);
     const start = performance.now();
     try {
       const value = await fn();
@@ -34,6 +42,13 @@ export class Progress {
       throw err;
     }
   }
+}
+
+let interruptSignal: AbortSignal | undefined;
+
+/** Set once by the CLI: the signal its SIGINT/SIGTERM handler aborts. */
+export function setInterruptSignal(signal: AbortSignal): void {
+  interruptSignal = signal;
 }
 
 export function formatMs(ms: number): string {

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
+import type { ClusterState } from '../cluster/state.js';
+import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE } from '../providers/local/procscan.js';
+import { SlurmkitError } from '../util/errors.js';
+import { shellQuote as q, waitFor } from '../util/run.js';
+import { redact } from './connection-string.js';
+import type { BlobPaths } from './paths.js';
+import type { Account } from './secrets.js';
+import type { ProbeResult } from './store.js';
+
+export const AZURITE_PORT = 10000;
+
+/** Azurite's blob server script, from this package's own dependencies. */
+export function azuriteEntry(): string {
+  let pkg: string;
+  try {
+    pkg = createRequire(import.meta.url).resolve('azurite/package.json');
+  } catch {
+    throw new SlurmkitError('PRECONDITION', 'the azurite package is not installed', { hint: 'run `npm ci` in the slurmkit folder' });
+  }
+  const entry = join(dirname(pkg), 'dist', 'src', 'blob', 'main.js');
+  if (!existsSync(entry)) throw new SlurmkitError('PRECONDITION', `${entry} is missing`, { hint: 'run `npm ci` in the slurmkit folder' });
+  return entry;
+}
+
+async function logTail(paths: BlobPaths, account: Account, lines = 15): Promise<string> {
+  const text = await readFile(paths.log, 'utf8').catch(() => '');
+  return redact(text.trimEnd().split('\n').slice(-lines).join('\n'), [account.key]);
+}
+
+/**
+ * The shell that starts Azurite in the head. The key reaches Azurite only through its
+ * environment, read from the 0600 file: it is on no command line and in no log. Azurite
+ * listens on 0.0.0.0 of the head's own network namespace: the cluster subnet and the head's
+ * loopback, nothing of the host's. Prints Azurite's pid (in the head's PID namespace).
+ */
+export function azuriteScript(paths: BlobPaths, nodeBinary = process.execPath, entry = azuriteEntry()): string {
+  const args = [
+    entry,
+    '--blobHost', '0.0.0.0',
+    '--blobPort', String(AZURITE_PORT),
+    '--location', paths.data,
+    '--skipApiVersionCheck',
+    '--loose',
+    '--silent',
+    '--disableTelemetry',
+  ];
+  return [
+    'set -e',
+    // Blob data and Azurite's databases are for root only, like the rest of the cluster folder.
+    'umask 077',
+    `mkdir -p ${q(paths.data)}`,
+    `echo "$(date -Is) slurmkit: starting azurite" >> ${q(paths.log)}`,
+    `AZURITE_ACCOUNTS="$(cat ${q(paths.account)})" setsid ${q(nodeBinary)} ${args.map(q).join(' ')} >> ${q(paths.log)} 2>&1 < /dev/null &`,
+    'echo $!',
+  ].join('\n');
+}
+
+/**
+ * Starts Azurite inside the head node and waits until `probe` sees it answer with the
+ * cluster's credentials. On failure it stops what it started and reports the log's tail.
+ */
+export async function startAzurite(
+  state: ClusterState,
+  paths: BlobPaths,
+  account: Account,
+  probe: () => Promise<ProbeResult>,
+  timeoutMs: number,
+): Promise<void> {
+  const provider = providerFor(state);
+  const label = labelOf(state);
+  const head = headOf(state).name;
+  const inHead = (script: string) => provider.exec({
+    label,
+    node: head,
+    // Labeled like the node's daemons, so `down` and `gc` find it by label too.
+    env: { [ENV_CLUSTER]: label.name, [ENV_CLUSTER_ID]: label.id, [ENV_HOME]: label.home, [ENV_NODE]: head },
+    command: ['bash', '-c', script],
+    stdio: 'capture',
+  });
+  const started = await inHead(azuriteScript(paths));
+  const pid = Number(started.stdout.trim());
+  if (started.exitCode !== 0 || !Number.isInteger(pid) || pid <= 0) {
+    throw new SlurmkitError('COMMAND_FAILED', `could not start Azurite on ${head} (exit ${started.exitCode}): ${redact(started.stderr.trim(), [account.key])}`, {
+      hint: `see ${paths.log}`,
+    });
+  }
+  const alive = async () => (await inHead(`kill -0 ${pid} 2>/dev/null`)).exitCode === 0;
+  let last: ProbeResult = 'unreachable';
+  try {
+    await waitFor(
+      `Azurite on ${head}:${AZURITE_PORT} to answer`,
+      async () => {
+        last = await probe();
+        if (last === 'ok') return true;
+        if (last === 'rejected' || last === 'foreign') {
+          throw new SlurmkitError('PRECONDITION', `something on ${head}:${AZURITE_PORT} answers but does not take the cluster's account`, {
+            hint: `restart the cluster's services: slurmkit stop ${state.name} && slurmkit start ${state.name}`,
+          });
+        }
+        if (!(await alive())) {
+          // Another slurmkit may have started it a moment earlier: then ours lost the port, and theirs will answer.
+          const tail = await logTail(paths, account, 5);
+          if (/EADDRINUSE/.test(tail)) return undefined;
+          throw new SlurmkitError('COMMAND_FAILED', `Azurite on ${head} exited while starting`);
+        }
+        return undefined;
+      },
+      { timeoutMs, intervalMs: 50, describe: () => last },
+    );
+  } catch (err) {
+    await inHead(`kill ${pid} 2>/dev/null; for _ in $(seq 50); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -9 ${pid} 2>/dev/null || true`).catch(() => undefined);
+    const tail = await logTail(paths, account);
+    if (err instanceof SlurmkitError) {
+      throw new SlurmkitError(err.code, err.message, {
+        hint: err.hint ?? `see ${paths.log}`,
+        details: [...err.details, ...(tail ? [`last lines of ${paths.log}:\n${tail}`] : [])],
+      });
+    }
+    throw err;
+  }
+}
