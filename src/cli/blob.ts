@@ -74,20 +74,28 @@ function progressBar(verb: string): { onProgress?: (p: TransferProgress) => void
   };
 }
 
-/** Runs a transfer that Ctrl-C cancels cleanly: no partial files, exit code 130. */
-async function cancellable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+/**
+ * Runs a transfer that Ctrl-C or SIGTERM cancels cleanly: every transfer stops, no partial file
+ * is left, and the command fails INTERRUPTED (exit 130).
+ */
+async function cancellable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
-  const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
+  const cancel = () => ac.abort();
+  // The CLI's own interrupt signal, when it has one; a signal handler of our own otherwise.
+  const outer = Progress.stderr().signal;
+  if (outer?.aborted) cancel();
+  outer?.addEventListener('abort', cancel, { once: true });
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
   try {
     return await fn(ac.signal);
   } catch (err) {
-    if (!ac.signal.aborted) throw err;
-    process.stderr.write('interrupted; no partially written files were left\n');
-    process.exitCode = 130;
-    return undefined;
+    if (ac.signal.aborted) throw new SlurmkitError('INTERRUPTED', 'interrupted; no partially written file was left');
+    throw err;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    outer?.removeEventListener('abort', cancel);
+    process.removeListener('SIGINT', cancel);
+    process.removeListener('SIGTERM', cancel);
   }
 }
 
@@ -167,7 +175,6 @@ function actionsProgram(cluster: string): Command {
       const r = await cancellable((signal) =>
         putPaths(store, container, paths, { prefix: opts.prefix, metadata: opts.metadata, concurrency, signal, ...(bar.onProgress ? { onProgress: bar.onProgress } : {}) }),
       ).finally(() => bar.stop());
-      if (!r) return;
       for (const s of r.skipped) process.stderr.write(`skipped ${s}: not a file or folder\n`);
       print(opts.json, r, () => `Uploaded ${r.files} file(s), ${formatBytes(r.bytes)} to container ${container} in ${formatMs(r.ms)}.`);
     });
@@ -197,7 +204,6 @@ function actionsProgram(cluster: string): Command {
           ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
         }),
       ).finally(() => bar.stop());
-      if (!r) return;
       print(opts.json, r, () => `Downloaded ${r.files} file(s), ${formatBytes(r.bytes)} from container ${container} to ${opts.output} in ${formatMs(r.ms)}.`);
     });
 

@@ -443,6 +443,16 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         assert.equal((await c.sh('alpha', 'id -un')).stdout, 'root\n');
       });
 
+      check('exec output is the command’s own: no shell startup file runs', async (t) => {
+        const c = await cluster(t);
+        await c.up([c.node('alpha', 0)]);
+        // A HOME whose .bashrc would speak if bash took the exec for a remote shell (rshd/sshd).
+        const home = join(c.dir, 'home');
+        await mkdir(home);
+        await writeFile(join(home, '.bashrc'), 'echo startup-file-ran\n');
+        assert.deepEqual(await c.sh('alpha', 'echo out', { env: { HOME: home } }), { exitCode: 0, stdout: 'out\n', stderr: '' });
+      }, opts.sharesHost);
+
       check('exec runs as the requested user', async (t) => {
         const c = await cluster(t);
         await c.up([c.node('alpha', 0)]);

@@ -264,7 +264,7 @@ describe('blob storage on a real cluster', () => {
 
   test('a wrong container name exits 2 naming the argument, before any request', async () => {
     const before_ = (await store.listContainers()).map((c) => c.name);
-    for (const args of [['mk', 'Bad_Name'], ['ls', 'Bad_Name'], ['put', 'Bad_Name', home], ['get', 'Bad_Name', '-o', join(home, 'x')], ['rm', 'Bad_Name']]) {
+    for (const args of [['mk', 'Bad_Name'], ['ls', 'Bad_Name'], ['put', 'Bad_Name', fileURLToPath(import.meta.url)], ['get', 'Bad_Name', '-o', join(home, 'x')], ['rm', 'Bad_Name']]) {
       const r = await cli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /CONTAINER "Bad_Name"/);
@@ -276,7 +276,7 @@ describe('blob storage on a real cluster', () => {
   });
 
   test('a missing container exits 3 with the command that creates it', async () => {
-    for (const args of [['ls', 'nosuch'], ['put', 'nosuch', home], ['get', 'nosuch', '-o', join(home, 'never')], ['rm', 'nosuch']]) {
+    for (const args of [['ls', 'nosuch'], ['put', 'nosuch', fileURLToPath(import.meta.url)], ['get', 'nosuch', '-o', join(home, 'never')], ['rm', 'nosuch']]) {
       const r = await cli(args);
       assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /container "nosuch" does not exist/);
@@ -320,7 +320,7 @@ describe('blob storage on a real cluster', () => {
     const sdk = createRequire(import.meta.url).resolve('@azure/storage-blob');
     const script = [
       `const { BlobServiceClient } = require(${JSON.stringify(sdk)});`,
-      "const cs = require('fs').readFileSync(process.argv[1], 'utf8');",
+      "const cs = require('fs').readFileSync(process.argv[2], 'utf8');",
       "BlobServiceClient.fromConnectionString(cs).getContainerClient('jobs').getBlockBlobClient('from-' + require('os').hostname()).upload('hi', 2)",
       '  .then(() => console.log("ok"), (e) => { console.error(e.message); process.exit(1); });',
     ].join('\n');

@@ -165,11 +165,11 @@ export async function putPaths(
 ): Promise<PutResult> {
   const t0 = performance.now();
   checkContainerName(container);
-  const { items, skipped } = await planPut(paths, opts.prefix);
   // Checked once up front: a missing container or a dead endpoint fails in seconds, before any upload.
   if (!(await store.exists(container))) {
     throw new SlurmkitError('NOT_FOUND', `container "${container}" does not exist`, { hint: `create it: slurmkit blob ${store.endpoint.cluster} mk ${container}` });
   }
+  const { items, skipped } = await planPut(paths, opts.prefix);
   const totalBytes = items.reduce((n, i) => n + i.size, 0);
   const t = tracker(items.length, totalBytes, opts.onProgress);
   t.start();
