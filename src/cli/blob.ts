@@ -4,10 +4,9 @@
  * small program of their own that gets the rest of the command line.
  */
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { ensureBlobStorage, openBlobStore, type BlobStore } from '../storage/blob.js';
+import type { BlobStore } from '../storage/blob.js';
 import { checkContainerName, checkBlobName } from '../storage/names.js';
-import { getToDir, putPaths, type TransferProgress } from '../storage/transfer.js';
+import type { TransferProgress } from '../storage/transfer.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress, formatMs } from '../util/progress.js';
 import { renderTable } from './table.js';
@@ -40,14 +39,19 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
+// Storage, the Azure SDK and the progress bar load only when a blob command runs: every other command starts faster.
+const storage = () => import('../storage/blob.js');
+const transfer = () => import('../storage/transfer.js');
+
 async function storeFor(cluster: string): Promise<BlobStore> {
-  const endpoint = await ensureBlobStorage(cluster, { progress: Progress.stderr() });
-  return openBlobStore(endpoint);
+  const { ensureBlobStorage, openBlobStore } = await storage();
+  return openBlobStore(await ensureBlobStorage(cluster, { progress: Progress.stderr() }));
 }
 
 /** A progress bar on stderr when it is a terminal; nothing otherwise (the summary line follows). */
-function progressBar(verb: string): { onProgress?: (p: TransferProgress) => void; stop(): void } {
+async function progressBar(verb: string): Promise<{ onProgress?: (p: TransferProgress) => void; stop(): void }> {
   if (!process.stderr.isTTY) return { stop: () => undefined };
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
@@ -171,7 +175,8 @@ function actionsProgram(cluster: string): Command {
       checkContainerName(container);
       const concurrency = positiveInt(opts.concurrency, '--concurrency');
       const store = await storeFor(cluster);
-      const bar = progressBar('put');
+      const bar = await progressBar('put');
+      const { putPaths } = await transfer();
       const r = await cancellable((signal) =>
         putPaths(store, container, paths, { prefix: opts.prefix, metadata: opts.metadata, concurrency, signal, ...(bar.onProgress ? { onProgress: bar.onProgress } : {}) }),
       ).finally(() => bar.stop());
@@ -194,7 +199,8 @@ function actionsProgram(cluster: string): Command {
       if (blob !== undefined && opts.prefix !== undefined) throw new SlurmkitError('USAGE', 'give either a BLOB or --prefix, not both');
       const concurrency = positiveInt(opts.concurrency, '--concurrency');
       const store = await storeFor(cluster);
-      const bar = progressBar('get');
+      const bar = await progressBar('get');
+      const { getToDir } = await transfer();
       const r = await cancellable((signal) =>
         getToDir(store, container, opts.output, {
           ...(blob !== undefined ? { blob } : {}),
@@ -227,7 +233,7 @@ function actionsProgram(cluster: string): Command {
     .description('where the storage is, and the file (root-only) with its connection string for jobs')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
-      const e = await ensureBlobStorage(cluster, { progress: Progress.stderr() });
+      const e = await (await storage()).ensureBlobStorage(cluster, { progress: Progress.stderr() });
       const value = { kind: e.kind, url: e.url, connectionStringFile: e.connectionStringFile };
       print(opts.json, value, () =>
         [

@@ -35,6 +35,11 @@ export interface BatchStorage {
   /** Path of the root-only file with the connection string, readable from every node. */
   connectionStringFile: string;
   /** Blobs of a container; rejects NOT_FOUND for a missing container. */
+  /**
+   * A URL that grants one blob's read ('r') or create-and-write ('cw') for a while. With it,
+   * tasks need neither the account key nor the Azure SDK (which costs each task ~0.4 s of CPU).
+   */
+  signedUrl?(container: string, blob: string, permissions: 'r' | 'cw', expiresInSeconds: number): Promise<string>;
   list(container: string): Promise<{ name: string; etag: string; size: number; contentType?: string | undefined; metadata: Record<string, string> }[]>;
 }
 
@@ -154,6 +159,14 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   const dir = join(ClusterPaths.of(opts.cluster).root, 'batches', batchId);
   await mkdir(statusDir(dir), { recursive: true, mode: 0o700 });
   await mkdir(logDir(dir), { recursive: true });
+  const sign = opts.storage.signedUrl?.bind(opts.storage);
+  if (sign) {
+    const day = 24 * 3600;
+    for (const b of todo) {
+      b.getUrl = await sign(opts.input, b.name, 'r', day);
+      b.putUrl = await sign(opts.output, b.name, 'cw', day);
+    }
+  }
   const manifest: Manifest = {
     batchId,
     cluster: opts.cluster,

@@ -11,6 +11,9 @@ export interface BatchBlob {
   etag: string;
   size: number;
   contentType?: string;
+  /** Signed URLs for this blob alone (the manifest is root-only: they are credentials). */
+  getUrl?: string;
+  putUrl?: string;
 }
 
 export interface Manifest {

@@ -9,7 +9,6 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
 import {
   attemptPath,
   etagTag,
@@ -64,6 +63,63 @@ async function convert(manifest: Manifest, blob: BatchBlob, data: Buffer, work: 
   return readFile(output);
 }
 
+interface BlobIo {
+  get(blob: BatchBlob): Promise<Buffer>;
+  put(blob: BatchBlob, data: Buffer): Promise<void>;
+}
+
+/** Plain HTTP with a few retries: transient errors of the storage service should not fail a blob. */
+async function withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 4) throw new Error(`${what}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+/** Signed URLs when the runner made them (no SDK to load); otherwise the SDK with the connection string. */
+async function blobIo(manifest: Manifest): Promise<BlobIo> {
+  if (manifest.blobs.every((b) => b.getUrl && b.putUrl)) {
+    return {
+      get: (blob) =>
+        withRetries('download', async () => {
+          const res = await fetch(blob.getUrl!);
+          if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
+          return Buffer.from(await res.arrayBuffer());
+        }),
+      put: (blob, data) =>
+        withRetries('upload', async () => {
+          const res = await fetch(blob.putUrl!, {
+            method: 'PUT',
+            body: data,
+            headers: {
+              'x-ms-blob-type': 'BlockBlob',
+              [`x-ms-meta-${SOURCE_KEY}`]: etagTag(blob.etag),
+              'content-type': blob.contentType ?? 'application/octet-stream',
+            },
+          });
+          if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
+          await res.arrayBuffer();
+        }),
+    };
+  }
+  const { BlobServiceClient } = await import('@azure/storage-blob');
+  const connection = (await readFile(manifest.connectionStringFile, 'utf8')).trim();
+  const service = BlobServiceClient.fromConnectionString(connection, { retryOptions: { maxTries: 4 } });
+  return {
+    get: (blob) => service.getContainerClient(manifest.input).getBlockBlobClient(blob.name).downloadToBuffer(),
+    put: async (blob, data) => {
+      await service.getContainerClient(manifest.output).getBlockBlobClient(blob.name).uploadData(data, {
+        metadata: { [SOURCE_KEY]: etagTag(blob.etag) },
+        ...(blob.contentType ? { blobHTTPHeaders: { blobContentType: blob.contentType } } : {}),
+      });
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const [dir, attemptArg, taskArg] = process.argv.slice(2);
   if (!dir || attemptArg === undefined || taskArg === undefined) {
@@ -72,10 +128,7 @@ async function main(): Promise<void> {
   const manifest = await readJson<Manifest>(manifestPath(dir));
   const attempt = await readJson<Attempt>(attemptPath(dir, Number(attemptArg)));
   const byIndex = new Map(manifest.blobs.map((b) => [b.index, b]));
-  const connection = (await readFile(manifest.connectionStringFile, 'utf8')).trim();
-  const service = BlobServiceClient.fromConnectionString(connection, { retryOptions: { maxTries: 4 } });
-  const input = service.getContainerClient(manifest.input);
-  const output = service.getContainerClient(manifest.output);
+  const io = await blobIo(manifest);
   const node = hostname();
   // Tasks share the machine's cores with the other nodes' tasks: one libvips thread each.
   if ('builtin' in manifest.mode) (await import('sharp')).default.concurrency(1);
@@ -92,15 +145,12 @@ async function main(): Promise<void> {
       let bytesIn = 0;
       let stage = 'download';
       try {
-        const data = await input.getBlockBlobClient(blob.name).downloadToBuffer();
+        const data = await io.get(blob);
         bytesIn = data.length;
         stage = 'convert';
         const result = await convert(manifest, blob, data, work);
         stage = 'upload';
-        await output.getBlockBlobClient(blob.name).uploadData(result, {
-          metadata: { [SOURCE_KEY]: etagTag(blob.etag) },
-          ...(blob.contentType ? { blobHTTPHeaders: { blobContentType: blob.contentType } } : {}),
-        });
+        await io.put(blob, result);
         status = { index, name: blob.name, state: 'done', node, attempt: attempt.attempt, ms: Math.round(performance.now() - t0), bytesIn, bytesOut: result.length };
       } catch (err) {
         const reason = (err as Error).message.split('\n')[0]!.slice(0, 300);

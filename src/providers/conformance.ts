@@ -40,6 +40,8 @@ export interface ConformanceOptions {
   scratchParent?: string;
   /** createNodes timeout for nodes that are meant to boot. */
   bootTimeoutMs?: number;
+  /** Checks run at once (each has its own cluster, so they do not interfere); default 4. */
+  concurrency?: number;
 }
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -239,6 +241,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
   const titles = new Set<string>();
   let parent = '';
   const bootTimeoutMs = opts.bootTimeoutMs ?? 15_000;
+  const group = { concurrency: opts.concurrency ?? 4 };
 
   /** A check; runs as todo when the implementation declares it a known gap. */
   const check = (title: string, fn: (t: TestContext) => Promise<void>, when = true): void => {
@@ -262,7 +265,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
       await rm(parent, { recursive: true, force: true });
     });
 
-    describe('network', () => {
+    describe('network', group, () => {
       check('ensureNetwork is idempotent', async (t) => {
         const c = await cluster(t);
         await c.ensureNetwork();
@@ -294,7 +297,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
       });
     });
 
-    describe('createNodes', () => {
+    describe('createNodes', group, () => {
       check('each node has its hostname and address, and is reached from another node and from the host at the gateway', async (t) => {
         const c = await cluster(t);
         await c.up([c.node('alpha', 0), c.node('beta', 1)]);
@@ -429,7 +432,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
       });
     });
 
-    describe('exec', () => {
+    describe('exec', group, () => {
       check('exec captures exit code, stdout and stderr, and passes input, env and cwd', async (t) => {
         const c = await cluster(t);
         await c.up([c.node('alpha', 0)]);
@@ -470,7 +473,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
       });
     });
 
-    describe('list', () => {
+    describe('list', group, () => {
       check('list shows running nodes with their init pid and processes', async (t) => {
         const c = await cluster(t);
         assert.deepEqual(await c.list(), []);
@@ -512,7 +515,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
       });
     });
 
-    describe('destroyNodes', () => {
+    describe('destroyNodes', group, () => {
       check('destroyNodes stops only the named nodes, frees their interfaces and is idempotent', async (t) => {
         const c = await cluster(t);
         await c.up([c.node('alpha', 0), c.node('gamma', 2)]);
@@ -578,7 +581,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
       );
     });
 
-    describe('removeByLabel', () => {
+    describe('removeByLabel', group, () => {
       check('removeByLabel({id}) removes and reports every resource, and a second call finds nothing', async (t) => {
         const c = await cluster(t);
         const nap = napper();

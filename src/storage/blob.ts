@@ -9,15 +9,17 @@ import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { AZURITE_PORT, startAzurite } from './azurite.js';
 import { formatConnectionString, parseConnectionString } from './connection-string.js';
-import { mapBlobError } from './errors.js';
 import { BlobPaths } from './paths.js';
 import { ensureAccount, ensureSecretDir, writeSecretFile } from './secrets.js';
-import { openStore, probeService, type BlobStore } from './store.js';
+import type { BlobStore } from './store.js';
 import type { BlobEndpoint } from './types.js';
 
 export type { BlobEndpoint, BlobInfo, ContainerInfo } from './types.js';
 export type { BlobStore, GetOptions, PutOptions } from './store.js';
 export { BlobPaths } from './paths.js';
+
+/** The Azure SDK takes about half a second to load: only commands that talk to storage pay for it. */
+const client = () => import('./store.js');
 
 export const CONNECTION_STRING_ENV = 'AZURE_STORAGE_CONNECTION_STRING';
 
@@ -87,6 +89,7 @@ async function ensureAzurite(state: ClusterState, activate: boolean, opts: Ensur
   const account = await ensureAccount(paths);
   const url = `http://${headOf(state).address}:${AZURITE_PORT}/${account.name}`;
   const cs = formatConnectionString({ accountName: account.name, accountKey: account.key, blobEndpoint: url });
+  const { probeService } = await client();
   const probe = async () => (await probeService(cs, 'probe')).result;
   const first = await probe();
   if (first === 'rejected' || first === 'foreign') {
@@ -110,8 +113,10 @@ async function useAzure(state: ClusterState, connectionString: string): Promise<
   const paths = BlobPaths.of(state.name);
   const info = parseConnectionString(connectionString, CONNECTION_STRING_ENV);
   // Checked before it is recorded, so a wrong string never replaces a working one for jobs.
+  const { probeService } = await client();
   const { result, error } = await probeService(connectionString, 'control');
   if (result !== 'ok' && !(result === 'rejected' && info.auth === 'sas')) {
+    const { mapBlobError } = await import('./errors.js');
     throw mapBlobError(error, { cluster: state.name, kind: 'azure', url: info.blobEndpoint, secrets: [] }, { what: 'list containers' });
   }
   await ensureSecretDir(paths.secrets);
@@ -159,6 +164,6 @@ export async function blobEndpoint(clusterName: string): Promise<BlobEndpoint | 
  * A client with slurmkit's error mapping (bad names, missing containers, bad credentials).
  * Fails PRECONDITION at once if the service does not answer or refuses the credentials.
  */
-export function openBlobStore(endpoint: BlobEndpoint, opts: { verify?: boolean } = {}): Promise<BlobStore> {
-  return openStore(endpoint, opts);
+export async function openBlobStore(endpoint: BlobEndpoint, opts: { verify?: boolean } = {}): Promise<BlobStore> {
+  return (await client()).openStore(endpoint, opts);
 }
