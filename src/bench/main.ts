@@ -7,6 +7,7 @@
  * the script) to its exit (or, for the script, to its "all idle" line). Rounds interleave
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  */
+import { benchPipeline } from './pipeline.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -214,6 +215,8 @@ async function main(): Promise<number> {
       await sleep(SETTLE_MS);
     }
     if (failed) throw new Error('interrupted');
+    log('bench: pipeline (49-image grayscale demo on lab vs one process)');
+    const pipeline = await benchPipeline(home, RUNS);
 
     const clusters = SIZES.map((n) => {
       const runs = results.get(n)!;
@@ -242,8 +245,14 @@ async function main(): Promise<number> {
           clusters,
           baseline: base,
           ratio64,
-          targets: TARGETS,
-          meetsTargets: { ratio64: ratio64 <= TARGETS.ratio64Max, downMs: worstDown <= TARGETS.downMsMax },
+          pipeline,
+          targets: { ...TARGETS, pipelineRatioMin: 0.8 },
+          meetsTargets: {
+            ratio64: ratio64 <= TARGETS.ratio64Max,
+            downMs: worstDown <= TARGETS.downMsMax,
+            pipelineRatio: pipeline.ratio >= 0.8,
+            smallImages: pipeline.small.converted === pipeline.small.images,
+          },
         },
         null,
         2,
@@ -255,7 +264,7 @@ async function main(): Promise<number> {
   } finally {
     // Whatever happened, leave no cluster behind. down is idempotent; --force also forgets a broken one.
     let clean = true;
-    for (const name of names) {
+    for (const name of [...names, 'benchlab']) {
       const r = await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
       if (r?.code !== 0) {
         clean = false;

@@ -11,6 +11,7 @@ import { doctor } from '../cluster/doctor.js';
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { renderTable } from './table.js';
 import { registerBatchCommands } from './batch.js';
+import { registerBlobCommands } from './blob.js';
 
 function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
@@ -280,6 +281,7 @@ export function buildCli(): Command {
       await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json) });
     });
 
+  registerBlobCommands(program);
   registerBatchCommands(program);
 
   return program;

@@ -40,7 +40,7 @@ export interface ConformanceOptions {
   scratchParent?: string;
   /** createNodes timeout for nodes that are meant to boot. */
   bootTimeoutMs?: number;
-  /** Checks run at once (each has its own cluster, so they do not interfere); default 4. */
+  /** Checks of one group (network, createNodes, ...) run at once: each has its own cluster. Default 4. */
   concurrency?: number;
 }
 
@@ -233,8 +233,9 @@ function hostConnect(host: string, localAddress: string): Promise<string> {
 const isNotFound = (err: unknown): boolean => (err as { code?: unknown }).code === 'NOT_FOUND';
 
 /**
- * Registers the conformance suite for one implementation. `make` is called once per test,
- * so a provider keeping state in memory cannot pass by remembering instead of finding.
+ * Registers the conformance suite for one implementation. `make` is called for every cluster
+ * a test makes, so a provider keeping state in memory cannot pass by remembering instead of
+ * finding (list and removeByLabel work from what runs).
  */
 export function providerConformance(name: string, make: () => NodeProvider, opts: ConformanceOptions): void {
   const gaps = new Map(Object.entries(opts.knownGaps ?? {}));
@@ -365,7 +366,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         assert.equal(await c.shOk('alpha', `cat ${target}/from-host`), 'host\n');
         await c.shOk('alpha', `echo node > ${target}/from-node`);
         if (opts.sharesHost) {
-          assert.equal(await readFile(join(shared, 'from-node'), 'utf8'), 'node\n', 'a write through a bind reaches the host');
+          assert.equal(await readFile(join(shared, 'from-node'), 'utf8'), 'node\n', 'a write through the bind did not reach the host');
           assert.deepEqual(await readdir(target), [], 'the bind is visible on the host');
           assert.deepEqual(await readdir(readOnly), ['hello.txt']);
           assert.equal(existsSync(inner), false, 'a mount target was made on the host');
