@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ClusterLabel, NetworkRequest } from '../types.js';
-import { run, which } from '../../util/run.js';
+import { run, waitFor, which } from '../../util/run.js';
+import { SlurmkitError } from '../../util/errors.js';
 
 /** Interface names are limited to 15 characters, so they carry the short id; the alias carries the full label. */
 export const bridgeName = (id: string): string => `sk${id}br`;
@@ -57,18 +58,24 @@ function forwardRule(label: ClusterLabel): string[] {
 export async function createNetwork(req: NetworkRequest): Promise<void> {
   const br = bridgeName(req.label.id);
   const existing = await listLabeledBridges();
+  // Only a bridge this call made is removed when a later step fails: a concurrent call, or
+  // `start` on a running cluster, may own the existing one.
+  let created = false;
   if (!existing.some((b) => b.name === br)) {
+    const add = await run('ip', ['link', 'add', 'name', br, 'type', 'bridge'], { allowFailure: true });
+    if (add.exitCode === 0) created = true;
+    else if (!/File exists/i.test(add.stderr)) throw new SlurmkitError('COMMAND_FAILED', `ip link add name ${br} type bridge exited with ${add.exitCode}: ${add.stderr.trim()}`);
+  }
+  if (created) {
     await run('ip', ['-batch', '-'], {
-      input: [
-        `link add name ${br} type bridge`,
-        `link set dev ${br} alias "${labelAlias(req.label)}"`,
-        `addr add ${req.gateway}/${req.prefixLength} dev ${br}`,
-        `link set dev ${br} up`,
-      ].join('\n'),
+      input: [`link set dev ${br} alias "${labelAlias(req.label)}"`, `addr add ${req.gateway}/${req.prefixLength} dev ${br}`, `link set dev ${br} up`].join('\n'),
     }).catch(async (err) => {
       await run('ip', ['link', 'del', br], { allowFailure: true });
       throw err;
     });
+  } else {
+    // A concurrent call may still be configuring it: wait until it is up with its label.
+    await waitFor(`bridge ${br}`, async () => ((await listLabeledBridges()).some((b) => b.name === br) ? true : undefined), { timeoutMs: 5_000, intervalMs: 10 });
   }
   if ((await bridgeTrafficIsFiltered()) && (await which('iptables'))) {
     const rule = forwardRule(req.label);
@@ -77,7 +84,7 @@ export async function createNetwork(req: NetworkRequest): Promise<void> {
       try {
         await run('iptables', ['-w', '-I', ...rule]);
       } catch (err) {
-        await run('ip', ['link', 'del', br], { allowFailure: true });
+        if (created) await run('ip', ['link', 'del', br], { allowFailure: true });
         throw err;
       }
     }

@@ -21,20 +21,7 @@ providerConformance('local', () => new LocalProvider(), {
     /^bridge /,
     ...((await bridgeTrafficIsFiltered()) && (await which('iptables')) ? [/^iptables rule /] : []),
   ],
-  knownGaps: {
-    'exec runs as the requested user':
-      'LocalProvider.exec ignores ExecRequest.user (src/providers/local/provider.ts, exec): commands always run as root',
-    'list shows programs started by exec':
-      'exec runs `env -i` without the SLURMKIT_* label variables (provider.ts, exec), so what it starts is invisible to ' +
-      'list/destroyNodes/removeByLabel; `start` restarts daemons through exec and then cannot see them',
-    'exec output is the command’s own: no shell startup file runs':
-      'exec runs `env -i ... bash -c` with a socket as stdin and no SHLVL, so bash takes itself for an rshd shell and ' +
-      'sources /etc/bash.bashrc and $HOME/.bashrc (root’s, inside the node) before every command: their output lands in ' +
-      'stdout, and here it costs ~200 ms per exec; passing SHLVL=1 in the exec environment stops it',
-    'ensureNetwork called twice at once makes one working network':
-      'the losing `ip link add` fails with "File exists" and its catch deletes the bridge the other call made ' +
-      '(src/providers/local/network.ts createNetwork): one call rejects and the other resolves with no bridge',
-  },
+  knownGaps: {},
 });
 
 describe('FaultyProvider over LocalProvider', () => {

@@ -182,8 +182,20 @@ export class LocalProvider implements NodeProvider {
       HOME: '/root',
       LANG: 'C.UTF-8',
       TERM: process.env.TERM ?? 'xterm',
+      // Without SHLVL, bash with a socket on stdin takes itself for an rsh shell and runs ~/.bashrc.
+      SHLVL: '1',
       ...req.env,
+      // What exec starts carries the node's label, so list, destroyNodes and removeByLabel see it.
+      [ENV_CLUSTER]: req.label.name,
+      [ENV_CLUSTER_ID]: req.label.id,
+      [ENV_HOME]: req.label.home,
+      [ENV_NODE]: req.node,
     };
+    const asUser = !req.user || req.user === 'root' || req.user === '0'
+      ? []
+      : /^\d+$/.test(req.user)
+        ? ['setpriv', `--reuid=${req.user}`, `--regid=${req.user}`, '--clear-groups', '--']
+        : ['runuser', '-u', req.user, '--'];
     const args = [
       '-t',
       String(init.pid),
@@ -193,6 +205,7 @@ export class LocalProvider implements NodeProvider {
       'env',
       '-i',
       ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ...asUser,
       ...req.command,
     ];
     if (req.stdio === 'capture') {
@@ -251,7 +264,12 @@ export class LocalProvider implements NodeProvider {
     const bridges = (await listLabeledBridges()).filter((b) => matches(b.clusterId, b.home));
     const ids = new Set([...procs.map((p) => p.clusterId), ...bridges.map((b) => b.clusterId)]);
     for (const link of (await listNodeLinks()).filter((l) => ('id' in select ? l.clusterId === select.id : ids.has(l.clusterId)))) {
-      await run('ip', ['link', 'del', link.name], { allowFailure: true });
+      const desc = `veth ${link.name}`;
+      report.found.push(desc);
+      const r = await run('ip', ['link', 'del', link.name], { allowFailure: true });
+      // The kernel may have removed it meanwhile: gone is gone.
+      if (r.exitCode === 0 || /Cannot find device/i.test(r.stderr)) report.removed.push(desc);
+      else report.failed.push({ resource: desc, error: r.stderr.trim(), retry: commandLine('ip', ['link', 'del', link.name]) });
     }
 
     for (const br of bridges) {
