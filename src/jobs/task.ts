@@ -80,29 +80,41 @@ async function withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * One HTTP(S) request with Node's own client: tasks start often, and `fetch` (undici) costs
+ * more to load than a whole blob takes to move.
+ */
+async function request(url: string, method: 'GET' | 'PUT', body?: Buffer, headers: Record<string, string> = {}): Promise<Buffer> {
+  const mod = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) }, timeout: 120_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve(Buffer.concat(chunks));
+        else reject(new Error(`HTTP ${status} ${res.statusMessage ?? ''}`.trim()));
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 120 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** Signed URLs when the runner made them (no SDK to load); otherwise the SDK with the connection string. */
 async function blobIo(manifest: Manifest): Promise<BlobIo> {
   if (manifest.blobs.every((b) => b.getUrl && b.putUrl)) {
     return {
-      get: (blob) =>
-        withRetries('download', async () => {
-          const res = await fetch(blob.getUrl!);
-          if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-          return Buffer.from(await res.arrayBuffer());
-        }),
+      get: (blob) => withRetries('download', () => request(blob.getUrl!, 'GET')),
       put: (blob, data) =>
         withRetries('upload', async () => {
-          const res = await fetch(blob.putUrl!, {
-            method: 'PUT',
-            body: data,
-            headers: {
-              'x-ms-blob-type': 'BlockBlob',
-              [`x-ms-meta-${SOURCE_KEY}`]: etagTag(blob.etag),
-              'content-type': blob.contentType ?? 'application/octet-stream',
-            },
+          await request(blob.putUrl!, 'PUT', data, {
+            'x-ms-blob-type': 'BlockBlob',
+            [`x-ms-meta-${SOURCE_KEY}`]: etagTag(blob.etag),
+            'content-type': blob.contentType ?? 'application/octet-stream',
           });
-          if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-          await res.arrayBuffer();
         }),
     };
   }
@@ -137,15 +149,28 @@ async function main(): Promise<void> {
   await mkdir(join(work, 'in'));
   await mkdir(join(work, 'out'));
   try {
+    const todo: number[] = [];
     for (const index of shareOf(attempt, Number(taskArg))) {
+      if (!(await access(statusPath(dir, index)).then(() => true, () => false))) todo.push(index);
+    }
+    // The next blob downloads while this one converts: transfer and CPU overlap.
+    const download = (k: number) => {
+      const p = io.get(byIndex.get(todo[k]!)!);
+      p.catch(() => undefined); // handled when awaited
+      return p;
+    };
+    let pending = todo.length > 0 ? download(0) : undefined;
+    for (let k = 0; k < todo.length; k++) {
+      const index = todo[k]!;
       const blob = byIndex.get(index)!;
-      if (await access(statusPath(dir, index)).then(() => true, () => false)) continue;
+      const current = pending!;
+      pending = k + 1 < todo.length ? download(k + 1) : undefined;
       const t0 = performance.now();
       let status: BlobStatus;
       let bytesIn = 0;
       let stage = 'download';
       try {
-        const data = await io.get(blob);
+        const data = await current;
         bytesIn = data.length;
         stage = 'convert';
         const result = await convert(manifest, blob, data, work);

@@ -83,12 +83,15 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       ],
     },
     {
-      comment: 'Scheduling: cores are handed out individually, and backfill lets small jobs start early.',
+      comment: 'Scheduling: cores are handed out individually, backfill lets small jobs start early, and batch\njobs are scheduled as soon as they are submitted.',
       doc: `${DOC}#OPT_SelectType`,
       pairs: [
         ['SelectType', 'select/cons_tres'],
         ['SelectTypeParameters', 'CR_Core'],
         ['SchedulerType', 'sched/backfill'],
+        // Slurm delays scheduling batch jobs up to 3 s by default to batch up submissions; on a
+        // small cluster that is most of a short pipeline's run time.
+        ['SchedulerParameters', 'batch_sched_delay=0'],
         ['MpiDefault', 'none'],
       ],
     },
