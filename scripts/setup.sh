@@ -11,7 +11,9 @@ fi
 
 # Real Slurm and munge from Debian; util-linux for unshare/nsenter, iproute2 for bridges and veths,
 # iptables for the per-cluster FORWARD rule where Docker's br_netfilter filters bridged traffic.
-PACKAGES=(slurm-wlm slurm-client munge iproute2 iptables util-linux procps psmisc ca-certificates)
+# MariaDB and slurmdbd for accounting, slurmrestd for the REST API, Open MPI with PMIx for MPI jobs.
+PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev
+  iproute2 iptables util-linux procps psmisc ca-certificates)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,6 +30,9 @@ fi
 
 # Debian's slurm packages enable their services on systemd machines; slurmkit runs its own
 # daemons per cluster, so the system-wide ones are not needed (and are left as they are).
+
+# The mount point of every cluster's shared data folder (nodes mount over it; nothing is written here).
+mkdir -p /shared
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then

@@ -5,7 +5,7 @@ import { SlurmkitError, exitCodeOf } from '../util/errors.js';
 import { Progress, formatMs, setInterruptSignal } from '../util/progress.js';
 import { up, stop, start, down, gc, headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
 import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
-import { requireState } from '../cluster/state.js';
+import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
@@ -35,6 +35,18 @@ async function loadConfig(opts: { template?: string; file?: string; name?: strin
   }
   const config = parseSpec(text, source, opts.name === undefined ? {} : { name: opts.name });
   return { config, text };
+}
+
+/** Who runs a command in a node: root in the caller's folder, or a cluster user in their home. */
+function asUser(state: ClusterState, user: string | undefined): { cwd: string; user?: string; env?: Record<string, string> } {
+  if (user === undefined || user === 'root') return { cwd: nodeCwd() };
+  const users = state.site?.users ?? [];
+  if (!users.includes(user)) {
+    throw new SlurmkitError('NOT_FOUND', `cluster ${state.name} has no user "${user}"`, {
+      hint: users.length ? `users: ${users.join(', ')}` : 'add users to the spec (users: [{name: alice}]) and create the cluster again',
+    });
+  }
+  return { cwd: `/home/${user}`, user, env: { HOME: `/home/${user}`, USER: user, LOGNAME: user } };
 }
 
 /** Where a command should run inside a node: the caller's folder, unless it is one the node keeps private. */
@@ -135,14 +147,15 @@ export function buildCli(): Command {
     .argument('<name>')
     .argument('<command...>')
     .option('--node <node>', 'node to run in')
-    .usage('<name> [--node NODE] -- <command...>')
+    .option('--user <user>', 'run as this cluster user (from the spec\'s users:), in their home')
+    .usage('<name> [--node NODE] [--user USER] -- <command...>')
     .action(async (name, command: string[], opts) => {
       const state = await requireState(name);
       const node = opts.node ?? headOf(state).name;
       if (!state.nodes.some((n) => n.name === node)) {
         throw new SlurmkitError('NOT_FOUND', `cluster ${name} has no node "${node}"`, { hint: `nodes: ${state.nodes.map((n) => n.name).join(', ')}` });
       }
-      const r = await providerFor(state).exec({ label: labelOf(state), node, command, stdio: 'inherit', cwd: nodeCwd() });
+      const r = await providerFor(state).exec({ label: labelOf(state), node, command, stdio: 'inherit', ...asUser(state, opts.user) });
       process.exitCode = r.exitCode;
     });
 
@@ -151,16 +164,18 @@ export function buildCli(): Command {
     .description('open an interactive shell inside a node (default: the head)')
     .argument('<name>')
     .option('--node <node>', 'node to open the shell in')
+    .option('--user <user>', 'as this cluster user, in their home')
     .action(async (name, opts) => {
       const state = await requireState(name);
       const node = opts.node ?? headOf(state).name;
+      const who = asUser(state, opts.user);
       const r = await providerFor(state).exec({
         label: labelOf(state),
         node,
         command: ['bash', '--norc', '-i'],
-        env: { PS1: `[${name}:${node} \\W]\\$ ` },
         stdio: 'inherit',
-        cwd: nodeCwd(),
+        ...who,
+        env: { ...who.env, PS1: `[${opts.user ?? 'root'}@${name}:${node} \\W]\\$ ` },
       });
       process.exitCode = r.exitCode;
     });

@@ -50,10 +50,11 @@ function rootCheck(): Check {
 
 function mountPointChecks(): Check[] {
   // Nodes see the cluster's folders at Slurm's usual paths; the mount points come with the packages.
-  return ['/var/lib/slurm', '/var/log/slurm', '/etc/slurm', '/etc/munge'].map((dir) =>
+  // /shared is the one mount point no package makes: scripts/setup.sh creates it (empty; nodes mount over it).
+  return ['/var/lib/slurm', '/var/log/slurm', '/etc/slurm', '/etc/munge', '/shared'].map((dir) =>
     existsSync(dir)
       ? { name: `mount point ${dir}`, ok: true, detail: 'present' }
-      : { name: `mount point ${dir}`, ok: false, detail: 'missing', fix: APT },
+      : { name: `mount point ${dir}`, ok: false, detail: 'missing', fix: dir === '/shared' ? 'mkdir /shared (scripts/setup.sh does this)' : APT },
   );
 }
 

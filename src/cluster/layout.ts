@@ -1,14 +1,22 @@
 import type { Mount, NodeSpec } from '../providers/types.js';
 import type { ClusterPaths } from './paths.js';
 import type { NodeRecord } from './state.js';
+import { accountingSteps, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
 /**
  * How slurmkit configures a machine into a Slurm node: which of the cluster's folders it
  * sees where, and which daemons it runs. The provider only carries this out.
  */
 
-/** Daemons per role, with the command that starts each (inside the node, run from boot or by `start`). */
-export function daemonsFor(node: NodeRecord): { name: string; start: string }[] {
+export interface Daemon {
+  /** Process name, as `list` reports it. */
+  name: string;
+  /** Shell commands that start it inside the node (from boot, or again from `start`). */
+  start: string;
+}
+
+/** Daemons per role, in start order. */
+export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE): Daemon[] {
   if (node.role === 'head') {
     return [
       {
@@ -16,6 +24,7 @@ export function daemonsFor(node: NodeRecord): { name: string; start: string }[] 
         // One munged per cluster, on the head; every node reaches its socket through /run/munge.
         start: 'munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid',
       },
+      ...(site.accounting ? accountingSteps(clusterName, site.users) : []),
       {
         name: 'slurmctld',
         // Return only once slurmctld answers, so that slurmd's first registration succeeds
@@ -34,7 +43,8 @@ export function daemonsFor(node: NodeRecord): { name: string; start: string }[] 
   return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd` }];
 }
 
-export function mountsFor(node: NodeRecord, paths: ClusterPaths): Mount[] {
+export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE): Mount[] {
+  const sp = sitePaths(paths);
   const mounts: Mount[] = [
     // A private /tmp per node: PMIx and others create per-step files there that must not collide.
     { type: 'tmpfs', target: '/tmp', mode: '1777' },
@@ -45,18 +55,29 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths): Mount[] {
     { type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true },
     { type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' },
     { type: 'bind', source: paths.logs, target: '/var/log/slurm' },
+    // The cluster's own accounts, home and data folder: the same on every node, the host's untouched.
+    { type: 'bind', source: sp.passwd, target: '/etc/passwd', readOnly: true },
+    { type: 'bind', source: sp.group, target: '/etc/group', readOnly: true },
+    { type: 'bind', source: sp.home, target: '/home' },
+    { type: 'bind', source: sp.shared, target: '/shared' },
   ];
-  if (node.role === 'head') mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
+  if (node.role === 'head') {
+    mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
+    if (site.accounting) {
+      mounts.push({ type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
+      mounts.push({ type: 'bind', source: sp.dbSecrets, target: '/etc/mysql' });
+    }
+  }
   return mounts;
 }
 
-export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths): NodeSpec {
+export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: string, site: SiteFeatures = NO_SITE): NodeSpec {
   return {
     hostname: node.name,
     index: node.index,
     address: node.address,
-    mounts: mountsFor(node, paths),
-    boot: daemonsFor(node).map((d) => d.start).join('\n'),
+    mounts: mountsFor(node, paths, site),
+    boot: daemonsFor(node, clusterName, site).map((d) => d.start).join('\n'),
     consoleLog: paths.consoleLog(node.name),
   };
 }

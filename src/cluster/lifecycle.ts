@@ -13,6 +13,7 @@ import { ClusterPaths, homeTag } from './paths.js';
 import { listStates, readState, requireState, saveState, type ClusterState, type NodeRecord } from './state.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
 import { daemonsFor, nodeSpecFor } from './layout.js';
+import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { preflight } from './doctor.js';
 
 export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
@@ -76,6 +77,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           phase: 'creating',
           network: { ...net, bridge: bridgeName(id) },
           nodes,
+          site: siteOf(config),
           timings: [],
         };
         await mkdir(paths.root, { recursive: true, mode: 0o700 });
@@ -128,6 +130,7 @@ async function writeClusterFiles(state: ClusterState, config: ClusterConfig, spe
   await writeFile(paths.mungeKey, randomBytes(1024), { mode: 0o400, flag: 'wx' });
   await writeFile(paths.spec, specText, { mode: 0o600 });
   await renderConfig(state, config, paths);
+  await writeSiteFiles(config, paths);
 }
 
 export async function renderConfig(state: ClusterState, config: ClusterConfig, paths: ClusterPaths): Promise<void> {
@@ -165,7 +168,7 @@ async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress:
     provider.createNodes({
       label: labelOf(state),
       network: networkRequest(state),
-      nodes: group.map((n) => nodeSpecFor(n, paths)),
+      nodes: group.map((n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE)),
       workDir: paths.nodesWork,
       timeoutMs: 30_000,
     });
@@ -258,7 +261,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
   const restarted: string[] = [];
   for (const node of state.nodes.filter((n) => running.has(n.name))) {
     const have = running.get(node.name)!.processes;
-    for (const daemon of daemonsFor(node).filter((d) => !have.includes(d.name))) {
+    for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE).filter((d) => !have.includes(d.name))) {
       await progress.phase(`restart ${daemon.name} on ${node.name}`, async () => {
         const r = await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', daemon.start], stdio: 'capture' });
         if (r.exitCode !== 0) {

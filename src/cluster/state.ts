@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { NetworkPlan } from '../spec/types.js';
 import { ClusterPaths, slurmkitHome } from './paths.js';
 import { SlurmkitError } from '../util/errors.js';
+import type { SiteFeatures } from './site.js';
 
 export type ClusterPhase = 'creating' | 'running' | 'stopping' | 'stopped' | 'starting' | 'failed' | 'destroying';
 
@@ -29,6 +30,8 @@ export interface ClusterState {
   phase: ClusterPhase;
   network: NetworkPlan & { bridge: string };
   nodes: NodeRecord[];
+  /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */
+  site?: SiteFeatures;
   /** Timings of the last lifecycle command. */
   timings: PhaseTiming[];
   /** The last error, when phase is failed. */

@@ -9,6 +9,12 @@ import type { ClusterConfig, NetworkPlan } from '../spec/types.js';
 import { compressHostlist } from './hostlist.js';
 
 const DOC = 'https://slurm.schedmd.com/slurm.conf.html';
+const DBD_DOC = 'https://slurm.schedmd.com/slurmdbd.conf.html';
+
+/** slurmdbd's port; slurm.conf's AccountingStoragePort must say the same. */
+const DBD_PORT = '6819';
+/** What regular users may not see of others; root (our SlurmUser) sees everything. */
+const PRIVATE_DATA = 'jobs,usage,users,accounts';
 
 type Pair = readonly [key: string, value: string];
 
@@ -51,6 +57,11 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       ],
     },
     {
+      comment: 'Privacy: users see only their own jobs, usage and accounting records; root sees everything.',
+      doc: `${DOC}#OPT_PrivateData`,
+      pairs: [['PrivateData', PRIVATE_DATA]],
+    },
+    {
       comment: 'State, spool, pid and log files. %n is the node name, so nodes sharing a folder do not collide.',
       doc: `${DOC}#OPT_StateSaveLocation`,
       pairs: [
@@ -71,6 +82,7 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
         ['JobAcctGatherType', 'jobacct_gather/none'],
       ],
     },
+    ...(cfg.accounting ? [accountingSection(cfg)] : []),
     {
       comment:
         'Node health. Every node sees the whole machine, so slurmd must take CPUs and memory from this file\n' +
@@ -109,6 +121,22 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       pairs: [['MailProg', '/bin/true']],
     },
   ];
+}
+
+function accountingSection(cfg: ClusterConfig): Section {
+  return {
+    comment:
+      'Accounting: job records go to slurmdbd on the head, and only users slurmdbd knows (with an\n' +
+      'association to an account) may run jobs. No job completion log: slurmdbd keeps the records.',
+    doc: `${DOC}#OPT_AccountingStorageType`,
+    pairs: [
+      ['AccountingStorageType', 'accounting_storage/slurmdbd'],
+      ['AccountingStorageHost', cfg.head.hostname],
+      ['AccountingStoragePort', DBD_PORT],
+      ['AccountingStorageEnforce', 'associations'],
+      ['JobCompType', 'jobcomp/none'],
+    ],
+  };
 }
 
 /** Pairs from `extra` replace base pairs of the same key (slurm.conf keys ignore case). */
@@ -168,6 +196,64 @@ export function renderSlurmConf(cfg: ClusterConfig, net: NetworkPlan): string {
     ];
     out.push(line([['PartitionName', p.name], ...base.filter(overriddenBy(p.extra)), ...sortedPairs(p.extra)]));
   }
+  return out.join('\n') + '\n';
+}
+
+export interface SlurmdbdSecrets {
+  /** Password of the MariaDB user slurmdbd connects as (StorageUser). */
+  storagePass: string;
+}
+
+/** The MariaDB user and database slurmdbd uses; the lifecycle creates them with these names. */
+export const SLURMDBD_STORAGE_USER = 'slurm';
+export const SLURMDBD_STORAGE_DB = 'slurm_acct_db';
+
+/** Characters that need no quoting in slurmdbd.conf (where "#" starts a comment) or in SQL. */
+const SAFE_SECRET = /^[A-Za-z0-9._~+/=-]{16,128}$/;
+
+/**
+ * slurmdbd.conf for slurmdbd on the head. It holds the database password, so it must be
+ * written with mode 0600 and owned by root (SlurmUser), as slurmdbd requires.
+ */
+export function renderSlurmdbdConf(cfg: ClusterConfig, secrets: SlurmdbdSecrets): string {
+  if (!SAFE_SECRET.test(secrets.storagePass)) {
+    // Never echo the value: it is a password.
+    throw new SlurmkitError('INTERNAL', 'the slurmdbd storage password must be 16 to 128 characters of A-Z a-z 0-9 . _ ~ + / = -');
+  }
+  const sections: Section[] = [
+    {
+      comment: 'The daemon: on the head, authenticated by munge, run as root like slurmctld.',
+      doc: `${DBD_DOC}#OPT_DbdHost`,
+      pairs: [
+        ['AuthType', 'auth/munge'],
+        ['DbdHost', cfg.head.hostname],
+        ['DbdPort', DBD_PORT],
+        ['SlurmUser', 'root'],
+        ['LogFile', '/var/log/slurm/slurmdbd.log'],
+        ['PidFile', '/run/slurmdbd.pid'],
+      ],
+    },
+    {
+      comment:
+        'MariaDB on the head. With host "localhost" the client library uses the default unix socket\n' +
+        '(/run/mysqld/mysqld.sock), so the database needs no TCP port.',
+      doc: `${DBD_DOC}#OPT_StorageType`,
+      pairs: [
+        ['StorageType', 'accounting_storage/mysql'],
+        ['StorageHost', 'localhost'],
+        ['StorageUser', SLURMDBD_STORAGE_USER],
+        ['StoragePass', secrets.storagePass],
+        ['StorageLoc', SLURMDBD_STORAGE_DB],
+      ],
+    },
+    {
+      comment: "Privacy for sacct and sreport, matching slurm.conf's PrivateData (which covers squeue and sshare).",
+      doc: `${DBD_DOC}#OPT_PrivateData`,
+      pairs: [['PrivateData', PRIVATE_DATA]],
+    },
+  ];
+  const out = [header(cfg)];
+  for (const section of sections) out.push('', ...comment(section.comment, section.doc), ...section.pairs.map((p) => line([p])));
   return out.join('\n') + '\n';
 }
 

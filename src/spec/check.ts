@@ -6,7 +6,8 @@
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
 import { problem, type Path } from './issues.js';
-import { CONF_KEY, groupSchema, headSchema, networkSchema, partitionSchema, type GroupSpec, type PartitionSpec } from './schema.js';
+import { CONF_KEY, groupSchema, headSchema, networkSchema, partitionSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
 const RESERVED_ADDRESSES = 12;
@@ -22,6 +23,8 @@ const OWNED_CONF_KEYS: Record<string, string> = {
   frontendname: 'slurmkit does not use front-end nodes',
   partitionname: 'partitions come from partitions',
   include: 'put the settings themselves in extraConf',
+  accountingstoragetype: 'set accounting: true to run slurmdbd on the head',
+  accountingstoragehost: 'slurmdbd runs on the head: set accounting: true',
 };
 
 const OWNED_PARTITION_KEYS: Record<string, string> = {
@@ -78,11 +81,76 @@ export function checkSpec(raw: unknown): string[] {
   problems.push(...partitionProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown, possibleGroups));
   problems.push(...confProblems(['slurm', 'extraConf'], isRecord(raw.slurm) ? raw.slurm.extraConf : undefined, OWNED_CONF_KEYS));
 
+  problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
+
   const subnet = field(raw.network, 'subnet', networkSchema.shape.subnet);
   if (subnet !== undefined) {
     problems.push(...subnetProblems(subnet, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : 0));
   }
   return problems;
+}
+
+/**
+ * Users: unique names and uids, no system names, and no supplementary group that would take a
+ * user's name for a different group than that user's own.
+ */
+function userProblems(users: unknown[]): string[] {
+  const names = users.map((item) => field(item, 'name', userSchema.shape.name));
+  const problems = duplicateNames(names, 'users', 'user', 'give each user their own name');
+  names.forEach((name, index) => {
+    if (name !== undefined && isReservedName(name)) {
+      problems.push(problem(['users', index, 'name'], `"${name}" is a system account name`, 'pick another name, e.g. alice'));
+    }
+  });
+
+  const uidOwner = new Map<number, number>();
+  let uidsUnique = true;
+  users.forEach((item, index) => {
+    const uid = field(item, 'uid', userSchema.shape.uid);
+    if (uid === undefined) return;
+    const first = uidOwner.get(uid);
+    if (first === undefined) uidOwner.set(uid, index);
+    else {
+      uidsUnique = false;
+      problems.push(problem(['users', index, 'uid'], `uid ${uid} is already used by ${names[first] ? `"${names[first]}" ` : ''}(users[${first}])`, 'give each user their own uid, or leave uid out to get a free one'));
+    }
+  });
+
+  users.forEach((item, index) => {
+    const groups = isRecord(item) && Array.isArray(item.groups) ? item.groups : [];
+    groups.forEach((group, j) => {
+      const name = userSchema.shape.name.safeParse(group);
+      if (name.success && isReservedName(name.data)) {
+        problems.push(problem(['users', index, 'groups', j], `"${name.data}" is a system group`, 'pick another name, e.g. students'));
+      }
+    });
+  });
+
+  // Which group a user's name stands for depends on every user's ids: only decide when all are known.
+  const parsed = users.map((item) => userSchema.safeParse(item));
+  if (uidsUnique && parsed.every((p) => p.success) && new Set(names).size === names.length) {
+    problems.push(...groupNameClashes(parsed.map((p) => p.data as UserSpec)));
+  }
+  return problems;
+}
+
+function groupNameClashes(users: UserSpec[]): string[] {
+  const { users: resolved, unixGroups } = resolveUsers(users);
+  const groupOfGid = new Map(unixGroups.map((g) => [g.gid, g.name]));
+  const userByName = new Map(resolved.map((u) => [u.name, u]));
+  return users.flatMap((u, index) =>
+    u.groups.flatMap((name, j) => {
+      const owner = userByName.get(name);
+      if (!owner || groupOfGid.get(owner.gid) === name) return [];
+      return [
+        problem(
+          ['users', index, 'groups', j],
+          `group "${name}" has the name of user ${name}, whose primary group is "${groupOfGid.get(owner.gid)}" (gid ${owner.gid})`,
+          `rename the group, or write groups: [${groupOfGid.get(owner.gid)}] to join ${name}'s primary group`,
+        ),
+      ];
+    }),
+  );
 }
 
 /** A field that is valid on its own, whatever is wrong elsewhere in its mapping. */

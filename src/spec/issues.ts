@@ -3,7 +3,7 @@
  * not zod's message, drives the wording, so the reader sees what they wrote.
  */
 import type * as z from 'zod';
-import { FIELD_HELP, KEY_ALIASES, KNOWN_KEYS } from './schema.js';
+import { FIELD_HELP, KEY_ALIASES, KNOWN_KEYS, MAX_ID, MIN_ID, UNIX_NAME } from './schema.js';
 
 export type Path = readonly PropertyKey[];
 
@@ -86,9 +86,14 @@ function linesFor(issue: z.core.$ZodIssue, root: unknown, path: Path): string[] 
         return [problem(path, what, help)];
       }
       if (issue.origin === 'string') return [problem(path, small ? 'is empty' : `is longer than ${limit} characters`, help)];
+      const key = path[path.length - 1];
+      if ((key === 'uid' || key === 'gid') && typeof v === 'number') return [problem(path, idRangeWhat(v), help)];
       return [problem(path, `must be ${small ? 'at least' : 'at most'} ${limit}, got ${describe(v)}`, rangeFix(path, v, help))];
     }
     case 'invalid_format':
+      if (path[0] === 'users' && typeof v === 'string' && v !== v.toLowerCase() && UNIX_NAME.test(v.toLowerCase())) {
+        return [problem(path, `${describe(v)} is not allowed here`, `user and group names are lowercase: write ${v.toLowerCase()}`)];
+      }
       return [problem(path, `${describe(v)} is not allowed here`, help)];
     case 'invalid_value':
       return [problem(path, `got ${describe(v)}, expected ${issue.values.map((x) => JSON.stringify(x)).join(' or ')}`, help)];
@@ -106,6 +111,15 @@ function linesFor(issue: z.core.$ZodIssue, root: unknown, path: Path): string[] 
     default:
       return [problem(path, issue.message, help)];
   }
+}
+
+/** Ids outside the human range belong to the host's own accounts, which the cluster keeps. */
+function idRangeWhat(id: number): string {
+  if (id < 0) return `${id} is negative`;
+  if (id === 0) return '0 is root';
+  if (id < MIN_ID) return `${id} is in the system range (below ${MIN_ID}), used by the host's own accounts`;
+  if (id === 65534) return '65534 is nobody/nogroup';
+  return `${id} is above ${MAX_ID}: ids from 60000 up belong to system packages (e.g. slurm) and nobody`;
 }
 
 function typeFix(path: Path, v: unknown, expected: string, help: string): string {

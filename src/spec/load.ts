@@ -10,6 +10,7 @@ import { checkSpec, isRecord, nodeNames, requestedNodes } from './check.js';
 import { issueLines } from './issues.js';
 import { specSchema, type PartitionSpec, type Spec } from './schema.js';
 import type { ClusterConfig, NodeGroupConfig, PartitionConfig } from './types.js';
+import { resolveUsers } from './users.js';
 
 /** Changes the CLI makes to a spec before it is validated (e.g. `--name` on a template). */
 export interface SpecOverrides {
@@ -123,6 +124,9 @@ function toClusterConfig(spec: Spec): ClusterConfig {
     partitions,
     slurm: { slurmdTimeoutSeconds: spec.slurm.slurmdTimeoutSeconds, extraConf: confStrings(spec.slurm.extraConf) },
     network: spec.network.subnet === undefined ? {} : { subnet: spec.network.subnet },
+    accounting: spec.accounting,
+    rest: spec.rest,
+    ...resolveUsers(spec.users),
   };
 }
 

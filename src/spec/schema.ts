@@ -16,8 +16,15 @@ export const FEATURE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 /** Syntax of a slurm.conf key; whether Slurm knows the key is Slurm's business. */
 export const CONF_KEY = /^[A-Za-z][A-Za-z0-9]*$/;
 const CIDR_SHAPE = /^\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}$/;
+/** Debian's NAME_REGEX (adduser.conf) capped at 32 characters, the utmp limit: safe for every tool. */
+export const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 export const MAX_GROUP_COUNT = 1000;
+export const MAX_USERS = 500;
+export const MAX_USER_GROUPS = 64;
+/** Debian's FIRST_UID..LAST_UID: below is the system range, above are package accounts and nobody. */
+export const MIN_ID = 1000;
+export const MAX_ID = 59999;
 
 /** slurm.conf values: YAML numbers and booleans are accepted and written as Slurm spells them. */
 const confValue = z.union([z.string(), z.number(), z.boolean()]);
@@ -58,6 +65,14 @@ export const networkSchema = z.strictObject({
   subnet: z.string().regex(CIDR_SHAPE).optional(),
 });
 
+/** Same uid and gid on every node; only name is required, the ids are allocated in load.ts. */
+export const userSchema = z.strictObject({
+  name: z.string().regex(UNIX_NAME),
+  uid: z.number().int().min(MIN_ID).max(MAX_ID).optional(),
+  gid: z.number().int().min(MIN_ID).max(MAX_ID).optional(),
+  groups: z.array(z.string().regex(UNIX_NAME)).max(MAX_USER_GROUPS).default([]),
+});
+
 export const specSchema = z.strictObject({
   name: z.string().regex(CLUSTER_NAME),
   provider: providerSchema.default('local'),
@@ -66,11 +81,15 @@ export const specSchema = z.strictObject({
   partitions: z.array(partitionSchema).min(1).optional(),
   slurm: slurmSchema.default({ slurmdTimeoutSeconds: 30, extraConf: {} }),
   network: networkSchema.default({}),
+  accounting: z.boolean().default(false),
+  rest: z.boolean().default(false),
+  users: z.array(userSchema).max(MAX_USERS).default([]),
 });
 
 export type Spec = z.output<typeof specSchema>;
 export type GroupSpec = z.output<typeof groupSchema>;
 export type PartitionSpec = z.output<typeof partitionSchema>;
+export type UserSpec = z.output<typeof userSchema>;
 
 /**
  * Known keys per place in the spec, for "did you mean" suggestions. Places are paths with
@@ -85,6 +104,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   'partitions[].nodes': Object.keys(groupRefSchema.shape),
   slurm: Object.keys(slurmSchema.shape),
   network: Object.keys(networkSchema.shape),
+  'users[]': Object.keys(userSchema.shape),
 };
 
 /** Names people reach for, mapped to ours; used only when the target is a key of that place. */
@@ -114,6 +134,18 @@ export const KEY_ALIASES: Record<string, string> = {
   feature: 'features',
   host: 'hostname',
   isdefault: 'default',
+  slurmdbd: 'accounting',
+  dbd: 'accounting',
+  sacct: 'accounting',
+  accountingstorage: 'accounting',
+  slurmrestd: 'rest',
+  restapi: 'rest',
+  restd: 'rest',
+  user: 'users',
+  primarygroup: 'gid',
+  secondarygroups: 'groups',
+  supplementarygroups: 'groups',
+  extragroups: 'groups',
 };
 
 /**
@@ -145,6 +177,15 @@ export const FIELD_HELP: Record<string, string> = {
   'slurm.slurmdTimeoutSeconds': 'slurmdTimeoutSeconds is a whole number of seconds from 5 to 3600, e.g. 30',
   'slurm.extraConf': 'extraConf holds slurm.conf Key: Value pairs, e.g. extraConf: {SlurmctldDebug: debug}',
   network: 'network is a mapping, e.g. network: {subnet: 10.213.7.0/24}, or leave it out',
+  accounting:
+    'write accounting: true to run slurmdbd with MariaDB on the head (sacct, sreport, fair-share), or accounting: false',
+  rest: 'write rest: true to run slurmrestd on the head behind a unix socket, or rest: false',
+  users: `users is a list of at most ${MAX_USERS} cluster users, e.g. users: [{name: alice}, {name: bob, groups: [students]}]`,
+  'users[]': 'each user is a mapping with at least a name, e.g. {name: alice} or {name: alice, uid: 2001, groups: [students]}',
+  'users[].name': 'use 1-32 lowercase letters, digits, "_" or "-", starting with a letter or "_", e.g. name: alice',
+  'users[].uid': `uid is a whole number from ${MIN_ID} to ${MAX_ID}, or leave it out to get the next free one from 2001`,
+  'users[].gid': `gid is a whole number from ${MIN_ID} to ${MAX_ID}, or leave it out to get a personal group with gid = uid`,
+  'users[].groups': `groups is a list of at most ${MAX_USER_GROUPS} group names, e.g. groups: [students]; missing groups are created`,
   'network.subnet':
     'subnet is a private IPv4 network with a /16 to /28 prefix, e.g. 10.213.7.0/24, or leave it out to let slurmkit pick one',
 };

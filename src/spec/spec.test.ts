@@ -140,6 +140,91 @@ test('every problem of the spec is reported at once', () => {
   assert.ok(err.details.length >= 6);
 });
 
+test('users: every problem at once, each with its path and a fix', () => {
+  const err = invalid(`name: lab
+${NODES}
+users:
+  - {name: root}
+  - {name: Alice}
+  - {name: "9lives"}
+  - {name: bob, uid: 0}
+  - {name: bob, uid: 2001, gid: 65534}
+  - {name: carol, uid: 2001, groups: [sudo, students, systemd-x]}
+  - {name: dave, uid: 999, shell: /bin/zsh}
+  - {name: systemd-oops, gid: 60000}
+  - {name: erin, uid: "2005", group: [x]}
+`);
+  hasProblem(err, 'users[0].name', '"root" is a system account name', 'pick another name, e.g. alice');
+  hasProblem(err, 'users[1].name', '"Alice" is not allowed here', 'write alice');
+  hasProblem(err, 'users[2].name', '"9lives" is not allowed here', 'lowercase letters');
+  hasProblem(err, 'users[3].uid', '0 is root', 'from 1000 to 59999');
+  hasProblem(err, 'users[4].name', 'user "bob" is already defined at users[3]');
+  hasProblem(err, 'users[4].gid', '65534 is nobody', 'personal group');
+  hasProblem(err, 'users[5].uid', 'uid 2001 is already used by "bob" (users[4])', 'leave uid out');
+  hasProblem(err, 'users[5].groups[0]', '"sudo" is a system group', 'e.g. students');
+  hasProblem(err, 'users[5].groups[2]', '"systemd-x" is a system group');
+  hasProblem(err, 'users[6].uid', '999 is in the system range (below 1000)');
+  hasProblem(err, 'users[6].shell', 'unknown key "shell"', 'known keys here: name, uid, gid, groups');
+  hasProblem(err, 'users[7].name', '"systemd-oops" is a system account name');
+  hasProblem(err, 'users[7].gid', 'above 59999', 'slurm');
+  hasProblem(err, 'users[8].uid', 'without quotes: uid: 2005');
+  hasProblem(err, 'users[8].group', 'did you mean groups?');
+  assert.equal(err.details.filter((d) => d.startsWith('users')).length, 15, err.details.join('\n'));
+});
+
+test('users: a group may not take the name of a user whose own group is another one', () => {
+  const err = invalid(`name: lab\n${NODES}\nusers: [{name: alice, gid: 5000}, {name: bob, uid: 5000}, {name: carol, groups: [bob, alice]}]`);
+  hasProblem(err, 'users[2].groups[1]', 'group "alice" has the name of user alice, whose primary group is "bob" (gid 5000)', 'write groups: [bob]');
+  assert.equal(err.details.length, 1, err.details.join('\n'));
+  // Joining another user's own group by name is fine.
+  const ok = parseSpec(`name: lab\n${NODES}\nusers: [{name: alice}, {name: bob, groups: [alice]}]`, 't');
+  assert.deepEqual(ok.unixGroups.find((g) => g.name === 'alice'), { name: 'alice', gid: 2001, members: ['bob'] });
+});
+
+test('users: at most 500, and misplaced keys point home', () => {
+  const many = Array.from({ length: 501 }, (_, i) => `{name: u${i}}`).join(', ');
+  hasProblem(invalid(`name: lab\n${NODES}\nusers: [${many}]`), 'users', 'at most 500 items');
+  const err = invalid(`name: lab\n${NODES}\nuid: 2001\nslurmdbd: true\nslurm: {accounting: true}\naccounting: "yes"\nrest: 1`);
+  hasProblem(err, 'uid', 'belongs under users[]');
+  hasProblem(err, 'slurmdbd', 'did you mean accounting?');
+  hasProblem(err, 'slurm.accounting', 'belongs under the top level');
+  hasProblem(err, 'accounting', 'expected true or false', 'write accounting: true');
+  hasProblem(err, 'rest', 'expected true or false', 'slurmrestd');
+  hasProblem(invalid(`name: lab\n${NODES}\nslurm: {extraConf: {AccountingStorageType: accounting_storage/slurmdbd}}`), 'slurm.extraConf.AccountingStorageType', 'set accounting: true');
+});
+
+test('users: ids are allocated from 2001 past every id the spec names; groups from 3001, in order of first mention', () => {
+  const cfg = parseSpec(
+    `name: lab
+${NODES}
+users:
+  - {name: ann, groups: [zeta, students, zeta]}
+  - {name: ben, uid: 2001}
+  - {name: cat, gid: 2003, groups: [students, ann]}
+  - {name: dan, groups: [alpha]}
+  - {name: eve, uid: 3001}
+`,
+    't',
+  );
+  assert.deepEqual(cfg.users, [
+    { name: 'ann', uid: 2002, gid: 2002, groups: ['students', 'zeta'] },
+    { name: 'ben', uid: 2001, gid: 2001, groups: [] },
+    { name: 'cat', uid: 2004, gid: 2003, groups: ['ann', 'students'] },
+    { name: 'dan', uid: 2005, gid: 2005, groups: ['alpha'] },
+    { name: 'eve', uid: 3001, gid: 3001, groups: [] },
+  ]);
+  assert.deepEqual(cfg.unixGroups, [
+    { name: 'ben', gid: 2001, members: [] },
+    { name: 'ann', gid: 2002, members: ['cat'] },
+    { name: 'cat', gid: 2003, members: [] },
+    { name: 'dan', gid: 2005, members: [] },
+    { name: 'eve', gid: 3001, members: [] },
+    { name: 'zeta', gid: 3002, members: ['ann'] },
+    { name: 'students', gid: 3003, members: ['ann', 'cat'] },
+    { name: 'alpha', gid: 3004, members: ['dan'] },
+  ]);
+});
+
 test('defaults: one partition "all" with every node, 1 CPU, 1024 MiB, head "head"', () => {
   const cfg = parseSpec('name: lab\nnodes: [{name: c, count: 2, features: [ssd, a, ssd]}, {name: gpu, count: 1}]', 't');
   assert.deepEqual(cfg.head, { hostname: 'head' });
@@ -149,6 +234,7 @@ test('defaults: one partition "all" with every node, 1 CPU, 1024 MiB, head "head
   assert.deepEqual(cfg.partitions, [{ name: 'all', nodes: ['c1', 'c2', 'gpu1'], default: true, maxTime: 'UNLIMITED', extra: {} }]);
   assert.deepEqual(cfg.slurm, { slurmdTimeoutSeconds: 30, extraConf: {} });
   assert.deepEqual(cfg.network, {});
+  assert.deepEqual([cfg.accounting, cfg.rest, cfg.users, cfg.unixGroups], [false, false, [], []]);
 });
 
 test('partition members come out expanded, deduplicated, in cluster order; the first becomes default if none is', () => {
@@ -194,8 +280,16 @@ test('built-in templates are listed with descriptions and are valid', async () =
   assert.equal(lab.name, 'lab');
   assert.equal(lab.nodes.length, 8);
   assert.deepEqual(lab.partitions.map((p) => [p.name, p.default, p.nodes.length]), [['all', true, 8]]);
+  assert.deepEqual([lab.accounting, lab.rest], [true, false]);
+  assert.deepEqual(lab.users, [
+    { name: 'alice', uid: 2001, gid: 2001, groups: ['students'] },
+    { name: 'bob', uid: 2002, gid: 2002, groups: ['students'] },
+  ]);
+  assert.deepEqual(lab.unixGroups.map((g) => `${g.name}:${g.gid}:${g.members.join(',')}`), ['alice:2001:', 'bob:2002:', 'students:3001:alice,bob']);
+  assert.deepEqual([minimal.accounting, minimal.users], [false, []]);
   const parts = await loadTemplate('partitions', { name: 'p2' });
   assert.equal(parts.name, 'p2');
+  assert.deepEqual([parts.accounting, parts.rest, parts.users], [false, false, []]);
   assert.deepEqual(parts.partitions.map((p) => [p.name, p.default, p.nodes.join(',')]), [
     ['all', true, 'c1,c2,c3,c4,c5,c6,c7,c8'],
     ['even', false, 'c2,c4,c6,c8'],

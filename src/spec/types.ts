@@ -48,6 +48,26 @@ export interface NetworkSettings {
   subnet?: string;
 }
 
+/** A person who logs in to the cluster: the same uid and gid on every node. */
+export interface UserConfig {
+  /** Login name; also the name of the personal group when the user has one. */
+  name: string;
+  /** 1000..59999; allocated from 2001 up when the spec leaves it out. */
+  uid: number;
+  /** Primary group id; the spec's gid, else the uid (a personal group). */
+  gid: number;
+  /** Supplementary group names (sorted, unique, without the primary group). */
+  groups: string[];
+}
+
+/** One line of the cluster's /etc/group. */
+export interface UnixGroupConfig {
+  name: string;
+  gid: number;
+  /** Users with this as a supplementary group, sorted. Users whose primary group it is are not listed. */
+  members: string[];
+}
+
 export interface ClusterConfig {
   name: string;
   provider: { type: 'local' };
@@ -58,6 +78,14 @@ export interface ClusterConfig {
   partitions: PartitionConfig[];
   slurm: SlurmSettings;
   network: NetworkSettings;
+  /** slurmdbd with MariaDB on the head; slurm.conf then sends accounting to it. */
+  accounting: boolean;
+  /** slurmrestd on the head, reachable only through a unix socket. */
+  rest: boolean;
+  /** Cluster users in spec order, ids filled in. */
+  users: UserConfig[];
+  /** Every group the users need: personal groups and supplementary groups, sorted by gid. */
+  unixGroups: UnixGroupConfig[];
 }
 
 /** Where every host sits on the cluster network; decided by the cluster layer, consumed by renderers. */

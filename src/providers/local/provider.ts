@@ -200,10 +200,11 @@ export class LocalProvider implements NodeProvider {
       '-t',
       String(init.pid),
       ...NAMESPACES,
-      `--wd=${req.cwd ?? '/'}`,
       '--',
       'env',
       '-i',
+      // env changes directory inside the node: nsenter's own --wd opens it on the host side.
+      `--chdir=${req.cwd ?? '/'}`,
       ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       ...asUser,
       ...req.command,

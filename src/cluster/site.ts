@@ -1,0 +1,169 @@
+/**
+ * The site services of a cluster beyond Slurm's own daemons: accounting (MariaDB and
+ * slurmdbd on the head), cluster users with a shared home, and what they need on disk.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterConfig } from '../spec/types.js';
+import { renderSlurmdbdConf } from '../slurm/render.js';
+import { conflictsWithHost, renderGroup, renderPasswd } from '../slurm/accounts.js';
+import { SlurmkitError } from '../util/errors.js';
+import { run } from '../util/run.js';
+import { shellQuote as q } from '../util/run.js';
+import { slurmkitHome, type ClusterPaths } from './paths.js';
+
+/** What a running cluster offers beyond slurmctld/slurmd, fixed at `up`. */
+export interface SiteFeatures {
+  accounting: boolean;
+  rest: boolean;
+  users: string[];
+}
+
+export const NO_SITE: SiteFeatures = { accounting: false, rest: false, users: [] };
+
+export function siteOf(cfg: ClusterConfig): SiteFeatures {
+  return { accounting: cfg.accounting, rest: cfg.rest, users: cfg.users.map((u) => u.name) };
+}
+
+const MYSQL_SOCKET = '/run/mysqld/mysqld.sock';
+/** Small and fast: a teaching cluster's accounting database is tiny, and nothing here is worth an fsync per commit. */
+const MARIADB_OPTIONS = [
+  '--no-defaults',
+  '--user=root',
+  '--datadir=/var/lib/mysql',
+  '--skip-name-resolve',
+  '--innodb-buffer-pool-size=32M',
+  '--innodb-log-file-size=8M',
+  '--innodb-flush-log-at-trx-commit=2',
+  '--skip-log-bin',
+];
+
+/** Where the pristine MariaDB data folder is kept, made once per SLURMKIT_HOME: building one takes seconds. */
+const templateDir = () => join(slurmkitHome(), 'cache', 'mariadb-datadir');
+
+async function mariadbTemplate(): Promise<string> {
+  const dir = templateDir();
+  if (existsSync(join(dir, 'mysql'))) return dir;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  await run('mariadb-install-db', [...MARIADB_OPTIONS.filter((o) => !o.startsWith('--datadir')), `--datadir=${tmp}`, '--auth-root-authentication-method=socket', '--skip-test-db'], {
+    timeoutMs: 120_000,
+  });
+  await rename(tmp, dir).catch(async () => {
+    // Another slurmkit made it meanwhile: theirs is as good.
+    await rm(tmp, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Paths of the site's own files in the cluster folder. */
+export function sitePaths(paths: ClusterPaths) {
+  return {
+    /** Seen as /var/lib/mysql on the head. */
+    mysqlData: join(paths.root, 'var', 'lib', 'mysql'),
+    /** Seen as /etc/mysql on the head: the SQL that creates the database user, with its password. */
+    dbSecrets: join(paths.root, 'secrets', 'db'),
+    slurmdbdConf: join(paths.slurmEtc, 'slurmdbd.conf'),
+    passwd: join(paths.root, 'etc', 'passwd'),
+    group: join(paths.root, 'etc', 'group'),
+    /** Seen as /home on every node. */
+    home: join(paths.root, 'home'),
+    /** Seen as /shared on every node. */
+    shared: join(paths.root, 'shared'),
+  };
+}
+
+/** Writes users, homes, shared folder and, with accounting, the database and its secrets. Idempotent. */
+export async function writeSiteFiles(cfg: ClusterConfig, paths: ClusterPaths): Promise<void> {
+  const sp = sitePaths(paths);
+  const [hostPasswd, hostGroup] = await Promise.all([readFile('/etc/passwd', 'utf8'), readFile('/etc/group', 'utf8')]);
+  const clashes = conflictsWithHost(hostPasswd, hostGroup, cfg);
+  if (clashes.length > 0) {
+    throw new SlurmkitError('SPEC_INVALID', `${clashes.length} cluster user(s) or group(s) clash with this machine's system accounts`, {
+      details: clashes,
+      hint: 'pick other names or ids in users:',
+    });
+  }
+  await writeFile(sp.passwd, renderPasswd(hostPasswd, cfg.users), { mode: 0o644 });
+  await writeFile(sp.group, renderGroup(hostGroup, cfg.unixGroups, hostPasswd), { mode: 0o644 });
+  await mkdir(sp.home, { recursive: true, mode: 0o755 });
+  await mkdir(sp.shared, { recursive: true });
+  await chmod(sp.shared, 0o1777);
+  for (const u of cfg.users) {
+    const home = join(sp.home, u.name);
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    await chown(home, u.uid, u.gid);
+  }
+  if (cfg.accounting) {
+    await mkdir(sp.dbSecrets, { recursive: true, mode: 0o700 });
+    if (!existsSync(join(sp.mysqlData, 'mysql'))) {
+      await cp(await mariadbTemplate(), sp.mysqlData, { recursive: true });
+      await chmod(sp.mysqlData, 0o700);
+    }
+    const passFile = join(sp.dbSecrets, 'password');
+    if (!existsSync(passFile)) await writeFile(passFile, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+    const pass = (await readFile(passFile, 'utf8')).trim();
+    // SQL through stdin from a root-only file: the password is on no command line.
+    await writeFile(
+      join(sp.dbSecrets, 'init.sql'),
+      [
+        'CREATE DATABASE IF NOT EXISTS slurm_acct_db;',
+        `CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '${pass}';`,
+        `ALTER USER 'slurm'@'localhost' IDENTIFIED BY '${pass}';`,
+        "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';",
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    await writeFile(sp.slurmdbdConf, renderSlurmdbdConf(cfg, { storagePass: pass }), { mode: 0o600 });
+    await chmod(sp.slurmdbdConf, 0o600);
+  }
+}
+
+/** Fails fast when a mount point the site needs is missing on this machine. */
+export function siteMountPoints(site: SiteFeatures): string[] {
+  return ['/shared', '/home', ...(site.accounting ? ['/var/lib/mysql', '/etc/mysql'] : [])];
+}
+
+/** Boot steps on the head for accounting, before slurmctld starts (so it registers at once). */
+export function accountingSteps(clusterName: string, users: string[]): { name: string; start: string }[] {
+  const wait = (what: string, probe: string, proc: string, log: string) =>
+    [
+      `for _ in $(seq 400); do`,
+      `  ${probe} >/dev/null 2>&1 && break`,
+      `  pgrep -x ${proc} >/dev/null || { echo "${what} exited:" >&2; tail -5 ${log} >&2; exit 1; }`,
+      '  sleep 0.05',
+      'done',
+    ].join('\n');
+  const mariadb = [
+    'mkdir -p /run/mysqld',
+    `setsid mariadbd ${MARIADB_OPTIONS.join(' ')} --socket=${MYSQL_SOCKET} --pid-file=/run/mysqld/mariadbd.pid --skip-networking --log-error=/var/log/slurm/mariadb.log </dev/null >/dev/null 2>&1 &`,
+    wait('mariadbd', `mariadb-admin --no-defaults --socket=${MYSQL_SOCKET} ping`, 'mariadbd', '/var/log/slurm/mariadb.log'),
+    `mariadb --no-defaults --socket=${MYSQL_SOCKET} < /etc/mysql/init.sql`,
+  ].join('\n');
+  const sacctmgr = (list: string, want: string, add: string) => `sacctmgr -n -P ${list} | grep -qx ${q(want)} || sacctmgr -i ${add} >/dev/null`;
+  const slurmdbd = [
+    'slurmdbd',
+    wait('slurmdbd', 'sacctmgr -n -P list cluster format=cluster', 'slurmdbd', '/var/log/slurm/slurmdbd.log'),
+    // Registered before slurmctld starts, and every user gets an association: no manual sacctmgr.
+    sacctmgr('list cluster format=cluster', clusterName, `add cluster ${q(clusterName)}`),
+    ...(users.length > 0
+      ? [
+          sacctmgr('list account format=account', 'users', 'add account users Description=cluster-users Organization=slurmkit'),
+          ...users.map((u) => sacctmgr(`list user ${q(u)} format=user`, u, `add user ${q(u)} account=users`)),
+        ]
+      : []),
+  ].join('\n');
+  return [
+    { name: 'mariadbd', start: mariadb },
+    { name: 'slurmdbd', start: slurmdbd },
+  ];
+}
+
+export async function dbPasswordMode(paths: ClusterPaths): Promise<number | undefined> {
+  const f = join(sitePaths(paths).dbSecrets, 'password');
+  return existsSync(f) ? (await stat(f)).mode & 0o777 : undefined;
+}
