@@ -1,0 +1,128 @@
+/**
+ * A complete site on real daemons: MariaDB + slurmdbd accounting, cluster users, shared
+ * home and data folder, across stop and start.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseSpec } from '../spec/load.js';
+import { templateText } from '../spec/templates.js';
+import { start, stop, up } from './lifecycle.js';
+import { ClusterPaths } from './paths.js';
+import { sitePaths } from './site.js';
+import type { ClusterState } from './state.js';
+import { cleanupHome, sh, shOk, useTempHome } from '../testing/harness.js';
+import { labelOf, providerFor } from './lifecycle.js';
+import { sleep } from '../util/run.js';
+
+describe('a complete site: accounting, users, shared storage', () => {
+  let home: string;
+  let lab: ClusterState;
+
+  /** Runs a shell command as a cluster user, in their home on the head. */
+  const as = async (user: string, command: string, node = 'head') =>
+    providerFor(lab).exec({
+      label: labelOf(lab),
+      node,
+      user,
+      cwd: `/home/${user}`,
+      env: { HOME: `/home/${user}`, USER: user },
+      command: ['bash', '-c', command],
+      stdio: 'capture',
+    });
+  const asOk = async (user: string, command: string, node = 'head') => {
+    const r = await as(user, command, node);
+    if (r.exitCode !== 0) throw new Error(`${user}: \`${command}\` exited ${r.exitCode}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+
+  async function waitDone(jobId: string): Promise<void> {
+    for (let i = 0; i < 120; i++) {
+      if ((await shOk(lab, `squeue -h -j ${jobId} -o %i 2>/dev/null || true`)).trim() === '') return;
+      await sleep(250);
+    }
+    throw new Error(`job ${jobId} did not finish`);
+  }
+
+  before(async () => {
+    home = await useTempHome();
+    const text = await templateText('lab');
+    lab = await up({ config: parseSpec(text, 'template lab', { name: 'tsite' }), specText: text });
+  });
+
+  after(async () => {
+    await cleanupHome(home);
+  });
+
+  test('sacct shows a finished job with its nodes, elapsed time and exit code', async () => {
+    const id = (await asOk('alice', 'sbatch --parsable -N2 -o job.out --wrap "srun hostname; exit 3"')).trim();
+    await waitDone(id);
+    let row = '';
+    for (let i = 0; i < 40 && !row.includes('3:0'); i++) {
+      row = (await asOk('alice', `sacct -n -X -P -j ${id} -o JobID,User,NodeList,Elapsed,State,ExitCode`)).trim();
+      await sleep(250);
+    }
+    const [jobId, user, nodes, elapsed, state, exit] = row.split('|');
+    assert.equal(jobId, id);
+    assert.equal(user, 'alice');
+    assert.match(nodes!, /^c\[?\d/);
+    assert.match(elapsed!, /^\d\d:\d\d:\d\d$/);
+    assert.equal(state, 'FAILED');
+    assert.equal(exit, '3:0');
+  });
+
+  test("jobs run as their submitter; users see, read and cancel only their own jobs", async () => {
+    assert.equal((await asOk('alice', 'srun -N1 id -u')).trim(), '2001');
+    const held = (await asOk('alice', 'sbatch --parsable -H -o secret.out --wrap "echo alice-secret"')).trim();
+    // bob cannot see alice's job, nor cancel it, nor read her files.
+    assert.equal((await asOk('bob', 'squeue -h -o %i')).trim(), '');
+    const cancel = await as('bob', `scancel ${held}`);
+    assert.notEqual(cancel.exitCode, 0, 'bob cannot cancel alice\'s job');
+    assert.match((await shOk(lab, `squeue -h -j ${held} -o %T`)).trim(), /PENDING/);
+    assert.notEqual((await as('bob', 'cat /home/alice/job.out')).exitCode, 0);
+    assert.equal((await asOk('alice', 'squeue -h -o %i')).trim(), held);
+    await asOk('alice', `scancel ${held}`);
+  });
+
+  test('home and /shared are the same on every node, /tmp is not', async () => {
+    await asOk('alice', 'echo from-head > ~/seen-everywhere; echo data > /shared/alice-data');
+    const out = await asOk('alice', 'srun -N8 bash -c "echo $(hostname) $(cat ~/seen-everywhere) $(cat /shared/alice-data)"');
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, 8);
+    for (const l of lines) assert.match(l, /from-head data$/);
+    const homeDir = join(sitePaths(ClusterPaths.of('tsite')).home, 'alice');
+    const st = await stat(homeDir);
+    assert.equal(st.uid, 2001);
+    assert.equal(st.mode & 0o777, 0o700);
+  });
+
+  test('stop and start keep accounting history, homes and shared data', async () => {
+    const before_ = (await shOk(lab, 'sacct -a -n -X -P -o JobID')).trim().split('\n');
+    assert.ok(before_.length >= 2);
+    await stop('tsite');
+    await start('tsite');
+    let after_: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      after_ = (await sh(lab, 'sacct -a -n -X -P -o JobID')).stdout.trim().split('\n');
+      if (before_.every((j) => after_.includes(j))) break;
+      await sleep(250);
+    }
+    for (const j of before_) assert.ok(after_.includes(j), `job ${j} still in sacct`);
+    assert.equal((await asOk('alice', 'cat ~/seen-everywhere /shared/alice-data')).trim(), 'from-head\ndata');
+    const id = (await asOk('bob', 'sbatch --parsable -o /dev/null --wrap true')).trim();
+    assert.ok(Number(id) > Number(before_.at(-1)), 'job ids continue');
+  });
+
+  test('the database password is owner-only and on no command line', async () => {
+    const pass = (await stat(join(sitePaths(ClusterPaths.of('tsite')).dbSecrets, 'password'))).mode & 0o777;
+    assert.equal(pass, 0o600);
+    const conf = (await stat(sitePaths(ClusterPaths.of('tsite')).slurmdbdConf)).mode & 0o777;
+    assert.equal(conf, 0o600);
+    const { readFile } = await import('node:fs/promises');
+    const secret = (await readFile(join(sitePaths(ClusterPaths.of('tsite')).dbSecrets, 'password'), 'utf8')).trim();
+    const cmdlines = await shOk(lab, 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "');
+    assert.ok(!cmdlines.includes(secret));
+    assert.notEqual((await as('alice', 'cat /etc/slurm/slurmdbd.conf')).exitCode, 0, 'users cannot read slurmdbd.conf');
+  });
+});
