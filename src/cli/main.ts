@@ -296,6 +296,29 @@ export function buildCli(): Command {
       await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json) });
     });
 
+  program
+    .command('rest')
+    .description("call the cluster's Slurm REST API (needs rest: true), e.g. slurmkit rest lab GET /nodes")
+    .argument('<name>')
+    .argument('<method>', 'GET, POST or DELETE')
+    .argument('<path>', 'e.g. /nodes, /jobs, /job/42, or a full /slurm/... or /slurmdb/... path')
+    .option('--user <user>', 'act as this user (a token is made for them)', 'root')
+    .option('--data <json>', 'request body (JSON)')
+    .action(async (name, method: string, path: string, opts) => {
+      const { restRequest } = await import('../cluster/rest.js');
+      let body: unknown;
+      if (opts.data !== undefined) {
+        try {
+          body = JSON.parse(opts.data);
+        } catch (err) {
+          throw new SlurmkitError('USAGE', `--data is not valid JSON: ${(err as Error).message}`, { hint: `e.g. --data '{"job": {...}}'` });
+        }
+      }
+      const r = await restRequest(name, method.toUpperCase(), path, { user: opts.user, body });
+      process.stdout.write(`${typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2)}\n`);
+      if (r.status >= 400) process.exitCode = 6;
+    });
+
   registerBlobCommands(program);
   registerBatchCommands(program);
 

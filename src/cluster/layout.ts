@@ -1,7 +1,7 @@
 import type { Mount, NodeSpec } from '../providers/types.js';
 import type { ClusterPaths } from './paths.js';
 import type { NodeRecord } from './state.js';
-import { accountingSteps, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
+import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
 /**
  * How slurmkit configures a machine into a Slurm node: which of the cluster's folders it
@@ -38,6 +38,7 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
           'done',
         ].join('\n'),
       },
+      ...(site.rest ? [restStep(site.accounting)] : []),
     ];
   }
   return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd` }];
@@ -63,6 +64,7 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
   ];
   if (node.role === 'head') {
     mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
+    if (site.rest) mounts.push({ type: 'bind', source: sp.rest, target: '/run/slurmrestd' });
     if (site.accounting) {
       mounts.push({ type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
       mounts.push({ type: 'bind', source: sp.dbSecrets, target: '/etc/mysql' });

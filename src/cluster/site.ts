@@ -73,6 +73,8 @@ export function sitePaths(paths: ClusterPaths) {
     home: join(paths.root, 'home'),
     /** Seen as /shared on every node. */
     shared: join(paths.root, 'shared'),
+    /** Seen as /run/slurmrestd on the head: slurmrestd's socket, for root on the host and the head only. */
+    rest: join(paths.root, 'run', 'rest'),
   };
 }
 
@@ -96,6 +98,12 @@ export async function writeSiteFiles(cfg: ClusterConfig, paths: ClusterPaths): P
     const home = join(sp.home, u.name);
     await mkdir(home, { recursive: true, mode: 0o700 });
     await chown(home, u.uid, u.gid);
+  }
+  if (cfg.rest) {
+    await mkdir(sp.rest, { recursive: true, mode: 0o700 });
+    await chmod(sp.rest, 0o700);
+    const key = join(paths.slurmEtc, 'jwt_hs256.key');
+    if (!existsSync(key)) await writeFile(key, randomBytes(32), { mode: 0o600, flag: 'wx' });
   }
   if (cfg.accounting) {
     await mkdir(sp.dbSecrets, { recursive: true, mode: 0o700 });
@@ -161,6 +169,25 @@ export function accountingSteps(clusterName: string, users: string[]): { name: s
     { name: 'mariadbd', start: mariadb },
     { name: 'slurmdbd', start: slurmdbd },
   ];
+}
+
+/** The socket of the cluster's Slurm REST API on the host. */
+export const restSocket = (paths: ClusterPaths): string => join(sitePaths(paths).rest, 'slurmrestd.sock');
+
+/**
+ * slurmrestd on a unix socket that only root can reach (on the host, through the cluster
+ * folder, and in the head), and every request must also carry a JWT from `scontrol token`.
+ * Local (peer credential) auth cannot serve the host: its PID is not in the head's namespace.
+ */
+export function restStep(accounting: boolean): { name: string; start: string } {
+  return {
+    name: 'slurmrestd',
+    start: [
+      'rm -f /run/slurmrestd/slurmrestd.sock',
+      `SLURM_JWT=daemon SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/jwt${accounting ? '' : ' -s openapi/v0.0.38'} unix:/run/slurmrestd/slurmrestd.sock </dev/null >>/var/log/slurm/slurmrestd.log 2>&1 &`,
+      'for _ in $(seq 200); do [ -S /run/slurmrestd/slurmrestd.sock ] && break; pgrep -x slurmrestd >/dev/null || { echo "slurmrestd exited:" >&2; tail -5 /var/log/slurm/slurmrestd.log >&2; exit 1; }; sleep 0.05; done',
+    ].join('\n'),
+  };
 }
 
 export async function dbPasswordMode(paths: ClusterPaths): Promise<number | undefined> {

@@ -83,6 +83,7 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       ],
     },
     ...(cfg.accounting ? [accountingSection(cfg)] : []),
+    ...(cfg.rest ? [jwtSection()] : []),
     {
       comment:
         'Node health. Every node sees the whole machine, so slurmd must take CPUs and memory from this file\n' +
@@ -121,6 +122,21 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       pairs: [['MailProg', '/bin/true']],
     },
   ];
+}
+
+/** Where the per-cluster JWT key sits inside every node (mode 0600, root only). */
+export const JWT_KEY_PATH = '/etc/slurm/jwt_hs256.key';
+
+/** JSON Web Tokens next to munge, for slurmrestd's clients (tokens come from `scontrol token`). */
+function jwtSection(): Section {
+  return {
+    comment: 'Tokens for the REST API: slurmrestd authenticates its clients with JWTs signed by this key.',
+    doc: `${DOC}#OPT_AuthAltTypes`,
+    pairs: [
+      ['AuthAltTypes', 'auth/jwt'],
+      ['AuthAltParameters', `jwt_key=${JWT_KEY_PATH}`],
+    ],
+  };
 }
 
 function accountingSection(cfg: ClusterConfig): Section {
@@ -246,6 +262,7 @@ export function renderSlurmdbdConf(cfg: ClusterConfig, secrets: SlurmdbdSecrets)
         ['StorageLoc', SLURMDBD_STORAGE_DB],
       ],
     },
+    ...(cfg.rest ? [jwtSection()] : []),
     {
       comment: "Privacy for sacct and sreport, matching slurm.conf's PrivateData (which covers squeue and sshare).",
       doc: `${DBD_DOC}#OPT_PrivateData`,
