@@ -8,6 +8,7 @@
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  */
 import { benchPipeline } from './pipeline.js';
+import { benchSite } from './site.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -217,6 +218,8 @@ async function main(): Promise<number> {
     if (failed) throw new Error('interrupted');
     log('bench: pipeline (49-image grayscale demo on lab vs one process)');
     const pipeline = await benchPipeline(home, RUNS);
+    log('bench: site (accounting on/off, job throughput)');
+    const site = await benchSite(home, RUNS, Number(process.env.BENCH_JOBS ?? 2000));
 
     const clusters = SIZES.map((n) => {
       const runs = results.get(n)!;
@@ -246,12 +249,14 @@ async function main(): Promise<number> {
           baseline: base,
           ratio64,
           pipeline,
-          targets: { ...TARGETS, pipelineRatioMin: 0.8 },
+          site,
+          targets: { ...TARGETS, pipelineRatioMin: 0.8, readyWithAccountingMsMax: 10_000 },
           meetsTargets: {
             ratio64: ratio64 <= TARGETS.ratio64Max,
             downMs: worstDown <= TARGETS.downMsMax,
             pipelineRatio: pipeline.ratio >= 0.8,
             smallImages: pipeline.small.converted === pipeline.small.images,
+            readyWithAccounting: site.readyMs.accountingOn.median <= 10_000,
           },
         },
         null,
@@ -264,7 +269,7 @@ async function main(): Promise<number> {
   } finally {
     // Whatever happened, leave no cluster behind. down is idempotent; --force also forgets a broken one.
     let clean = true;
-    for (const name of [...names, 'benchlab']) {
+    for (const name of [...names, 'benchlab', 'benchsite']) {
       const r = await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
       if (r?.code !== 0) {
         clean = false;
