@@ -19,6 +19,8 @@ import { sleep } from '../util/run.js';
 describe('a complete site: accounting, users, shared storage', () => {
   let home: string;
   let lab: ClusterState;
+  /** The job of the first test, which sacct must still know after stop and start. */
+  let firstJob = '';
 
   /** Runs a shell command as a cluster user, in their home on the head. */
   const as = async (user: string, command: string, node = 'head') =>
@@ -64,6 +66,7 @@ describe('a complete site: accounting, users, shared storage', () => {
       await sleep(250);
     }
     const [jobId, user, nodes, elapsed, state, exit] = row.split('|');
+    firstJob = id;
     assert.equal(jobId, id);
     assert.equal(user, 'alice');
     assert.match(nodes!, /^c\[?\d/);
@@ -98,8 +101,13 @@ describe('a complete site: accounting, users, shared storage', () => {
   });
 
   test('stop and start keep accounting history, homes and shared data', async () => {
-    const before_ = (await shOk(lab, 'sacct -a -n -X -P -o JobID')).trim().split('\n');
-    assert.ok(before_.length >= 2);
+    // slurmctld sends job records to slurmdbd in the background: wait until the first job is in.
+    let before_: string[] = [];
+    for (let i = 0; i < 40 && !before_.includes(firstJob); i++) {
+      before_ = (await shOk(lab, 'sacct -a -n -X -P -o JobID')).trim().split('\n');
+      if (!before_.includes(firstJob)) await sleep(250);
+    }
+    assert.ok(firstJob !== '' && before_.includes(firstJob), `sacct knows job ${firstJob}: ${before_.join(' ')}`);
     await stop('tsite');
     await start('tsite');
     let after_: string[] = [];
