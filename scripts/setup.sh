@@ -12,7 +12,8 @@ fi
 # Real Slurm and munge from Debian; util-linux for unshare/nsenter, iproute2 for bridges and veths,
 # iptables for the per-cluster FORWARD rule where Docker's br_netfilter filters bridged traffic.
 # MariaDB and slurmdbd for accounting, slurmrestd for the REST API, Open MPI with PMIx for MPI jobs.
-PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev
+# gcc: mpicc calls it, and Open MPI's packages bring only gcc-12.
+PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev gcc
   iproute2 iptables util-linux procps psmisc ca-certificates)
 missing=()
 for p in "${PACKAGES[@]}"; do

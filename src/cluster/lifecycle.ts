@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import type { ClusterConfig } from '../spec/types.js';
-import { renderCgroupConf, renderHosts, renderSlurmConf } from '../slurm/render.js';
+import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '../slurm/render.js';
 import { isReady, parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
 import type { ClusterLabel, LeftoverReport, NodeProvider } from '../providers/types.js';
 import { LocalProvider } from '../providers/local/provider.js';
@@ -136,6 +136,7 @@ async function writeClusterFiles(state: ClusterState, config: ClusterConfig, spe
 export async function renderConfig(state: ClusterState, config: ClusterConfig, paths: ClusterPaths): Promise<void> {
   await writeFile(paths.slurmConf, renderSlurmConf(config, state.network), { mode: 0o644 });
   await writeFile(paths.cgroupConf, renderCgroupConf(config), { mode: 0o644 });
+  await writeFile(`${paths.slurmEtc}/mpi.conf`, renderMpiConf(config), { mode: 0o644 });
   await writeFile(paths.hosts, renderHosts(config, state.network), { mode: 0o644 });
 }
 

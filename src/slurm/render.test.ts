@@ -6,7 +6,7 @@ import { parseSpec } from '../spec/load.js';
 import type { ClusterConfig, NetworkPlan } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
 import { conflictsWithHost, renderGroup, renderPasswd } from './accounts.js';
-import { renderCgroupConf, renderHosts, renderSlurmConf, renderSlurmdbdConf } from './render.js';
+import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf, renderSlurmdbdConf } from './render.js';
 
 // dist/slurm/render.test.js -> test/golden/ in the repository.
 const GOLDEN = new URL('../../test/golden/', import.meta.url);
@@ -60,6 +60,7 @@ for (const { name } of await listTemplates()) {
     const net = fixedPlan(cfg);
     await matchesGolden(`${name}.slurm.conf`, renderSlurmConf(cfg, net));
     await matchesGolden(`${name}.cgroup.conf`, renderCgroupConf(cfg));
+    await matchesGolden(`${name}.mpi.conf`, renderMpiConf(cfg));
     await matchesGolden(`${name}.hosts`, renderHosts(cfg, net));
     await matchesGolden(`${name}.passwd`, renderPasswd(HOST_PASSWD, cfg.users));
     await matchesGolden(`${name}.group`, renderGroup(HOST_GROUP, cfg.unixGroups, HOST_PASSWD));

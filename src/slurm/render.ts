@@ -279,6 +279,16 @@ export function renderSlurmdbdConf(cfg: ClusterConfig, secrets: SlurmdbdSecrets)
  * why; Slurm's defaults apply to anything that still reads it (CgroupPlugin is deliberately
  * not set).
  */
+/**
+ * mpi.conf: PMIx fences go around a ring. With Slurm 22.05's default tree fence, a step on
+ * fewer nodes than TreeWidth treats every node as the whole tree, so a fence without data
+ * does not wait for the others and Open MPI's MPI_Init can crash a rank (about 1 run in 25
+ * across 8 namespace nodes here).
+ */
+export function renderMpiConf(cfg: ClusterConfig): string {
+  return [header(cfg), '', '# https://slurm.schedmd.com/mpi.conf.html#OPT_PMIxCollFence', 'PMIxCollFence=ring', ''].join('\n');
+}
+
 export function renderCgroupConf(cfg: ClusterConfig): string {
   return [
     header(cfg),
