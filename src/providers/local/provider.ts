@@ -110,6 +110,11 @@ export class LocalProvider implements NodeProvider {
       );
       const br = bridgeName(label.id);
       const byName = new Map(req.nodes.map((n) => [n.hostname, n]));
+      // A node destroyed a moment ago may still hold its veth name: the kernel frees it lazily.
+      const wanted = new Set(req.nodes.map((n) => vethName(label.id, n.index)));
+      for (const stale of (await listNodeLinks()).filter((l) => wanted.has(l.name))) {
+        await run('ip', ['link', 'del', stale.name], { allowFailure: true });
+      }
       await run('ip', ['-batch', '-'], {
         input: started
           .flatMap((s) => {
