@@ -319,6 +319,21 @@ export function buildCli(): Command {
       if (r.status >= 400) process.exitCode = 6;
     });
 
+  program
+    .command('bench')
+    .description('benchmark: cluster start/stop vs a plain shell script, the blob pipeline vs one process, accounting; prints JSON (takes minutes)')
+    .action(async () => {
+      const { spawn } = await import('node:child_process');
+      const { fileURLToPath } = await import('node:url');
+      const script = fileURLToPath(new URL('../bench/main.js', import.meta.url));
+      await new Promise<void>((resolve) => {
+        spawn(process.execPath, [script], { stdio: 'inherit' }).on('exit', (code) => {
+          process.exitCode = code ?? 1;
+          resolve();
+        });
+      });
+    });
+
   registerBlobCommands(program);
   registerBatchCommands(program);
 
