@@ -4,7 +4,7 @@
  */
 import { templateText } from '../spec/templates.js';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
-import { down, headOf, labelOf, providerFor, up } from '../cluster/lifecycle.js';
+import { down, runInHead, up } from '../cluster/lifecycle.js';
 import type { ClusterState } from '../cluster/state.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -17,12 +17,6 @@ async function upLab(name: string, accounting: boolean): Promise<{ state: Cluste
   const t0 = performance.now();
   const state = await up({ config: resolveSpec(raw, 'template lab'), specText: text });
   return { state, ms: Math.round(performance.now() - t0) };
-}
-
-async function head(state: ClusterState, command: string): Promise<string> {
-  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['bash', '-c', command], stdio: 'capture' });
-  if (r.exitCode !== 0) throw new Error(`${command}: ${r.stderr}`);
-  return r.stdout;
 }
 
 export interface SiteBench {
@@ -51,15 +45,15 @@ export async function benchSite(home: string, runs: number, jobs = 2000): Promis
         if (on.length === 0) on.push(b.ms);
         log(`bench: ${jobs} short jobs with accounting`);
         const t0 = performance.now();
-        const id = (await head(b.state, `sbatch --parsable --array=1-${jobs} -o /dev/null --wrap true`)).trim();
+        const id = (await runInHead(b.state, `sbatch --parsable --array=1-${jobs} -o /dev/null --wrap true`)).trim();
         for (;;) {
-          if ((await head(b.state, `squeue -h -r -j ${id} -o %i | head -1`)).trim() === '') break;
+          if ((await runInHead(b.state, `squeue -h -r -j ${id} -o %i | head -1`)).trim() === '') break;
           await new Promise((res) => setTimeout(res, 500));
         }
         const wallMs = Math.round(performance.now() - t0);
         let inSacct = 0;
         for (let i = 0; i < 40 && inSacct < jobs; i++) {
-          inSacct = Number((await head(b.state, `sacct -n -X -P -j ${id} -o JobID | wc -l`)).trim());
+          inSacct = Number((await runInHead(b.state, `sacct -n -X -P -j ${id} -o JobID | wc -l`)).trim());
           if (inSacct < jobs) await new Promise((res) => setTimeout(res, 500));
         }
         return {

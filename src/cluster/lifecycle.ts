@@ -223,6 +223,16 @@ async function failIfControllerDied(state: ClusterState): Promise<void> {
   }
 }
 
+/** Runs a shell command as root in the head and returns its stdout; a non-zero exit is COMMAND_FAILED. */
+export async function runInHead(state: ClusterState, command: string): Promise<string> {
+  const head = headOf(state).name;
+  const r = await providerFor(state).exec({ label: labelOf(state), node: head, command: ['bash', '-c', command], stdio: 'capture', cwd: '/' });
+  if (r.exitCode !== 0) {
+    throw new SlurmkitError('COMMAND_FAILED', `\`${command}\` on ${head} exited with ${r.exitCode}: ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
 export const headOf = (state: ClusterState): NodeRecord => state.nodes.find((n) => n.role === 'head')!;
 
 /** Stops every node and daemon; the cluster folder, Slurm state and queue are kept. */

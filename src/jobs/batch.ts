@@ -8,7 +8,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterPaths } from '../cluster/paths.js';
-import { headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
+import { runInHead } from '../cluster/lifecycle.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { SlurmkitError } from '../util/errors.js';
 import { checkContainerName } from '../storage/names.js';
@@ -86,14 +86,6 @@ export interface BatchSummary {
 }
 
 const TASK_SCRIPT = fileURLToPath(new URL('./task.js', import.meta.url));
-
-async function head(state: ClusterState, command: string): Promise<string> {
-  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['bash', '-c', command], stdio: 'capture', cwd: '/' });
-  if (r.exitCode !== 0) {
-    throw new SlurmkitError('COMMAND_FAILED', `\`${command}\` on ${headOf(state).name} exited with ${r.exitCode}: ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
 
 async function readStatuses(dir: string): Promise<Map<number, BlobStatus>> {
   const out = new Map<number, BlobStatus>();
@@ -201,7 +193,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       `--output=${shellQuote(join(logDir(dir), `attempt${attempt}-task%a.log`))}`,
       `--wrap=${shellQuote(`exec ${taskCmd}`)}`,
     ].join(' ');
-    const jobId = (await head(state, sbatch)).trim().split(';')[0]!;
+    const jobId = (await runInHead(state, sbatch)).trim().split(';')[0]!;
     plan.jobId = jobId;
     await writeJsonAtomic(attemptPath(dir, attempt), plan);
     summary.jobIds.push(jobId);
@@ -210,7 +202,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     let lastQueueCheck = 0;
     for (;;) {
       if (opts.signal?.aborted) {
-        await head(state, `scancel ${jobId}`).catch(() => undefined);
+        await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
         throw new SlurmkitError('CONFLICT', `batch ${batchId} cancelled; job ${jobId} was cancelled, finished blobs are kept`, {
           hint: 'run the same command again to convert the rest',
         });
@@ -227,7 +219,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       if (plan.indices.every((i) => statuses.has(i))) break;
       if (Date.now() - lastQueueCheck > 1000) {
         lastQueueCheck = Date.now();
-        const queued = (await head(state, `squeue -h -r -j ${jobId} -o %i 2>/dev/null || true`)).trim();
+        const queued = (await runInHead(state, `squeue -h -r -j ${jobId} -o %i 2>/dev/null || true`)).trim();
         if (queued === '') {
           // The array is gone from the queue: read the statuses once more, then retry what is missing.
           statuses = await readStatuses(dir);
