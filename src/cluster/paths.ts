@@ -1,6 +1,8 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
+import { CLUSTER_NAME } from '../spec/names.js';
+import { SlurmkitError } from '../util/errors.js';
 
 /** Where slurmkit keeps every cluster's folder; never under /tmp, which nodes replace with their own. */
 export function slurmkitHome(): string {
@@ -16,7 +18,13 @@ export function homeTag(): string {
 export class ClusterPaths {
   constructor(readonly root: string) {}
 
+  /** Every path to a cluster folder starts here, so a name like `..` can never reach outside the home. */
   static of(name: string): ClusterPaths {
+    if (!CLUSTER_NAME.test(name)) {
+      throw new SlurmkitError('USAGE', `"${name}" is not a cluster name`, {
+        hint: 'cluster names are 1-31 lower-case letters, digits and "-", starting with a letter (see: slurmkit list)',
+      });
+    }
     return new ClusterPaths(join(slurmkitHome(), 'clusters', name));
   }
 

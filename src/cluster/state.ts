@@ -48,8 +48,9 @@ export async function saveState(state: ClusterState): Promise<void> {
 }
 
 export async function readState(name: string): Promise<ClusterState | undefined> {
+  const file = ClusterPaths.of(name).state;
   try {
-    return JSON.parse(await readFile(ClusterPaths.of(name).state, 'utf8')) as ClusterState;
+    return JSON.parse(await readFile(file, 'utf8')) as ClusterState;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new SlurmkitError('INTERNAL', `cannot read the state of cluster ${name}: ${(err as Error).message}`);

@@ -9,7 +9,7 @@
  * are inside that range (checked by the spec), so ids never clash; names can.
  */
 import { SlurmkitError } from '../util/errors.js';
-import { MAX_ID, MIN_ID } from '../spec/schema.js';
+import { MAX_ID, MIN_ID } from '../spec/names.js';
 import type { ClusterConfig, UnixGroupConfig, UserConfig } from '../spec/types.js';
 
 interface Entry {

@@ -6,7 +6,8 @@
  */
 import * as z from 'zod';
 
-export const CLUSTER_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+export { CLUSTER_NAME, MIN_ID, MAX_ID } from './names.js';
+import { CLUSTER_NAME, MIN_ID, MAX_ID } from './names.js';
 /** Node names are the group name plus an index, so leave room in a 63-character hostname. */
 export const GROUP_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 export const HOSTNAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -23,8 +24,6 @@ export const MAX_GROUP_COUNT = 1000;
 export const MAX_USERS = 500;
 export const MAX_USER_GROUPS = 64;
 /** Debian's FIRST_UID..LAST_UID: below is the system range, above are package accounts and nobody. */
-export const MIN_ID = 1000;
-export const MAX_ID = 59999;
 
 /** slurm.conf values: YAML numbers and booleans are accepted and written as Slurm spells them. */
 const confValue = z.union([z.string(), z.number(), z.boolean()]);
