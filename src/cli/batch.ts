@@ -85,9 +85,6 @@ export function registerBatchCommands(program: Command): void {
       const progress = Progress.stderr();
       const storage = await progress.phase('blob storage', () => storageFor(name));
       const reporter = batchProgressReporter();
-      const ac = new AbortController();
-      const onSigint = () => ac.abort();
-      process.once('SIGINT', onSigint);
       try {
         const summary = await runBatch({
           cluster: name,
@@ -98,14 +95,14 @@ export function registerBatchCommands(program: Command): void {
           ...(opts.force ? { force: true } : {}),
           ...(tasks ? { tasks } : {}),
           onProgress: reporter.update,
-          signal: ac.signal,
+          // Ctrl-C or SIGTERM (the CLI's interrupt signal) cancels the Slurm job.
+          ...(progress.signal ? { signal: progress.signal } : {}),
         });
         reporter.stop();
         process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
         if (summary.failed.length > 0) process.exitCode = 6;
       } finally {
         reporter.stop();
-        process.off('SIGINT', onSigint);
       }
     });
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, start, up } from '../cluster/lifecycle.js';
+import { down, start, stop, up } from '../cluster/lifecycle.js';
 import { readState } from '../cluster/state.js';
 import { Progress, formatMs } from '../util/progress.js';
 import { storageFor } from '../jobs/storage.js';
@@ -16,6 +16,9 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
   const progress = Progress.stderr();
   const t0 = performance.now();
   let state = await readState('lab');
+  // The demo puts back what it found: it removes a lab it made, stops one it started, and
+  // leaves a running one (and the user's files in it) alone.
+  const found: 'none' | 'stopped' | 'running' = !state ? 'none' : state.phase === 'running' ? 'running' : 'stopped';
   if (!state) {
     progress.info('Creating cluster lab: 1 head + 8 workers');
     const text = await templateText('lab');
@@ -29,7 +32,7 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
   const storage = await progress.phase('blob storage (Azurite in the head node)', () => storageFor('lab'));
   const reporter = batchProgressReporter();
   const out = resolve(opts.out);
-  const result = await runImageDemo({ cluster: 'lab', storage, progress, force: opts.force, onBatchProgress: reporter.update, downloadTo: out }).finally(
+  const result = await runImageDemo({ cluster: 'lab', storage, progress, force: opts.force, onBatchProgress: reporter.update, downloadTo: out, ...(progress.signal ? { signal: progress.signal } : {}) }).finally(
     () => reporter.stop(),
   );
   const totalMs = Math.round(performance.now() - t0);
@@ -45,7 +48,7 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
       ].join('\n'),
     );
   }
-  if (opts.keep) {
+  if (opts.keep || found === 'running') {
     process.stderr.write(
       [
         'The cluster is still up. Try:',
@@ -56,6 +59,9 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
         '',
       ].join('\n'),
     );
+  } else if (found === 'stopped') {
+    await stop('lab', progress);
+    process.stderr.write('Cluster lab is stopped again, as it was. Keep it up next time with: slurmkit demo --keep\n');
   } else {
     await down('lab', { progress });
     process.stderr.write('Cluster lab removed. Keep it up next time with: slurmkit demo --keep\n');

@@ -168,6 +168,9 @@ export function buildCli(): Command {
     .action(async (name, opts) => {
       const state = await requireState(name);
       const node = opts.node ?? headOf(state).name;
+      if (!state.nodes.some((n) => n.name === node)) {
+        throw new SlurmkitError('NOT_FOUND', `cluster ${name} has no node "${node}"`, { hint: `nodes: ${state.nodes.map((n) => n.name).join(', ')}` });
+      }
       const who = asUser(state, opts.user);
       const r = await providerFor(state).exec({
         label: labelOf(state),

@@ -155,7 +155,7 @@ async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs =
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
   await createInOrder(state, state.nodes, progress);
   await saveState(state);
-  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs));
+  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
 }
 
 /**
@@ -188,7 +188,7 @@ export async function slurmNodes(state: ClusterState): Promise<NodeSlurmState[] 
   return parseSinfoNodes(r.stdout);
 }
 
-export async function waitIdle(state: ClusterState, timeoutMs: number): Promise<void> {
+export async function waitIdle(state: ClusterState, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const workers = state.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
   let last: NodeSlurmState[] | undefined;
   await waitFor(
@@ -206,6 +206,7 @@ export async function waitIdle(state: ClusterState, timeoutMs: number): Promise<
       timeoutMs,
       intervalMs: 30,
       maxIntervalMs: 100,
+      ...(signal ? { signal } : {}),
       describe: () =>
         last ? last.filter((n) => !isReady(n)).map((n) => `${n.name}=${n.state}${n.notResponding ? '*' : ''}`).join(' ') || 'all idle' : 'slurmctld not answering',
     },
@@ -285,7 +286,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     }
   }
   if (missing.length === 0 && restarted.length === 0) progress.info('  every node and daemon was already running');
-  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs));
+  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
   state.phase = 'running';
   await saveState(state);
   // Blob storage runs in the head: bring it back if the cluster had it (imported late: storage builds on this module).

@@ -51,6 +51,9 @@ async function mariadbTemplate(): Promise<string> {
   await mkdir(tmp, { recursive: true, mode: 0o700 });
   await run('mariadb-install-db', [...MARIADB_OPTIONS.filter((o) => !o.startsWith('--datadir')), `--datadir=${tmp}`, '--auth-root-authentication-method=socket', '--skip-test-db'], {
     timeoutMs: 120_000,
+  }).catch(async (err: unknown) => {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
   });
   await rename(tmp, dir).catch(async () => {
     // Another slurmkit made it meanwhile: theirs is as good.

@@ -203,7 +203,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     for (;;) {
       if (opts.signal?.aborted) {
         await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
-        throw new SlurmkitError('CONFLICT', `batch ${batchId} cancelled; job ${jobId} was cancelled, finished blobs are kept`, {
+        throw new SlurmkitError('INTERRUPTED', `batch ${batchId} interrupted; job ${jobId} was cancelled, finished blobs are kept`, {
           hint: 'run the same command again to convert the rest',
         });
       }
@@ -219,8 +219,10 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       if (plan.indices.every((i) => statuses.has(i))) break;
       if (Date.now() - lastQueueCheck > 1000) {
         lastQueueCheck = Date.now();
-        const queued = (await runInHead(state, `squeue -h -r -j ${jobId} -o %i 2>/dev/null || true`)).trim();
-        if (queued === '') {
+        // Gone only when squeue says so: a controller that does not answer is no finished job.
+        const q = await runInHead(state, `squeue -h -r -j ${jobId} -o %i 2>&1; echo "exit=$?"`);
+        const gone = /exit=0\s*$/.test(q) ? q.replace(/exit=0\s*$/, '').trim() === '' : /Invalid job id/i.test(q);
+        if (gone) {
           // The array is gone from the queue: read the statuses once more, then retry what is missing.
           statuses = await readStatuses(dir);
           break;

@@ -37,6 +37,7 @@ export async function runImageDemo(opts: {
   force?: boolean;
   onBatchProgress?: (p: BatchProgress) => void;
   downloadTo?: string;
+  signal?: AbortSignal;
 }): Promise<DemoResult> {
   const { storage, progress } = opts;
   await progress.phase('create containers input, output', async () => {
@@ -66,6 +67,7 @@ export async function runImageDemo(opts: {
       storage,
       ...(opts.force ? { force: true } : {}),
       ...(opts.onBatchProgress ? { onProgress: opts.onBatchProgress } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
     }),
   );
   const verified = await progress.phase(`verify ${DEMO_IMAGES} outputs`, async () => {

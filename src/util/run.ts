@@ -107,11 +107,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
-  opts: { timeoutMs: number; intervalMs?: number; maxIntervalMs?: number; describe?: () => string },
+  opts: { timeoutMs: number; intervalMs?: number; maxIntervalMs?: number; describe?: () => string; signal?: AbortSignal },
 ): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let interval = opts.intervalMs ?? 50;
   for (;;) {
+    if (opts.signal?.aborted) throw new SlurmkitError('INTERRUPTED', `interrupted while waiting for ${what}`);
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { openSync, closeSync } from 'node:fs';
 import { readFile, readlink, writeFile, mkdir, rm } from 'node:fs/promises';
 import type {
@@ -208,9 +209,13 @@ export class LocalProvider implements NodeProvider {
       '--',
       'env',
       '-i',
-      // env changes directory inside the node: nsenter's own --wd opens it on the host side.
-      `--chdir=${req.cwd ?? '/'}`,
       ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      // The folder is entered inside the node (nsenter's --wd opens it on the host side); one the
+      // node hides or replaces (its /tmp, /home, ...) falls back to /.
+      'sh',
+      '-c',
+      'cd -- "$0" 2>/dev/null || cd /; exec "$@"',
+      req.cwd ?? '/',
       ...asUser,
       ...req.command,
     ];
@@ -222,7 +227,7 @@ export class LocalProvider implements NodeProvider {
     return new Promise((resolve, reject) => {
       const child = spawn('nsenter', args, { stdio: 'inherit' });
       child.on('error', (err) => reject(new SlurmkitError('COMMAND_FAILED', `could not run ${commandLine('nsenter', args)}: ${err.message}`)));
-      child.on('exit', (code, sig) => resolve({ exitCode: code ?? (sig ? 128 + 15 : 1), stdout: '', stderr: '' }));
+      child.on('exit', (code, sig) => resolve({ exitCode: code ?? (sig ? 128 + (osConstants.signals[sig] ?? 15) : 1), stdout: '', stderr: '' }));
     });
   }
 
