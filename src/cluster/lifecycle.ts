@@ -316,13 +316,17 @@ export interface DownResult {
 /** Removes every trace of a cluster. Idempotent. */
 export async function down(name: string, opts: { force?: boolean; progress?: Progress } = {}): Promise<DownResult> {
   const progress = opts.progress ?? Progress.silent();
+  let unreadable = false;
   const state = await readState(name).catch((err) => {
-    if (opts.force) return undefined;
-    throw err;
+    if (!opts.force) throw err;
+    unreadable = true;
+    return undefined;
   });
   if (!state) {
     await rm(ClusterPaths.of(name).root, { recursive: true, force: true });
-    return { name, existed: false, removed: [] };
+    // Without its state the cluster's id is unknown: collect what no remaining cluster owns, as gc does.
+    const removed = unreadable ? (await gc()).removed : [];
+    return { name, existed: unreadable, removed };
   }
   const removed = await progress.phase('remove nodes, network and files', () => destroy(state, opts));
   return { name, existed: true, removed };

@@ -53,7 +53,9 @@ export async function readState(name: string): Promise<ClusterState | undefined>
     return JSON.parse(await readFile(file, 'utf8')) as ClusterState;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SlurmkitError('INTERNAL', `cannot read the state of cluster ${name}: ${(err as Error).message}`);
+    throw new SlurmkitError('CONFLICT', `cannot read the state of cluster ${name}: ${(err as Error).message}`, {
+      hint: `slurmkit down ${name} --force removes the cluster and whatever it left running anyway`,
+    });
   }
 }
 
