@@ -37,6 +37,12 @@ async function loadConfig(opts: { template?: string; file?: string; name?: strin
   return { config, text };
 }
 
+function requireNode(state: ClusterState, node: string): void {
+  if (!state.nodes.some((n) => n.name === node)) {
+    throw new SlurmkitError('NOT_FOUND', `cluster ${state.name} has no node "${node}"`, { hint: `nodes: ${state.nodes.map((n) => n.name).join(', ')}` });
+  }
+}
+
 /** Who runs a command in a node: root in the caller's folder, or a cluster user in their home. */
 function asUser(state: ClusterState, user: string | undefined): { cwd: string; user?: string; env?: Record<string, string> } {
   if (user === undefined || user === 'root') return { cwd: nodeCwd() };
@@ -152,9 +158,7 @@ export function buildCli(): Command {
     .action(async (name, command: string[], opts) => {
       const state = await requireState(name);
       const node = opts.node ?? headOf(state).name;
-      if (!state.nodes.some((n) => n.name === node)) {
-        throw new SlurmkitError('NOT_FOUND', `cluster ${name} has no node "${node}"`, { hint: `nodes: ${state.nodes.map((n) => n.name).join(', ')}` });
-      }
+      requireNode(state, node);
       const r = await providerFor(state).exec({ label: labelOf(state), node, command, stdio: 'inherit', ...asUser(state, opts.user) });
       process.exitCode = r.exitCode;
     });
@@ -168,9 +172,7 @@ export function buildCli(): Command {
     .action(async (name, opts) => {
       const state = await requireState(name);
       const node = opts.node ?? headOf(state).name;
-      if (!state.nodes.some((n) => n.name === node)) {
-        throw new SlurmkitError('NOT_FOUND', `cluster ${name} has no node "${node}"`, { hint: `nodes: ${state.nodes.map((n) => n.name).join(', ')}` });
-      }
+      requireNode(state, node);
       const who = asUser(state, opts.user);
       const r = await providerFor(state).exec({
         label: labelOf(state),

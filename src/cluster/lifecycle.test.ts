@@ -13,7 +13,7 @@ import { ClusterPaths } from './paths.js';
 import { readState, type ClusterState } from './state.js';
 import { listNodes } from './inspect.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
-import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, type HostSnapshot } from '../testing/harness.js';
+import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, waitForJob, type HostSnapshot } from '../testing/harness.js';
 import { sleep } from '../util/run.js';
 
 async function upTemplate(template: string, name: string, slurm: Record<string, unknown> = {}): Promise<ClusterState> {
@@ -21,16 +21,6 @@ async function upTemplate(template: string, name: string, slurm: Record<string, 
   const raw = applyOverrides(parseYaml(text, template), { name }) as Record<string, Record<string, unknown>>;
   raw.slurm = { ...raw.slurm, ...slurm };
   return up({ config: resolveSpec(raw, `template ${template}`), specText: text, readyTimeoutMs: 60_000 });
-}
-
-async function waitForJobsGone(state: ClusterState, jobId: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const q = await shOk(state, `squeue -h -j ${jobId} -o %i 2>/dev/null || true`);
-    if (q.trim() === '') return;
-    await sleep(250);
-  }
-  throw new Error(`job ${jobId} still queued after ${timeoutMs} ms`);
 }
 
 describe('local cluster lifecycle', () => {
@@ -79,7 +69,7 @@ describe('local cluster lifecycle', () => {
   test('an sbatch array of 200 tasks completes', async () => {
     const dir = `${home}/array`;
     const id = (await shOk(lab, `mkdir -p ${dir} && sbatch --parsable --array=1-200 -o /dev/null --wrap 'touch ${dir}/t-$SLURM_ARRAY_TASK_ID'`)).trim();
-    await waitForJobsGone(lab, id, 180_000);
+    await waitForJob(lab, id, 180_000);
     const count = (await shOk(lab, `ls ${dir} | wc -l`)).trim();
     assert.equal(count, '200');
   });

@@ -12,7 +12,7 @@ import { start, stop, up } from './lifecycle.js';
 import { ClusterPaths } from './paths.js';
 import { sitePaths } from './site.js';
 import type { ClusterState } from './state.js';
-import { cleanupHome, sh, shOk, useTempHome } from '../testing/harness.js';
+import { cleanupHome, sh, shOk, useTempHome, waitForJob } from '../testing/harness.js';
 import { labelOf, providerFor } from './lifecycle.js';
 import { sleep } from '../util/run.js';
 
@@ -39,14 +39,6 @@ describe('a complete site: accounting, users, shared storage', () => {
     return r.stdout;
   };
 
-  async function waitDone(jobId: string): Promise<void> {
-    for (let i = 0; i < 120; i++) {
-      if ((await shOk(lab, `squeue -h -j ${jobId} -o %i 2>/dev/null || true`)).trim() === '') return;
-      await sleep(250);
-    }
-    throw new Error(`job ${jobId} did not finish`);
-  }
-
   before(async () => {
     home = await useTempHome();
     const text = await templateText('lab');
@@ -59,7 +51,7 @@ describe('a complete site: accounting, users, shared storage', () => {
 
   test('sacct shows a finished job with its nodes, elapsed time and exit code', async () => {
     const id = (await asOk('alice', 'sbatch --parsable -N2 -o job.out --wrap "srun hostname; exit 3"')).trim();
-    await waitDone(id);
+    await waitForJob(lab, id);
     let row = '';
     for (let i = 0; i < 40 && !row.includes('3:0'); i++) {
       row = (await asOk('alice', `sacct -n -X -P -j ${id} -o JobID,User,NodeList,Elapsed,State,ExitCode`)).trim();

@@ -36,6 +36,16 @@ export async function shOk(state: ClusterState, command: string, node = 'head'):
   return r.stdout;
 }
 
+/** Waits until Slurm no longer lists the job (or any task of an array). */
+export async function waitForJob(state: ClusterState, jobId: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await shOk(state, `squeue -h -r -j ${jobId} -o %i 2>/dev/null || true`)).trim() === '') return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`job ${jobId} still queued after ${timeoutMs} ms`);
+}
+
 export interface HostSnapshot {
   mounts: string;
   netns: string;
