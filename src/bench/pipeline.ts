@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { sharp } from '../jobs/sharp.js';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
 import { down, up } from '../cluster/lifecycle.js';

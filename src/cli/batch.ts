@@ -47,6 +47,8 @@ export function formatSummary(s: BatchSummary): string {
   ];
   if (s.converted > 0) {
     lines.push(`  wall time ${formatMs(s.wallMs)}, ${s.imagesPerSecond} blobs/s, ${s.attempts} submission(s), job(s) ${s.jobIds.join(', ')}`);
+    const ph = s.phases;
+    lines.push(`  time: ${formatMs(ph.prepareMs)} to list and submit, ${formatMs(ph.queueMs)} until the first task ran, ${formatMs(ph.runMs)} running tasks, ${formatMs(ph.collectMs)} to collect`);
     lines.push(`  per node: ${Object.entries(s.perNode).map(([n, c]) => `${n}=${c}`).join(' ')}`);
   }
   for (const f of s.failed) lines.push(`  FAILED ${f.blob}: ${f.reason}`);

@@ -4,6 +4,7 @@
  * undone, and reports each blob exactly once.
  */
 import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +13,10 @@ import { runInHead } from '../cluster/lifecycle.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { SlurmkitError } from '../util/errors.js';
 import { checkContainerName } from '../storage/names.js';
-import { shellQuote, sleep } from '../util/run.js';
+import { shellQuote } from '../util/run.js';
 import {
   attemptPath,
+  claimDir,
   etagTag,
   logDir,
   manifestPath,
@@ -82,25 +84,97 @@ export interface BatchSummary {
   attempts: number;
   jobIds: string[];
   wallMs: number;
+  /**
+   * Where the wall time went: listing, signing and submitting; waiting in Slurm's queue until
+   * the first task started; tasks running (first start to last blob); and collecting results.
+   */
+  phases: { prepareMs: number; queueMs: number; runMs: number; collectMs: number };
   imagesPerSecond: number;
 }
 
 const TASK_SCRIPT = fileURLToPath(new URL('./task.js', import.meta.url));
 
-async function readStatuses(dir: string): Promise<Map<number, BlobStatus>> {
-  const out = new Map<number, BlobStatus>();
-  for (const f of await readdir(statusDir(dir)).catch(() => [] as string[])) {
-    if (!/^\d+\.json$/.test(f)) continue;
-    const s = await readJson<BlobStatus>(join(statusDir(dir), f)).catch(() => undefined);
-    if (s) out.set(s.index, s);
+/** Reads the status files of a batch, each once: the poll loop calls it many times. */
+class StatusReader {
+  readonly statuses = new Map<number, BlobStatus>();
+  constructor(private readonly dir: string) {}
+
+  async refresh(): Promise<Map<number, BlobStatus>> {
+    for (const f of await readdir(statusDir(this.dir)).catch(() => [] as string[])) {
+      const m = /^(\d+)\.json$/.exec(f);
+      if (!m || this.statuses.has(Number(m[1]))) continue;
+      const s = await readJson<BlobStatus>(join(statusDir(this.dir), f)).catch(() => undefined);
+      if (s) this.statuses.set(s.index, s);
+    }
+    return this.statuses;
   }
-  return out;
+
+  /** Forgets a blob's status (and removes its file) before the blob is tried again. */
+  async forget(index: number): Promise<void> {
+    this.statuses.delete(index);
+    await rm(statusPath(this.dir, index), { force: true });
+  }
+}
+
+/** Wakes the poll loop as soon as anything changes in a folder (inotify), or after a timeout. */
+class FolderWatch {
+  private changed = false;
+  private wake: (() => void) | undefined;
+  private readonly watcher: FSWatcher | undefined;
+
+  constructor(dir: string) {
+    try {
+      this.watcher = watch(dir, () => {
+        this.changed = true;
+        this.wake?.();
+      });
+      this.watcher.on('error', () => undefined); // the timeout alone paces the loop then
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+
+  /** Resolves at once if something changed since the last call, else on the next change or after `ms`. */
+  next(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.changed || signal?.aborted) {
+      this.changed = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.wake = undefined;
+        this.changed = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
 }
 
 function countPerNode(statuses: Iterable<BlobStatus>): Record<string, number> {
   const perNode: Record<string, number> = {};
   for (const s of statuses) if (s.state === 'done') perNode[s.node] = (perNode[s.node] ?? 0) + 1;
   return Object.fromEntries(Object.entries(perNode).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })));
+}
+
+function phasesOf(startedAt: number, submittedAt: number, endedAt: number, statuses: Iterable<BlobStatus>): BatchSummary['phases'] {
+  const all = [...statuses];
+  const starts = all.flatMap((s) => (s.taskStartedAt === undefined ? [] : [s.taskStartedAt]));
+  const ends = all.flatMap((s) => (s.finishedAt === undefined ? [] : [s.finishedAt]));
+  // Tasks may run on machines whose clocks differ a little: keep every phase inside the wall time.
+  const within = (t: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, t));
+  const firstTask = within(starts.length ? Math.min(...starts) : submittedAt, submittedAt, endedAt);
+  const lastBlob = within(ends.length ? Math.max(...ends) : firstTask, firstTask, endedAt);
+  const ms = (x: number) => Math.round(x);
+  return { prepareMs: ms(submittedAt - startedAt), queueMs: ms(firstTask - submittedAt), runMs: ms(lastBlob - firstTask), collectMs: ms(endedAt - lastBlob) };
 }
 
 export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
@@ -141,6 +215,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     attempts: 0,
     jobIds: [],
     wallMs: 0,
+    phases: { prepareMs: 0, queueMs: 0, runMs: 0, collectMs: 0 },
     imagesPerSecond: 0,
   };
   if (todo.length === 0) {
@@ -172,64 +247,77 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
 
   const workerCpus = state.nodes.filter((n) => n.role === 'worker').length;
   const maxAttempts = opts.maxAttempts ?? 3;
-  let statuses = new Map<number, BlobStatus>();
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    // A blob is retried when no task reported on it (its task died) or its storage I/O failed.
-    const pending = todo.filter((b) => {
-      const s = statuses.get(b.index);
-      return !s || (s.state === 'failed' && s.retryable && attempt > 1);
-    });
-    if (pending.length === 0) break;
-    for (const b of pending) if (statuses.has(b.index)) await rm(statusPath(dir, b.index), { force: true });
-    const tasks = Math.max(1, Math.min(pending.length, opts.tasks ?? workerCpus));
-    const plan: Attempt = { attempt, tasks, indices: pending.map((b) => b.index) };
-    await writeJsonAtomic(attemptPath(dir, attempt), plan);
-    const taskCmd = [process.execPath, TASK_SCRIPT, dir, String(attempt), '$SLURM_ARRAY_TASK_ID'].map((a) => (a.startsWith('$') ? `"${a}"` : shellQuote(a))).join(' ');
-    const sbatch = [
-      'sbatch --parsable --requeue',
-      `--job-name=${shellQuote(`batch-${batchId}`)}`,
-      `--array=0-${tasks - 1}`,
-      '--ntasks=1 --cpus-per-task=1',
-      `--output=${shellQuote(join(logDir(dir), `attempt${attempt}-task%a.log`))}`,
-      `--wrap=${shellQuote(`exec ${taskCmd}`)}`,
-    ].join(' ');
-    const jobId = (await runInHead(state, sbatch)).trim().split(';')[0]!;
-    plan.jobId = jobId;
-    await writeJsonAtomic(attemptPath(dir, attempt), plan);
-    summary.jobIds.push(jobId);
-    summary.attempts = attempt;
-
-    let lastQueueCheck = 0;
-    for (;;) {
-      if (opts.signal?.aborted) {
-        await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
-        throw new SlurmkitError('INTERRUPTED', `batch ${batchId} interrupted; job ${jobId} was cancelled, finished blobs are kept`, {
-          hint: 'run the same command again to convert the rest',
-        });
-      }
-      statuses = await readStatuses(dir);
-      opts.onProgress?.({
-        total: todo.length,
-        done: [...statuses.values()].filter((s) => s.state === 'done').length,
-        failed: [...statuses.values()].filter((s) => s.state === 'failed').length,
-        attempt,
-        jobId,
-        perNode: countPerNode(statuses.values()),
+  const startedAt = Date.now() - Math.round(performance.now() - t0);
+  let submittedAt = startedAt;
+  const reader = new StatusReader(dir);
+  let statuses = reader.statuses;
+  const folder = new FolderWatch(statusDir(dir));
+  try {
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      // A blob is retried when no task reported on it (its task died) or its storage I/O failed.
+      const pending = todo.filter((b) => {
+        const s = statuses.get(b.index);
+        return !s || (s.state === 'failed' && s.retryable && attempt > 1);
       });
-      if (plan.indices.every((i) => statuses.has(i))) break;
-      if (Date.now() - lastQueueCheck > 1000) {
-        lastQueueCheck = Date.now();
-        // Gone only when squeue says so: a controller that does not answer is no finished job.
-        const q = await runInHead(state, `squeue -h -r -j ${jobId} -o %i 2>&1; echo "exit=$?"`);
-        const gone = /exit=0\s*$/.test(q) ? q.replace(/exit=0\s*$/, '').trim() === '' : /Invalid job id/i.test(q);
-        if (gone) {
-          // The array is gone from the queue: read the statuses once more, then retry what is missing.
-          statuses = await readStatuses(dir);
-          break;
+      if (pending.length === 0) break;
+      for (const b of pending) if (statuses.has(b.index)) await reader.forget(b.index);
+      const tasks = Math.max(1, Math.min(pending.length, opts.tasks ?? workerCpus));
+      // Largest first, so that no big image is left for the end while the other tasks idle.
+      const indices = [...pending].sort((a, b) => b.size - a.size || a.index - b.index).map((b) => b.index);
+      const plan: Attempt = { attempt, tasks, indices };
+      await mkdir(claimDir(dir, attempt), { recursive: true, mode: 0o700 });
+      await writeJsonAtomic(attemptPath(dir, attempt), plan);
+      const taskCmd = [process.execPath, TASK_SCRIPT, dir, String(attempt), '$SLURM_ARRAY_TASK_ID'].map((a) => (a.startsWith('$') ? `"${a}"` : shellQuote(a))).join(' ');
+      const sbatch = [
+        'sbatch --parsable --requeue',
+        `--job-name=${shellQuote(`batch-${batchId}`)}`,
+        `--array=0-${tasks - 1}`,
+        '--ntasks=1 --cpus-per-task=1',
+        `--output=${shellQuote(join(logDir(dir), `attempt${attempt}-task%a.log`))}`,
+        `--wrap=${shellQuote(`exec ${taskCmd}`)}`,
+      ].join(' ');
+      const jobId = (await runInHead(state, sbatch)).trim().split(';')[0]!;
+    if (attempt === 1) submittedAt = Date.now();
+      plan.jobId = jobId;
+      await writeJsonAtomic(attemptPath(dir, attempt), plan);
+      summary.jobIds.push(jobId);
+      summary.attempts = attempt;
+
+      let lastQueueCheck = 0;
+      for (;;) {
+        if (opts.signal?.aborted) {
+          await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
+          throw new SlurmkitError('INTERRUPTED', `batch ${batchId} interrupted; job ${jobId} was cancelled, finished blobs are kept`, {
+            hint: 'run the same command again to convert the rest',
+          });
         }
+        statuses = await reader.refresh();
+        opts.onProgress?.({
+          total: todo.length,
+          done: [...statuses.values()].filter((s) => s.state === 'done').length,
+          failed: [...statuses.values()].filter((s) => s.state === 'failed').length,
+          attempt,
+          jobId,
+          perNode: countPerNode(statuses.values()),
+        });
+        if (plan.indices.every((i) => statuses.has(i))) break;
+        if (Date.now() - lastQueueCheck > 1000) {
+          lastQueueCheck = Date.now();
+          // Gone only when squeue says so: a controller that does not answer is no finished job.
+          const q = await runInHead(state, `squeue -h -r -j ${jobId} -o %i 2>&1; echo "exit=$?"`);
+          const gone = /exit=0\s*$/.test(q) ? q.replace(/exit=0\s*$/, '').trim() === '' : /Invalid job id/i.test(q);
+          if (gone) {
+            // The array is gone from the queue: read the statuses once more, then retry what is missing.
+            statuses = await reader.refresh();
+            break;
+          }
+        }
+        // A task writing a status wakes the loop at once; the queue is still checked every second.
+        await folder.next(1005 - Math.min(1000, Date.now() - lastQueueCheck), opts.signal);
       }
-      await sleep(200);
     }
+  } finally {
+    folder.close();
   }
 
   for (const b of todo) {
@@ -239,6 +327,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   }
   summary.perNode = countPerNode(statuses.values());
   summary.wallMs = Math.round(performance.now() - t0);
+  summary.phases = phasesOf(startedAt, submittedAt, startedAt + summary.wallMs, statuses.values());
   summary.imagesPerSecond = summary.wallMs > 0 ? Math.round((summary.converted / summary.wallMs) * 1000 * 100) / 100 : 0;
   await writeJsonAtomic(join(dir, 'summary.json'), summary);
   return summary;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { sharp } from './sharp.js';
 import { photos } from './images.js';
 import { isGrayscale } from './grayscale.js';
 import { runBatch, type BatchStorage, type BatchSummary, type BatchProgress } from './batch.js';

@@ -1,4 +1,4 @@
-import sharp, { type FormatEnum, type Metadata } from 'sharp';
+import { sharp, type FormatEnum, type Metadata } from './sharp.js';
 import { SlurmkitError } from '../util/errors.js';
 
 const KEEPABLE = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif', 'heif']);

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { sharp } from './sharp.js';
 
 /**
  * Deterministic, photo-like test images: every one a different size and composition

@@ -31,6 +31,7 @@ export interface Manifest {
 export interface Attempt {
   attempt: number;
   tasks: number;
+  /** Largest first: tasks claim in this order, so the big blobs do not come last. */
   indices: number[];
   jobId?: string;
 }
@@ -44,6 +45,11 @@ export interface BlobStatus {
   retryable?: boolean;
   node: string;
   attempt: number;
+  /** Array task that handled the blob, and when (epoch ms) that task started. */
+  task?: number;
+  taskStartedAt?: number;
+  /** When (epoch ms) the blob's status was settled. */
+  finishedAt?: number;
   ms: number;
   bytesIn: number;
   bytesOut: number;
@@ -66,10 +72,12 @@ export async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, 'utf8')) as T;
 }
 
-/** The blobs task `task` of an attempt handles: every tasks-th one, so shares differ by at most one. */
-export function shareOf(attempt: Attempt, task: number): number[] {
-  return attempt.indices.filter((_, k) => k % attempt.tasks === task);
-}
+/**
+ * Folder where an attempt's tasks claim blobs: a task takes a blob by creating its file there
+ * (O_EXCL), so tasks that start early or get small blobs take more, and each blob goes to one task.
+ */
+export const claimDir = (dir: string, attempt: number) => join(dir, 'claims', `attempt-${attempt}`);
+export const claimPath = (dir: string, attempt: number, index: number) => join(claimDir(dir, attempt), String(index));
 
 /** Azure metadata values must be plain ASCII; etags come quoted. */
 export const etagTag = (etag: string): string => etag.replace(/[^A-Za-z0-9]/g, '');

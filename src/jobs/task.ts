@@ -1,20 +1,22 @@
 /**
  * One Slurm array task of a blob batch, run inside a node:
  *   node dist/jobs/task.js <batch folder> <attempt> <task index>
- * For each blob of its share that has no status yet: download, convert, upload, then write
- * the blob's status. A task killed half-way leaves no status for the blob it was on, so
- * the runner's retry picks it up again; an upload is atomic, so no half-written output.
+ * It claims blobs one by one until none is left, and for each: download, convert, upload,
+ * then write the blob's status. A task killed half-way leaves no status for the blobs it had
+ * claimed, so the runner's retry picks them up again; an upload is atomic, so no half-written
+ * output.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import {
   attemptPath,
+  claimPath,
   etagTag,
   manifestPath,
   readJson,
-  shareOf,
   SOURCE_KEY,
   statusPath,
   writeJsonAtomic,
@@ -137,62 +139,75 @@ async function main(): Promise<void> {
   if (!dir || attemptArg === undefined || taskArg === undefined) {
     throw new Error('usage: task.js <batch folder> <attempt> <task index>');
   }
+  const taskStartedAt = Math.round(performance.timeOrigin);
+  const task = Number(taskArg);
   const manifest = await readJson<Manifest>(manifestPath(dir));
   const attempt = await readJson<Attempt>(attemptPath(dir, Number(attemptArg)));
   const byIndex = new Map(manifest.blobs.map((b) => [b.index, b]));
   const io = await blobIo(manifest);
   const node = hostname();
   // Tasks share the machine's cores with the other nodes' tasks: one libvips thread each.
-  if ('builtin' in manifest.mode) (await import('sharp')).default.concurrency(1);
+  if ('builtin' in manifest.mode) (await import('./sharp.js')).sharp.concurrency(1);
   const work = await mkdtemp('/tmp/slurmkit-task-');
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(join(work, 'in'));
   await mkdir(join(work, 'out'));
-  try {
-    const todo: number[] = [];
-    for (const index of shareOf(attempt, Number(taskArg))) {
-      if (!(await access(statusPath(dir, index)).then(() => true, () => false))) todo.push(index);
+
+  // Blobs are not dealt out in advance: each task claims the next one nobody has, so a task
+  // that starts late or gets small images simply takes more.
+  let cursor = 0;
+  const claimNext = (): number | undefined => {
+    while (cursor < attempt.indices.length) {
+      const index = attempt.indices[cursor++]!;
+      try {
+        closeSync(openSync(claimPath(dir, attempt.attempt, index), 'wx'));
+        return index;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
     }
-    // The next blob downloads while this one converts: transfer and CPU overlap.
-    const download = (k: number) => {
-      const p = io.get(byIndex.get(todo[k]!)!);
-      p.catch(() => undefined); // handled when awaited
-      return p;
-    };
-    let pending = todo.length > 0 ? download(0) : undefined;
-    for (let k = 0; k < todo.length; k++) {
-      const index = todo[k]!;
+    return undefined;
+  };
+  // The next blob downloads while this one converts: transfer and CPU overlap.
+  const fetchBlob = (index: number | undefined) => {
+    if (index === undefined) return undefined;
+    const data = io.get(byIndex.get(index)!);
+    data.catch(() => undefined); // handled when awaited
+    return { index, data };
+  };
+  try {
+    let current = fetchBlob(claimNext());
+    while (current) {
+      const upcoming = fetchBlob(claimNext());
+      const { index } = current;
       const blob = byIndex.get(index)!;
-      const current = pending!;
-      pending = k + 1 < todo.length ? download(k + 1) : undefined;
       const t0 = performance.now();
+      const base = { index, name: blob.name, node, attempt: attempt.attempt, task, taskStartedAt };
       let status: BlobStatus;
       let bytesIn = 0;
       let stage = 'download';
       try {
-        const data = await current;
+        const data = await current.data;
         bytesIn = data.length;
         stage = 'convert';
         const result = await convert(manifest, blob, data, work);
         stage = 'upload';
         await io.put(blob, result);
-        status = { index, name: blob.name, state: 'done', node, attempt: attempt.attempt, ms: Math.round(performance.now() - t0), bytesIn, bytesOut: result.length };
+        status = { ...base, state: 'done', finishedAt: Date.now(), ms: Math.round(performance.now() - t0), bytesIn, bytesOut: result.length };
       } catch (err) {
         const reason = (err as Error).message.split('\n')[0]!.slice(0, 300);
         status = {
-          index,
-          name: blob.name,
+          ...base,
           state: 'failed',
           reason: stage === 'convert' ? reason : `${stage} failed: ${reason}`,
           retryable: stage !== 'convert',
-          node,
-          attempt: attempt.attempt,
+          finishedAt: Date.now(),
           ms: Math.round(performance.now() - t0),
           bytesIn,
           bytesOut: 0,
         };
       }
       await writeJsonAtomic(statusPath(dir, index), status);
+      current = upcoming;
     }
   } finally {
     await rm(work, { recursive: true, force: true });
