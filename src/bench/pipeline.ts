@@ -3,7 +3,6 @@
  * converting the same images with sharp on the same machine, and 1,000 small images.
  */
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sharp } from '../jobs/sharp.js';
@@ -11,28 +10,37 @@ import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
 import { down, up } from '../cluster/lifecycle.js';
 import { storageFor } from '../jobs/storage.js';
-import { runBatch } from '../jobs/batch.js';
+import { runBatch, type BatchSummary } from '../jobs/batch.js';
 import { photos } from '../jobs/images.js';
 import { isGrayscale } from '../jobs/grayscale.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-/** One `node` process: start, load sharp, convert every file of a folder to grayscale, exit. */
+/**
+ * One `node` process: start, load the same converter the array tasks use, convert every file
+ * of a folder with as many images in flight as the machine has cores, exit.
+ */
 const SINGLE_PROCESS = `
-const sharp = require(process.env.SHARP_MODULE);
-const fs = require('fs');
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+const { grayscale } = await import(process.env.GRAYSCALE_MODULE);
 const [dir, out] = process.argv.slice(2);
-(async () => {
-  const files = fs.readdirSync(dir);
-  await Promise.all(files.map(async (f) => fs.writeFileSync(out + '/' + f, await sharp(dir + '/' + f).toColourspace('b-w').jpeg().toBuffer())));
-})();
+const files = readdirSync(dir);
+let next = 0;
+const worker = async () => {
+  while (next < files.length) {
+    const f = files[next++];
+    writeFileSync(out + '/' + f, (await grayscale(readFileSync(dir + '/' + f))).data);
+  }
+};
+await Promise.all(Array.from({ length: availableParallelism() }, worker));
 `;
 
 function timeProcess(args: string[], cwd: string): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, SHARP_MODULE: createRequire(import.meta.url).resolve('sharp') };
+    const env = { ...process.env, GRAYSCALE_MODULE: new URL('../jobs/grayscale.js', import.meta.url).href };
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], cwd, env });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve(Math.round(performance.now() - t0)) : reject(new Error(`single process exited ${code}`))));
@@ -48,7 +56,14 @@ async function smallImage(i: number): Promise<Buffer> {
 
 export interface PipelineBench {
   images: number;
-  cluster: { workers: number; wallMs: { median: number; runs: number[] }; imagesPerSecond: number; perNode: Record<string, number> };
+  cluster: {
+    workers: number;
+    wallMs: { median: number; runs: number[] };
+    /** Median of each phase over the runs (see BatchSummary.phases): where the wall time goes. */
+    phasesMs: BatchSummary['phases'];
+    imagesPerSecond: number;
+    perNode: Record<string, number>;
+  };
   singleProcess: { wallMs: { median: number; runs: number[] }; imagesPerSecond: number };
   /** Cluster images/s divided by single-process images/s; the issue's target is at least 0.8. */
   ratio: number;
@@ -73,17 +88,19 @@ export async function benchPipeline(home: string, runs: number): Promise<Pipelin
       await writeFile(join(dir, img.name), img.data);
       await storage.putData('input', img.name, img.data, { metadata: {}, contentType: 'image/jpeg' });
     }
-    await writeFile(join(home, 'single.cjs'), SINGLE_PROCESS);
+    await writeFile(join(home, 'single.mjs'), SINGLE_PROCESS);
     const clusterRuns: number[] = [];
     const singleRuns: number[] = [];
+    const phases: BatchSummary['phases'][] = [];
     let perNode: Record<string, number> = {};
     for (let r = 1; r <= runs; r++) {
       const s = await runBatch({ cluster: name, input: 'input', output: 'output', mode: { builtin: 'grayscale' }, storage, force: true });
       if (s.converted !== images.length) throw new Error(`pipeline converted ${s.converted} of ${images.length}`);
       clusterRuns.push(s.wallMs);
+      phases.push(s.phases);
       perNode = s.perNode;
-      singleRuns.push(await timeProcess([join(home, 'single.cjs'), dir, out], process.cwd()));
-      log(`bench: pipeline round ${r}: cluster ${s.wallMs} ms, single process ${singleRuns.at(-1)} ms`);
+      singleRuns.push(await timeProcess([join(home, 'single.mjs'), dir, out], process.cwd()));
+      log(`bench: pipeline round ${r}: cluster ${s.wallMs} ms (until the first task ran ${s.phases.queueMs} ms), single process ${singleRuns.at(-1)} ms`);
     }
     const clusterIps = (images.length / median(clusterRuns)) * 1000;
     const singleIps = (images.length / median(singleRuns)) * 1000;
@@ -101,7 +118,18 @@ export async function benchPipeline(home: string, runs: number): Promise<Pipelin
     for (const b of outs.filter((_, i) => i % 50 === 0)) if (await isGrayscale(await storage.getData('small-out', b.name))) verified++;
     return {
       images: images.length,
-      cluster: { workers: state.nodes.length - 1, wallMs: { median: median(clusterRuns), runs: clusterRuns }, imagesPerSecond: Math.round(clusterIps * 10) / 10, perNode },
+      cluster: {
+        workers: state.nodes.length - 1,
+        wallMs: { median: median(clusterRuns), runs: clusterRuns },
+        phasesMs: {
+          prepareMs: median(phases.map((p) => p.prepareMs)),
+          queueMs: median(phases.map((p) => p.queueMs)),
+          runMs: median(phases.map((p) => p.runMs)),
+          collectMs: median(phases.map((p) => p.collectMs)),
+        },
+        imagesPerSecond: Math.round(clusterIps * 10) / 10,
+        perNode,
+      },
       singleProcess: { wallMs: { median: median(singleRuns), runs: singleRuns }, imagesPerSecond: Math.round(singleIps * 10) / 10 },
       ratio: Math.round((clusterIps / singleIps) * 100) / 100,
       small: {

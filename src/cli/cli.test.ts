@@ -33,8 +33,8 @@ interface CliResult {
 let home = '';
 
 /** Runs the CLI like a user would; never throws, so a broken CLI fails assertions, not the harness. */
-function cli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLURMKIT_HOME: home };
+function cli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SLURMKIT_HOME: home, ...opts.env };
   // The test runner marks its children; the CLI is not a test file.
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
@@ -63,7 +63,7 @@ function show(args: string[], r: CliResult): string {
 }
 
 /** Runs the CLI and checks its exit code, with the whole output in the failure message. */
-async function expectExit(args: string[], code: number, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+async function expectExit(args: string[], code: number, opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   const r = await cli(args, opts);
   assert.equal(r.code, code, show(args, r));
   return r;
@@ -238,6 +238,16 @@ describe('slurmkit CLI', () => {
       assert.match(r.stderr, /^error: .*missing\.yaml/m);
       assertHint(r, /slurmkit init/);
       await assertNothingCreated(before_, []);
+    });
+
+    test('up with SLURMKIT_HOME under /tmp (which nodes replace): exit 5 naming it with a fix, nothing created', async () => {
+      const before_ = await snapshot();
+      const hidden = `/tmp/slurmkit-hidden-${process.pid}`;
+      const r = await expectExit(['up', '-t', 'minimal'], 5, { env: { SLURMKIT_HOME: hidden } });
+      assert.match(r.stderr, /SLURMKIT_HOME: .* is under \/tmp, which every node replaces/);
+      assert.match(r.stderr, /fix: set SLURMKIT_HOME to a folder outside \/tmp/);
+      assert.equal(existsSync(hidden), false, 'no folder was made for the refused home');
+      await assertNothingCreated(before_, ['minimal']);
     });
 
     test('up -t nosuch: exit 3 listing the templates, nothing created', async () => {

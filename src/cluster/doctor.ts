@@ -5,7 +5,10 @@ import { run, which } from '../util/run.js';
 import { bridgeTrafficIsFiltered, hostRoutes } from '../providers/local/network.js';
 import { listStates } from './state.js';
 import { pickSubnet } from './subnet.js';
-import { slurmkitHome } from './paths.js';
+import { ClusterPaths, slurmkitHome } from './paths.js';
+import { hiddenInNodes } from './layout.js';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface Check {
   name: string;
@@ -58,9 +61,36 @@ function mountPointChecks(): Check[] {
   );
 }
 
+/** slurmkit's own files and SLURMKIT_HOME must be seen by every node at the same path. */
+function visibilityChecks(): Check[] {
+  const home = resolve(slurmkitHome());
+  const install = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/+$/, '');
+  const paths = ClusterPaths.of('check');
+  const homeHidden = hiddenInNodes(home, paths);
+  const installHidden = hiddenInNodes(install, paths);
+  return [
+    homeHidden
+      ? {
+          name: 'SLURMKIT_HOME',
+          ok: false,
+          detail: `${home} is under ${homeHidden}, which every node replaces with its own`,
+          fix: `set SLURMKIT_HOME to a folder outside ${homeHidden}, e.g. export SLURMKIT_HOME=/var/lib/slurmkit`,
+        }
+      : { name: 'SLURMKIT_HOME', ok: true, detail: home },
+    installHidden
+      ? {
+          name: 'slurmkit install folder',
+          ok: false,
+          detail: `${install} is under ${installHidden}, which every node replaces with its own, so batch tasks cannot run slurmkit's code`,
+          fix: `put slurmkit outside ${installHidden}, e.g. git clone into /opt/slurmkit`,
+        }
+      : { name: 'slurmkit install folder', ok: true, detail: install },
+  ];
+}
+
 /** The checks `up` cannot do without; throws PRECONDITION with every failure and its fix. */
 export async function preflight(): Promise<void> {
-  const failed = [rootCheck(), ...(await binaryChecks()), ...mountPointChecks()].filter((c) => !c.ok);
+  const failed = [rootCheck(), ...(await binaryChecks()), ...mountPointChecks(), ...visibilityChecks()].filter((c) => !c.ok);
   if (failed.length > 0) {
     throw new SlurmkitError('PRECONDITION', `this machine is not ready for local clusters (${failed.length} problem(s))`, {
       details: failed.map((c) => `${c.name}: ${c.detail} — fix: ${c.fix}`),
@@ -70,7 +100,7 @@ export async function preflight(): Promise<void> {
 }
 
 export async function doctor(): Promise<Check[]> {
-  const checks: Check[] = [rootCheck(), ...(await binaryChecks()), ...mountPointChecks()];
+  const checks: Check[] = [rootCheck(), ...(await binaryChecks()), ...mountPointChecks(), ...visibilityChecks()];
 
   if (rootCheck().ok && (await which('unshare'))) {
     const r = await run('unshare', ['--net', '--uts', '--mount', '--pid', '--ipc', '--fork', 'true'], { allowFailure: true });

@@ -83,3 +83,18 @@ export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: 
     consoleLog: paths.consoleLog(node.name),
   };
 }
+
+/**
+ * The node folder that hides a host path, if any. Nodes mount their own /tmp, /run, /home, ...
+ * over the host's, so a host path under one of them is not the same (or not there) inside a
+ * node. SLURMKIT_HOME and slurmkit's own files must be visible in every node at the same path:
+ * batch tasks run slurmkit's code and read the batch folder there.
+ */
+export function hiddenInNodes(hostPath: string, paths: ClusterPaths): string | undefined {
+  const head: NodeRecord = { name: 'head', role: 'head', index: 0, address: '0.0.0.0' };
+  const targets = mountsFor(head, paths, { accounting: true, rest: true, users: [] })
+    .filter((m) => m.type === 'tmpfs' || !['/etc/hosts', '/etc/passwd', '/etc/group'].includes(m.target))
+    .map((m) => m.target);
+  const path = hostPath.replace(/\/+$/, '');
+  return targets.find((t) => path === t || path.startsWith(`${t}/`));
+}
