@@ -14,7 +14,7 @@ export function batchProgressReporter(): { update: (p: BatchProgress) => void; s
     let started = false;
     return {
       update: (p) => {
-        const payload = { failed: p.failed, jobId: p.jobId, nodes: Object.entries(p.perNode).map(([n, c]) => `${n}:${c}`).join(' ') };
+        const payload = { failed: p.failed, jobId: p.jobId, nodes: p.pending ?? Object.entries(p.perNode).map(([n, c]) => `${n}:${c}`).join(' ') };
         if (!started) {
           bar.start(p.total, p.done, payload);
           started = true;
@@ -29,7 +29,7 @@ export function batchProgressReporter(): { update: (p: BatchProgress) => void; s
   let lastLine = '';
   return {
     update: (p) => {
-      const line = `  ${p.done + p.failed}/${p.total} blobs (failed ${p.failed}), job ${p.jobId}`;
+      const line = `  ${p.done + p.failed}/${p.total} blobs (failed ${p.failed}), job ${p.jobId}${p.pending ? `; ${p.pending}` : ''}`;
       if (line !== lastLine && Date.now() - last > 2000) {
         process.stderr.write(`${line}\n`);
         last = Date.now();
@@ -66,6 +66,7 @@ export function registerBatchCommands(program: Command): void {
     .option('--builtin <converter>', 'built-in converter: grayscale')
     .option('--force', 'convert blobs whose output is already up to date')
     .option('--tasks <n>', 'array tasks (default: one per worker)')
+    .option('--timeout <seconds>', 'give up after this long: cancel the job and keep the finished blobs (exit 7)')
     .option('--json', 'print the summary as JSON')
     .usage('<name> --input C --output C (--builtin grayscale | -- CMD...)')
     .action(async (name: string, command: string[], opts) => {
@@ -82,6 +83,10 @@ export function registerBatchCommands(program: Command): void {
       if (tasks !== undefined && (!Number.isInteger(tasks) || tasks < 1)) {
         throw new SlurmkitError('USAGE', `--tasks must be a whole number of at least 1, got "${opts.tasks}"`);
       }
+      const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
+      if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) {
+        throw new SlurmkitError('USAGE', `--timeout must be a number of seconds above 0, got "${opts.timeout}"`, { hint: 'e.g. --timeout 600' });
+      }
       const { runBatch } = await import('../jobs/batch.js');
       const { storageFor } = await import('../jobs/storage.js');
       const progress = Progress.stderr();
@@ -96,6 +101,7 @@ export function registerBatchCommands(program: Command): void {
           storage,
           ...(opts.force ? { force: true } : {}),
           ...(tasks ? { tasks } : {}),
+          ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
           onProgress: reporter.update,
           // Ctrl-C or SIGTERM (the CLI's interrupt signal) cancels the Slurm job.
           ...(progress.signal ? { signal: progress.signal } : {}),

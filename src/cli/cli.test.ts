@@ -250,6 +250,18 @@ describe('slurmkit CLI', () => {
       await assertNothingCreated(before_, ['minimal']);
     });
 
+    test('batch with a bad --timeout or --tasks, or without a converter: exit 2 naming the option, nothing created', async () => {
+      const before_ = await snapshot();
+      const base = ['batch', 'lab', '--input', 'input', '--output', 'output'];
+      let r = await expectExit([...base, '--builtin', 'grayscale', '--timeout', '0'], 2);
+      assert.match(r.stderr, /--timeout must be a number of seconds above 0, got "0"/);
+      r = await expectExit([...base, '--builtin', 'grayscale', '--tasks', 'two'], 2);
+      assert.match(r.stderr, /--tasks must be a whole number/);
+      r = await expectExit(base, 2);
+      assert.match(r.stderr, /--builtin grayscale or a command after --/);
+      await assertNothingCreated(before_, ['lab']);
+    });
+
     test('up -t nosuch: exit 3 listing the templates, nothing created', async () => {
       const before_ = await snapshot();
       const r = await expectExit(['up', '-t', 'nosuch'], 3);

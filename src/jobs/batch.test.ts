@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { up } from '../cluster/lifecycle.js';
+import { runInHead, up } from '../cluster/lifecycle.js';
+import { requireState } from '../cluster/state.js';
 import { ClusterPaths } from '../cluster/paths.js';
 import { cleanupHome, useTempHome } from '../testing/harness.js';
 import { storageFor } from './storage.js';
@@ -107,6 +108,31 @@ describe('blob batch pipelines', () => {
     assert.equal(r.converted, 6);
     assert.deepEqual(r.failed, []);
     assert.equal((await storage.list('retry-out')).length, 6);
+  });
+
+  test('a batch whose tasks cannot start (every worker drained) says why, stops at its timeout and leaves no job', async () => {
+    const state = await requireState(cluster);
+    await storage.mk('drained-out');
+    await runInHead(state, 'scontrol update nodename=c[1-8] state=drain reason=maintenance');
+    try {
+      const reasons: string[] = [];
+      const started = performance.now();
+      await assert.rejects(
+        runBatch({ cluster, input: 'input', output: 'drained-out', mode: { builtin: 'grayscale' }, storage, timeoutMs: 3000, onProgress: (p) => void (p.pending && reasons.push(p.pending)) }),
+        (e: Error & { code?: string; hint?: string }) => {
+          assert.equal(e.code, 'TIMEOUT');
+          assert.match(e.message, /did not finish within 3 s; job \d+ was cancelled/);
+          assert.match(e.hint ?? '', /waiting in the queue .*(DRAINED|ReqNodeNotAvail).*sinfo -R/);
+          return true;
+        },
+      );
+      assert.ok(performance.now() - started < 15_000, 'the timeout was kept');
+      assert.ok(reasons.some((r) => /task\(s\) pending: .*(DRAINED|ReqNodeNotAvail)/.test(r)), `progress said why: ${JSON.stringify(reasons)}`);
+      assert.equal((await runInHead(state, 'squeue -h -o %i')).trim(), '', 'the job was cancelled');
+      assert.equal((await storage.list('drained-out')).length, 0);
+    } finally {
+      await runInHead(state, 'scontrol update nodename=c[1-8] state=resume');
+    }
   });
 
   test('bad container names, missing containers and a bad connection string change nothing', async () => {

@@ -60,6 +60,8 @@ export interface BatchOptions {
   onProgress?: (p: BatchProgress) => void;
   /** Aborting cancels the Slurm job and rejects. */
   signal?: AbortSignal;
+  /** Give up after this long: cancel the job, keep the finished blobs, reject with TIMEOUT. */
+  timeoutMs?: number;
 }
 
 export interface BatchProgress {
@@ -69,6 +71,8 @@ export interface BatchProgress {
   attempt: number;
   jobId: string;
   perNode: Record<string, number>;
+  /** Slurm's reason while array tasks wait in the queue (e.g. ReqNodeNotAvail when every worker is drained). */
+  pending?: string;
 }
 
 export interface BatchSummary {
@@ -277,18 +281,27 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
         `--wrap=${shellQuote(`exec ${taskCmd}`)}`,
       ].join(' ');
       const jobId = (await runInHead(state, sbatch)).trim().split(';')[0]!;
-    if (attempt === 1) submittedAt = Date.now();
+      if (attempt === 1) submittedAt = Date.now();
       plan.jobId = jobId;
       await writeJsonAtomic(attemptPath(dir, attempt), plan);
       summary.jobIds.push(jobId);
       summary.attempts = attempt;
 
       let lastQueueCheck = 0;
+      let waitingFor: string | undefined;
       for (;;) {
         if (opts.signal?.aborted) {
           await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
           throw new SlurmkitError('INTERRUPTED', `batch ${batchId} interrupted; job ${jobId} was cancelled, finished blobs are kept`, {
             hint: 'run the same command again to convert the rest',
+          });
+        }
+        if (opts.timeoutMs !== undefined && performance.now() - t0 > opts.timeoutMs) {
+          await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
+          throw new SlurmkitError('TIMEOUT', `batch ${batchId} did not finish within ${Math.round(opts.timeoutMs / 1000)} s; job ${jobId} was cancelled, finished blobs are kept`, {
+            hint: waitingFor
+              ? `its tasks were still waiting in the queue (${waitingFor}): check the workers with slurmkit exec ${opts.cluster} -- sinfo -R`
+              : 'run the same command again to convert the rest, or give more time with --timeout',
           });
         }
         statuses = await reader.refresh();
@@ -299,13 +312,19 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
           attempt,
           jobId,
           perNode: countPerNode(statuses.values()),
+          ...(waitingFor ? { pending: waitingFor } : {}),
         });
         if (plan.indices.every((i) => statuses.has(i))) break;
         if (Date.now() - lastQueueCheck > 1000) {
           lastQueueCheck = Date.now();
           // Gone only when squeue says so: a controller that does not answer is no finished job.
-          const q = await runInHead(state, `squeue -h -r -j ${jobId} -o %i 2>&1; echo "exit=$?"`);
-          const gone = /exit=0\s*$/.test(q) ? q.replace(/exit=0\s*$/, '').trim() === '' : /Invalid job id/i.test(q);
+          const q = await runInHead(state, `squeue -h -r -j ${jobId} -o '%i|%T|%r' 2>&1; echo "exit=$?"`);
+          const listed = /exit=0\s*$/.test(q) ? q.replace(/exit=0\s*$/, '').trim() : undefined;
+          const gone = listed !== undefined ? listed === '' : /Invalid job id/i.test(q);
+          // Tasks that cannot start say why; shown while no task of this attempt has started.
+          const waiting = (listed ?? '').split('\n').map((l) => l.split('|')).filter((f) => f[1] === 'PENDING');
+          const started = [...statuses.values()].some((s) => s.attempt === attempt);
+          waitingFor = waiting.length > 0 && !started ? `${waiting.length} task(s) pending: ${waiting[0]![2] ?? 'unknown reason'}` : undefined;
           if (gone) {
             // The array is gone from the queue: read the statuses once more, then retry what is missing.
             statuses = await reader.refresh();
