@@ -196,7 +196,8 @@ async function main(): Promise<number> {
     const specs = new Map<number, string>();
     for (const n of SIZES) {
       const spec = join(home, `bench${n}.yaml`);
-      await writeFile(spec, `name: bench${n}\nnodes: [{name: c, count: ${n}}]\n`);
+      // Like for like with bench/baseline.sh, which runs no blob storage.
+      await writeFile(spec, `name: bench${n}\nnodes: [{name: c, count: ${n}}]\nstorage: {blob: none}\n`);
       specs.set(n, spec);
     }
     for (let round = 1; round <= RUNS && !failed; round++) {

@@ -15,6 +15,7 @@ import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from
 import { daemonsFor, nodeSpecFor } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { preflight } from './doctor.js';
+import { readConnectionStringFile } from '../storage/connection-string.js';
 
 export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
 
@@ -37,6 +38,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const progress = opts.progress ?? Progress.silent();
   const paths = ClusterPaths.of(config.name);
   await preflight();
+  // A real account's connection string file is checked before anything is made.
+  if (config.storage.blob === 'azure' && config.storage.connectionStringFile) await readConnectionStringFile(config.storage.connectionStringFile);
 
   let state: ClusterState | undefined;
   try {
@@ -78,6 +81,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           network: { ...net, bridge: bridgeName(id) },
           nodes,
           site: siteOf(config),
+          storage: config.storage,
           timings: [],
         };
         await mkdir(paths.root, { recursive: true, mode: 0o700 });
@@ -90,7 +94,16 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       await writeClusterFiles(st, config, opts.specText, paths);
       await saveState(st);
     });
-    await bootAll(st, progress, opts.readyTimeoutMs);
+    // Blob storage starts as soon as the head runs, while the workers boot. Azurite is only
+    // launched here (it takes about a second to answer); the first command that needs it waits.
+    let storage: Promise<unknown> | undefined;
+    await bootAll(st, progress, opts.readyTimeoutMs, () => {
+      storage = import('../storage/blob.js').then((m) => m.startSpecBlobStorage(st.name, { wait: false }));
+      storage.catch(() => undefined); // awaited below; a failure there fails `up`
+    });
+    if (storage && config.storage.blob !== 'none') {
+      await progress.phase(config.storage.blob === 'azurite' ? `launch Azurite on ${config.head.hostname}` : 'check blob storage account', () => storage!);
+    }
     st.phase = 'running';
     st.timings = progress.timings;
     await saveState(st);
@@ -150,10 +163,10 @@ function networkRequest(state: ClusterState) {
 }
 
 /** Network, head, workers, then wait for Slurm to call every worker idle. */
-async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs = 60_000): Promise<void> {
+async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs = 60_000, afterHead?: () => void): Promise<void> {
   const provider = providerFor(state);
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
-  await createInOrder(state, state.nodes, progress);
+  await createInOrder(state, state.nodes, progress, afterHead);
   await saveState(state);
   await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
 }
@@ -162,7 +175,7 @@ async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs =
  * Creates nodes, the head first: slurmd registers at once with a controller that answers,
  * but waits about a second before retrying one that does not answer yet.
  */
-async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress): Promise<void> {
+async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress, afterHead?: () => void): Promise<void> {
   const provider = providerFor(state);
   const paths = ClusterPaths.of(state.name);
   const create = (group: NodeRecord[]) =>
@@ -176,6 +189,7 @@ async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress:
   const head = nodes.filter((n) => n.role === 'head');
   const workers = nodes.filter((n) => n.role === 'worker');
   if (head.length > 0) await progress.phase('start head (munged, slurmctld)', () => create(head));
+  afterHead?.();
   if (workers.length > 0) await progress.phase(`start ${workers.length} worker(s)`, () => create(workers));
 }
 

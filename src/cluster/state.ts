@@ -4,6 +4,7 @@ import type { NetworkPlan } from '../spec/types.js';
 import { ClusterPaths, slurmkitHome } from './paths.js';
 import { SlurmkitError } from '../util/errors.js';
 import type { SiteFeatures } from './site.js';
+import type { StorageConfig } from '../spec/types.js';
 
 export type ClusterPhase = 'creating' | 'running' | 'stopping' | 'stopped' | 'starting' | 'failed' | 'destroying';
 
@@ -32,6 +33,8 @@ export interface ClusterState {
   nodes: NodeRecord[];
   /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */
   site?: SiteFeatures;
+  /** Blob storage from the spec; clusters made before it existed have Azurite on first use. */
+  storage?: StorageConfig;
   /** Timings of the last lifecycle command. */
   timings: PhaseTiming[];
   /** The last error, when phase is failed. */

@@ -6,7 +6,7 @@
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
 import { problem, type Path } from './issues.js';
-import { CONF_KEY, groupSchema, headSchema, networkSchema, partitionSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { CONF_KEY, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
 import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
@@ -83,9 +83,28 @@ export function checkSpec(raw: unknown): string[] {
 
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
+  problems.push(...storageProblems(raw.storage));
+
   const subnet = field(raw.network, 'subnet', networkSchema.shape.subnet);
   if (subnet !== undefined) {
     problems.push(...subnetProblems(subnet, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : 0));
+  }
+  return problems;
+}
+
+/** A real account needs the file with its connection string, and only a real account takes one. */
+function storageProblems(storage: unknown): string[] {
+  const blob = field(storage, 'blob', storageSchema.shape.blob);
+  const file = field(storage, 'connectionStringFile', storageSchema.shape.connectionStringFile);
+  const problems: string[] = [];
+  if (blob === 'azure' && file === undefined && !(isRecord(storage) && 'connectionStringFile' in storage)) {
+    problems.push(problem(['storage', 'connectionStringFile'], 'blob: azure needs the file that holds the account\'s connection string', 'add connectionStringFile: /path/to/file (mode 0600), e.g. /root/.config/azure-lab.conn'));
+  }
+  if (file !== undefined && blob !== undefined && blob !== 'azure') {
+    problems.push(problem(['storage', 'connectionStringFile'], `a connection string file is only used with blob: azure, not blob: ${blob}`, 'write blob: azure to use that account, or remove connectionStringFile'));
+  }
+  if (file !== undefined && !file.startsWith('/')) {
+    problems.push(problem(['storage', 'connectionStringFile'], `"${file}" is not an absolute path`, `write the whole path, e.g. /root/${file.replace(/^\.?\/+/, '')}`));
   }
   return problems;
 }

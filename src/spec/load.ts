@@ -126,6 +126,7 @@ function toClusterConfig(spec: Spec): ClusterConfig {
     network: spec.network.subnet === undefined ? {} : { subnet: spec.network.subnet },
     accounting: spec.accounting,
     rest: spec.rest,
+    storage: spec.storage.connectionStringFile === undefined ? { blob: spec.storage.blob } : { blob: spec.storage.blob, connectionStringFile: spec.storage.connectionStringFile },
     ...resolveUsers(spec.users),
   };
 }

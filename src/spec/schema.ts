@@ -64,6 +64,16 @@ export const networkSchema = z.strictObject({
   subnet: z.string().regex(CIDR_SHAPE).optional(),
 });
 
+/**
+ * Blob storage for `blob`, `batch` and `demo`. The connection string of a real account is a
+ * secret: the spec names a file holding it, never the string itself.
+ */
+export const BLOB_KINDS = ['azurite', 'azure', 'none'] as const;
+export const storageSchema = z.strictObject({
+  blob: z.enum(BLOB_KINDS).default('azurite'),
+  connectionStringFile: z.string().min(1).optional(),
+});
+
 /** Same uid and gid on every node; only name is required, the ids are allocated in load.ts. */
 export const userSchema = z.strictObject({
   name: z.string().regex(UNIX_NAME),
@@ -83,6 +93,7 @@ export const specSchema = z.strictObject({
   accounting: z.boolean().default(false),
   rest: z.boolean().default(false),
   users: z.array(userSchema).max(MAX_USERS).default([]),
+  storage: storageSchema.default({ blob: 'azurite' }),
 });
 
 export type Spec = z.output<typeof specSchema>;
@@ -104,6 +115,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   slurm: Object.keys(slurmSchema.shape),
   network: Object.keys(networkSchema.shape),
   'users[]': Object.keys(userSchema.shape),
+  storage: Object.keys(storageSchema.shape),
 };
 
 /** Names people reach for, mapped to ours; used only when the target is a key of that place. */
@@ -145,6 +157,11 @@ export const KEY_ALIASES: Record<string, string> = {
   secondarygroups: 'groups',
   supplementarygroups: 'groups',
   extragroups: 'groups',
+  blobstorage: 'storage',
+  azurite: 'storage',
+  connectionstring: 'connectionStringFile',
+  connection: 'connectionStringFile',
+  connectionfile: 'connectionStringFile',
 };
 
 /**
@@ -185,6 +202,11 @@ export const FIELD_HELP: Record<string, string> = {
   'users[].uid': `uid is a whole number from ${MIN_ID} to ${MAX_ID}, or leave it out to get the next free one from 2001`,
   'users[].gid': `gid is a whole number from ${MIN_ID} to ${MAX_ID}, or leave it out to get a personal group with gid = uid`,
   'users[].groups': `groups is a list of at most ${MAX_USER_GROUPS} group names, e.g. groups: [students]; missing groups are created`,
+  storage: 'storage is a mapping, e.g. storage: {blob: azurite}, or leave it out for Azurite in the head node',
+  'storage.blob':
+    'blob is azurite (an Azurite server in the head node, the default), azure (a real account: also give connectionStringFile) or none',
+  'storage.connectionStringFile':
+    'connectionStringFile is the absolute path of a file (mode 0600) holding the account\'s connection string, e.g. /root/.config/azure-lab.conn; never put the string itself in a spec',
   'network.subnet':
     'subnet is a private IPv4 network with a /16 to /28 prefix, e.g. 10.213.7.0/24, or leave it out to let slurmkit pick one',
 };

@@ -311,3 +311,20 @@ test('an unknown template is NOT_FOUND with the available names as hint', async 
   }
   await assert.rejects(loadTemplate('nope'), { code: 'NOT_FOUND' });
 });
+
+test('storage: Azurite by default; a real account needs an absolute connectionStringFile; the string itself is not a key', () => {
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\n`, 't.yaml').storage, { blob: 'azurite' });
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nstorage: {blob: none}\n`, 't.yaml').storage, { blob: 'none' });
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nstorage: {blob: azure, connectionStringFile: /root/a.conn}\n`, 't.yaml').storage, {
+    blob: 'azure',
+    connectionStringFile: '/root/a.conn',
+  });
+  hasProblem(invalid(`name: lab\n${NODES}\nstorage: {blob: azure}`), 'storage.connectionStringFile', 'blob: azure needs the file', 'mode 0600');
+  hasProblem(invalid(`name: lab\n${NODES}\nstorage: {blob: azure, connectionStringFile: a.conn}`), 'storage.connectionStringFile', 'not an absolute path', '/root/a.conn');
+  hasProblem(invalid(`name: lab\n${NODES}\nstorage: {connectionStringFile: /root/a.conn}`), 'storage.connectionStringFile', 'only used with blob: azure');
+  hasProblem(invalid(`name: lab\n${NODES}\nstorage: {blob: s3}`), 'storage.blob', '"s3"', 'azurite');
+  const secret = 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=c2VjcmV0';
+  const err = invalid(`name: lab\n${NODES}\nstorage: {connectionString: "${secret}"}`);
+  hasProblem(err, 'storage.connectionString', 'did you mean connectionStringFile');
+  assert.ok(!JSON.stringify(err.details).includes('c2VjcmV0'), 'the key is not echoed');
+});

@@ -84,8 +84,16 @@ export interface ClusterConfig {
   rest: boolean;
   /** Cluster users in spec order, ids filled in. */
   users: UserConfig[];
+  /** Blob storage: Azurite in the head (started with the cluster), a real account, or none. */
+  storage: StorageConfig;
   /** Every group the users need: personal groups and supplementary groups, sorted by gid. */
   unixGroups: UnixGroupConfig[];
+}
+
+export interface StorageConfig {
+  blob: 'azurite' | 'azure' | 'none';
+  /** With blob: azure, the absolute path of the 0600 file holding the account's connection string. */
+  connectionStringFile?: string;
 }
 
 /** Where every host sits on the cluster network; decided by the cluster layer, consumed by renderers. */

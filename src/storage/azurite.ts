@@ -61,8 +61,9 @@ export function azuriteScript(paths: BlobPaths, nodeBinary = process.execPath, e
 }
 
 /**
- * Starts Azurite inside the head node and waits until `probe` sees it answer with the
- * cluster's credentials. On failure it stops what it started and reports the log's tail.
+ * Starts Azurite inside the head node, unless one is already there (answering or still
+ * starting: `up` launches it without waiting), and, with `wait`, waits until `probe` sees it
+ * answer with the cluster's credentials. On failure it stops it and reports the log's tail.
  */
 export async function startAzurite(
   state: ClusterState,
@@ -70,6 +71,7 @@ export async function startAzurite(
   account: Account,
   probe: () => Promise<ProbeResult>,
   timeoutMs: number,
+  wait = true,
 ): Promise<void> {
   const provider = providerFor(state);
   const label = labelOf(state);
@@ -82,13 +84,21 @@ export async function startAzurite(
     command: ['bash', '-c', script],
     stdio: 'capture',
   });
-  const started = await inHead(azuriteScript(paths));
-  const pid = Number(started.stdout.trim());
-  if (started.exitCode !== 0 || !Number.isInteger(pid) || pid <= 0) {
-    throw new SlurmkitError('COMMAND_FAILED', `could not start Azurite on ${head} (exit ${started.exitCode}): ${redact(started.stderr.trim(), [account.key])}`, {
-      hint: `see ${paths.log}`,
-    });
+  // The head has its own PID namespace: pgrep there sees the head's processes only. The
+  // brackets keep pgrep from matching the shell that runs it.
+  const entry = azuriteEntry();
+  const found = await inHead(`pgrep -o -f -- ${q(`[${entry[0]}]${entry.slice(1)}`)} || true`);
+  let pid = Number(found.stdout.trim());
+  if (!(Number.isInteger(pid) && pid > 0)) {
+    const started = await inHead(azuriteScript(paths, process.execPath, entry));
+    pid = Number(started.stdout.trim());
+    if (started.exitCode !== 0 || !Number.isInteger(pid) || pid <= 0) {
+      throw new SlurmkitError('COMMAND_FAILED', `could not start Azurite on ${head} (exit ${started.exitCode}): ${redact(started.stderr.trim(), [account.key])}`, {
+        hint: `see ${paths.log}`,
+      });
+    }
   }
+  if (!wait) return;
   const alive = async () => (await inHead(`kill -0 ${pid} 2>/dev/null`)).exitCode === 0;
   let last: ProbeResult = 'unreachable';
   try {

@@ -8,13 +8,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
 import { down, headOf, labelOf, providerFor, start, stop, up } from '../cluster/lifecycle.js';
 import type { ClusterState } from '../cluster/state.js';
+import { ClusterPaths } from '../cluster/paths.js';
 import { cleanupHome, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
 import { SlurmkitError } from '../util/errors.js';
 import { azuriteEntry } from './azurite.js';
@@ -80,9 +82,10 @@ function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   });
 }
 
-async function upMinimal(name: string): Promise<ClusterState> {
+async function upMinimal(name: string, storage?: Record<string, unknown>): Promise<ClusterState> {
   const text = await templateText('minimal');
-  const raw = applyOverrides(parseYaml(text, 'minimal'), { name });
+  const raw = applyOverrides(parseYaml(text, 'minimal'), { name }) as Record<string, unknown>;
+  if (storage) raw.storage = storage;
   return up({ config: resolveSpec(raw, 'template minimal'), specText: text, readyTimeoutMs: 60_000 });
 }
 
@@ -128,13 +131,11 @@ describe('blob storage on a real cluster', () => {
     await cleanupHome(home);
   });
 
-  test('resumeBlobStorage does nothing for a cluster that never used blob storage', async () => {
-    assert.equal(await resumeBlobStorage(NAME), undefined);
-    assert.deepEqual(await azuritePids(NAME), []);
-  });
-
-  test('ensureBlobStorage starts Azurite inside the head node, once', async () => {
+  test('up launches Azurite inside the head node; ensureBlobStorage waits for that one', async () => {
+    const launched = await azuritePids(NAME);
+    assert.equal(launched.length, 1, 'up started one Azurite');
     const endpoint = await ensureBlobStorage(NAME);
+    assert.deepEqual(await azuritePids(NAME), launched, 'the first command used the Azurite up had launched');
     assert.equal(endpoint.kind, 'azurite');
     assert.match(endpoint.url, new RegExp(`^http://${headOf(state).address.replace(/\./g, '\\.')}:10000/sk[0-9a-f]+$`));
     const pids = await azuritePids(NAME);
@@ -351,6 +352,54 @@ describe('blob storage on a real cluster', () => {
     const [kept] = await reopened.listBlobs('keep');
     assert.deepEqual(kept?.metadata, { origin: 'test' });
     store = reopened;
+  });
+
+  test('storage.blob: none runs no Azurite; blob commands say so, and a connection string still works', async () => {
+    const other = await upMinimal(`${NAME}-none`, { blob: 'none' });
+    try {
+      assert.deepEqual(await azuritePids(other.name), []);
+      await assert.rejects(ensureBlobStorage(other.name), (e: unknown) => {
+        assert.ok(isCode('CONFLICT')(e), String(e));
+        assert.match((e as Error).message, /storage\.blob: none/);
+        assert.match((e as SlurmkitError).hint ?? '', /AZURE_STORAGE_CONNECTION_STRING/);
+        return true;
+      });
+      // The first cluster's Azurite, as if it were a real account.
+      const cs = await readFile(BlobPaths.of(NAME).connectionString, 'utf8');
+      const r = await runNode([cliMain, 'blob', other.name, 'ls'], { SLURMKIT_HOME: home, AZURE_STORAGE_CONNECTION_STRING: cs.trim() });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\bkeep\b/, 'lists the other account\'s containers');
+      assert.deepEqual(await azuritePids(other.name), []);
+    } finally {
+      await down(other.name);
+    }
+  });
+
+  test('storage.blob: azure with connectionStringFile uses that account; a file others can read is refused before anything is made', async () => {
+    const file = join(home, 'account.conn');
+    await writeFile(file, `${(await readFile(BlobPaths.of(NAME).connectionString, 'utf8')).trim()}\n`, { mode: 0o644 });
+    await chmod(file, 0o644);
+    const name = `${NAME}-az`;
+    await assert.rejects(upMinimal(name, { blob: 'azure', connectionStringFile: file }), (e: unknown) => {
+      assert.ok(isCode('SPEC_INVALID')(e), String(e));
+      assert.match((e as Error).message, /storage\.connectionStringFile .* can be read by others/);
+      assert.equal((e as SlurmkitError).hint, `chmod 600 ${file}`);
+      return true;
+    });
+    assert.equal(existsSync(ClusterPaths.of(name).root), false, 'nothing was made');
+    await chmod(file, 0o600);
+    const other = await upMinimal(name, { blob: 'azure', connectionStringFile: file });
+    try {
+      assert.deepEqual(await azuritePids(name), [], 'no Azurite of its own');
+      const endpoint = await ensureBlobStorage(name);
+      assert.equal(endpoint.kind, 'azure');
+      const r = await runNode([cliMain, 'blob', name, 'ls'], { SLURMKIT_HOME: home, AZURE_STORAGE_CONNECTION_STRING: undefined });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\bkeep\b/);
+      assert.equal((await stat(BlobPaths.of(name).connectionString)).mode & 0o777, 0o600, 'jobs get it through an owner-only file');
+    } finally {
+      await down(other.name);
+    }
   });
 
   test('down leaves no Azurite process and nothing labeled', async () => {

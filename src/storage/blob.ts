@@ -8,7 +8,7 @@ import { requireState, type ClusterState } from '../cluster/state.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { AZURITE_PORT, startAzurite } from './azurite.js';
-import { formatConnectionString, parseConnectionString } from './connection-string.js';
+import { formatConnectionString, parseConnectionString, readConnectionStringFile } from './connection-string.js';
 import { BlobPaths } from './paths.js';
 import { ensureAccount, ensureSecretDir, writeSecretFile } from './secrets.js';
 import type { BlobStore } from './store.js';
@@ -76,6 +76,8 @@ export interface EnsureOptions {
   progress?: Progress;
   /** How long to wait for a starting Azurite to answer. */
   timeoutMs?: number;
+  /** false: launch Azurite and return without waiting for it to answer (`up`); the next command waits. */
+  wait?: boolean;
 }
 
 /**
@@ -99,7 +101,7 @@ async function ensureAzurite(state: ClusterState, activate: boolean, opts: Ensur
   }
   if (first !== 'ok') {
     await progress.phase(`start blob storage (Azurite) on ${headOf(state).name}`, () =>
-      startAzurite(state, paths, account, probe, opts.timeoutMs ?? 20_000),
+      startAzurite(state, paths, account, probe, opts.timeoutMs ?? 20_000, opts.wait ?? true),
     );
   }
   const config = (await readConfig(paths)) ?? { version: 1, active: 'azurite' };
@@ -109,9 +111,9 @@ async function ensureAzurite(state: ClusterState, activate: boolean, opts: Ensur
   return endpointOf(state.name, 'azurite', url, cs);
 }
 
-async function useAzure(state: ClusterState, connectionString: string): Promise<BlobEndpoint> {
+async function useAzure(state: ClusterState, connectionString: string, source = CONNECTION_STRING_ENV): Promise<BlobEndpoint> {
   const paths = BlobPaths.of(state.name);
-  const info = parseConnectionString(connectionString, CONNECTION_STRING_ENV);
+  const info = parseConnectionString(connectionString, source);
   // Checked before it is recorded, so a wrong string never replaces a working one for jobs.
   const { probeService } = await client();
   const { result, error } = await probeService(connectionString, 'control');
@@ -130,14 +132,40 @@ async function useAzure(state: ClusterState, connectionString: string): Promise<
 /**
  * Starts (if needed) and returns the blob endpoint of a cluster; idempotent and fast when it
  * already runs. With AZURE_STORAGE_CONNECTION_STRING set, that account is checked and used
- * instead (and becomes the one jobs see); otherwise the cluster's Azurite, which needs the
- * cluster running (CONFLICT otherwise). A malformed connection string is SPEC_INVALID.
+ * instead (and becomes the one jobs see). Otherwise the spec decides: Azurite in the head
+ * (which needs the cluster running, CONFLICT otherwise), the real account whose connection
+ * string is in storage.connectionStringFile, or none (CONFLICT). A malformed connection string
+ * is SPEC_INVALID.
  */
 export async function ensureBlobStorage(clusterName: string, opts: EnsureOptions = {}): Promise<BlobEndpoint> {
   const state = await requireState(clusterName);
   const azure = process.env[CONNECTION_STRING_ENV]?.trim();
   if (azure) return useAzure(state, azure);
+  const spec = state.storage ?? { blob: 'azurite' };
+  if (spec.blob === 'none') {
+    throw new SlurmkitError('CONFLICT', `cluster ${clusterName} has no blob storage: its spec says storage.blob: none`, {
+      hint: `give a real account for this command with ${CONNECTION_STRING_ENV}, or make a cluster with storage.blob: azurite`,
+    });
+  }
+  if (spec.blob === 'azure' && spec.connectionStringFile) {
+    return useAzure(state, await readConnectionStringFile(spec.connectionStringFile), `storage.connectionStringFile (${spec.connectionStringFile})`);
+  }
   return ensureAzurite(state, true, opts);
+}
+
+/**
+ * For `up`: brings up the blob storage the spec asks for (Azurite in the head, or the real
+ * account of storage.connectionStringFile); undefined for storage.blob: none. The environment
+ * plays no part here: AZURE_STORAGE_CONNECTION_STRING is for single commands.
+ */
+export async function startSpecBlobStorage(clusterName: string, opts: EnsureOptions = {}): Promise<BlobEndpoint | undefined> {
+  const state = await requireState(clusterName);
+  const spec = state.storage ?? { blob: 'none' };
+  if (spec.blob === 'azurite') return ensureAzurite(state, true, opts);
+  if (spec.blob === 'azure' && spec.connectionStringFile) {
+    return useAzure(state, await readConnectionStringFile(spec.connectionStringFile), `storage.connectionStringFile (${spec.connectionStringFile})`);
+  }
+  return undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFile, stat } from 'node:fs/promises';
 import { SlurmkitError } from '../util/errors.js';
 
 /** What slurmkit needs from a connection string; the secret parts stay in the string itself. */
@@ -91,4 +92,27 @@ export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) out = out.split(s).join('***');
   return out.replace(/(https?:\/\/[^\s?"']+)\?[^\s"']*/g, '$1?***');
+}
+
+/**
+ * The connection string in the file a spec names (storage.connectionStringFile): it must be a
+ * regular file only its owner can read, holding a valid string. Errors name the field, never
+ * the string.
+ */
+export async function readConnectionStringFile(file: string): Promise<string> {
+  const field = `storage.connectionStringFile (${file})`;
+  const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    throw new SlurmkitError('SPEC_INVALID', `${field}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, {
+      hint: `write the account's connection string into it: umask 077; cat > ${file}`,
+    });
+  });
+  if (!st.isFile()) throw new SlurmkitError('SPEC_INVALID', `${field} is not a regular file`, { hint: 'name the file that holds the connection string' });
+  if ((st.mode & 0o077) !== 0) {
+    throw new SlurmkitError('SPEC_INVALID', `${field} can be read by others (mode ${(st.mode & 0o777).toString(8)}); it holds a secret`, {
+      hint: `chmod 600 ${file}`,
+    });
+  }
+  const text = (await readFile(file, 'utf8')).trim();
+  parseConnectionString(text, field);
+  return text;
 }
