@@ -147,10 +147,13 @@ export async function ensureBlobStorage(clusterName: string, opts: EnsureOptions
       hint: `give a real account for this command with ${CONNECTION_STRING_ENV}, or make a cluster with storage.blob: azurite`,
     });
   }
-  if (spec.blob === 'azure' && spec.connectionStringFile) {
-    return useAzure(state, await readConnectionStringFile(spec.connectionStringFile), `storage.connectionStringFile (${spec.connectionStringFile})`);
-  }
+  if (spec.blob === 'azure' && spec.connectionStringFile) return useSpecAccount(state, spec.connectionStringFile);
   return ensureAzurite(state, true, opts);
+}
+
+/** The real account whose connection string is in the spec's storage.connectionStringFile. */
+async function useSpecAccount(state: ClusterState, file: string): Promise<BlobEndpoint> {
+  return useAzure(state, await readConnectionStringFile(file), `storage.connectionStringFile (${file})`);
 }
 
 /**
@@ -162,9 +165,7 @@ export async function startSpecBlobStorage(clusterName: string, opts: EnsureOpti
   const state = await requireState(clusterName);
   const spec = state.storage ?? { blob: 'none' };
   if (spec.blob === 'azurite') return ensureAzurite(state, true, opts);
-  if (spec.blob === 'azure' && spec.connectionStringFile) {
-    return useAzure(state, await readConnectionStringFile(spec.connectionStringFile), `storage.connectionStringFile (${spec.connectionStringFile})`);
-  }
+  if (spec.blob === 'azure' && spec.connectionStringFile) return useSpecAccount(state, spec.connectionStringFile);
   return undefined;
 }
 
