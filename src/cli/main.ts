@@ -101,13 +101,17 @@ export function buildCli(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts) => {
       const clusters = await listClusters();
+      const broken = clusters.filter((c) => c.error);
       print(opts.json, clusters, () =>
         clusters.length === 0
           ? 'No clusters. Create one with: slurmkit up --template lab'
-          : renderTable(
-              ['NAME', 'PHASE', 'NODES', 'RUNNING', 'IDLE', 'SUBNET'],
-              clusters.map((c) => [c.name, c.phase, String(c.nodes.total), String(c.nodes.running), String(c.nodes.idle), c.subnet]),
-            ),
+          : [
+              renderTable(
+                ['NAME', 'PHASE', 'NODES', 'RUNNING', 'IDLE', 'SUBNET'],
+                clusters.map((c) => (c.error ? [c.name, c.phase, '?', '?', '?', '?'] : [c.name, c.phase, String(c.nodes.total), String(c.nodes.running), String(c.nodes.idle), c.subnet])),
+              ),
+              ...broken.map((c) => `\n${c.name}: ${c.error}\n  fix: ${c.fix}`),
+            ].join('\n'),
       );
     });
 

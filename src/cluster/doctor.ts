@@ -6,7 +6,9 @@ import { bridgeTrafficIsFiltered, hostRoutes } from '../providers/local/network.
 import { listStates } from './state.js';
 import { pickSubnet } from './subnet.js';
 import { ClusterPaths, slurmkitHome } from './paths.js';
-import { hiddenInNodes } from './layout.js';
+import { hiddenInNodes, mountsFor, programsFor, sampleNodes } from './layout.js';
+import { siteHostPrograms, siteOf, type SiteFeatures } from './site.js';
+import { hostPathsNeeded } from '../providers/local/init-script.js';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,46 +21,104 @@ export interface Check {
   fix?: string;
 }
 
+/** The Debian package of every program slurmkit or a node runs, for the fix. */
 const PACKAGES: Record<string, string> = {
   slurmctld: 'slurmctld',
   slurmd: 'slurmd',
+  slurmdbd: 'slurmdbd',
+  slurmrestd: 'slurmrestd',
   munged: 'munge',
   sinfo: 'slurm-client',
   srun: 'slurm-client',
+  sbatch: 'slurm-client',
+  squeue: 'slurm-client',
+  scancel: 'slurm-client',
+  scontrol: 'slurm-client',
+  sacct: 'slurm-client',
+  sacctmgr: 'slurm-client',
+  mariadbd: 'mariadb-server',
+  'mariadb-install-db': 'mariadb-server',
+  mariadb: 'mariadb-client',
+  'mariadb-admin': 'mariadb-client',
   unshare: 'util-linux',
   nsenter: 'util-linux',
-  ip: 'iproute2',
+  setpriv: 'util-linux',
+  runuser: 'util-linux',
+  flock: 'util-linux',
   mount: 'mount',
+  ip: 'iproute2',
+  pgrep: 'procps',
+  tail: 'coreutils',
+  bash: 'bash',
 };
 
-const APT = 'apt-get install -y slurm-wlm munge iproute2 util-linux iptables';
+/** What the local provider itself runs on this machine. */
+const PROVIDER_PROGRAMS = ['unshare', 'nsenter', 'setpriv', 'runuser', 'flock', 'mount', 'ip', 'bash'];
 
-async function binaryChecks(): Promise<Check[]> {
-  return Promise.all(
-    Object.entries(PACKAGES).map(async ([bin, pkg]) => {
-      const path = await which(bin);
+/** Every template's site features: doctor checks what any of them needs. */
+async function templateSites(): Promise<{ name: string; site: SiteFeatures }[]> {
+  const { listTemplates, loadTemplate } = await import('../spec/templates.js');
+  return Promise.all((await listTemplates()).map(async (t) => ({ name: t.name, site: siteOf(await loadTemplate(t.name)) })));
+}
+
+/** What a cluster with these site features needs of this machine, each with who needs it. */
+export function requirementsOf(sites: { name: string; site: SiteFeatures }[]): { programs: Map<string, string[]>; mountPoints: Map<string, string[]> } {
+  const programs = new Map<string, string[]>();
+  const mountPoints = new Map<string, string[]>();
+  const add = (map: Map<string, string[]>, key: string, who: string) => map.set(key, [...new Set([...(map.get(key) ?? []), who])]);
+  for (const p of PROVIDER_PROGRAMS) add(programs, p, 'every cluster');
+  const home = resolve(slurmkitHome());
+  for (const { name, site } of sites) {
+    for (const p of [...programsFor(name, site), ...siteHostPrograms(site)]) add(programs, p, name);
+    const paths = ClusterPaths.of('check');
+    for (const node of sampleNodes()) {
+      // The cluster's own folder is made by up; everything else must be on the machine already.
+      for (const dir of hostPathsNeeded(mountsFor(node, paths, site))) if (!dir.startsWith(`${home}/`)) add(mountPoints, dir, name);
+    }
+  }
+  return { programs, mountPoints };
+}
+
+const neededBy = (who: string[]) => (who.includes('every cluster') ? 'every cluster' : `template${who.length > 1 ? 's' : ''} ${who.join(', ')}`);
+
+/** One check per program and per mount point, each with the package or command that fixes it. */
+export async function requirementChecks(
+  req: ReturnType<typeof requirementsOf>,
+  find: (program: string) => Promise<string | undefined> = which,
+  exists: (path: string) => boolean = existsSync,
+): Promise<Check[]> {
+  const programs = await Promise.all(
+    [...req.programs].map(async ([bin, who]): Promise<Check> => {
+      const path = await find(bin);
       return path
         ? { name: `program ${bin}`, ok: true, detail: path }
-        : { name: `program ${bin}`, ok: false, detail: 'not found on PATH', fix: `apt-get install -y ${pkg}` };
+        : { name: `program ${bin}`, ok: false, detail: `not found on PATH (needed by ${neededBy(who)})`, fix: `apt-get install -y ${PACKAGES[bin] ?? bin}` };
     }),
   );
+  const mounts = [...req.mountPoints].map(([dir, who]): Check =>
+    exists(dir)
+      ? { name: `mount point ${dir}`, ok: true, detail: 'present' }
+      : { name: `mount point ${dir}`, ok: false, detail: `missing (needed by ${neededBy(who)})`, fix: MOUNT_POINT_FIX[dir] ?? `mkdir -p ${dir}` },
+  );
+  return [...programs, ...mounts];
 }
+
+/** Mount points that come with a package; the others are made by scripts/setup.sh or by hand. */
+const MOUNT_POINT_FIX: Record<string, string> = {
+  '/etc/slurm': 'apt-get install -y slurm-client',
+  '/var/lib/slurm': 'apt-get install -y slurmctld',
+  '/var/log/slurm': 'apt-get install -y slurmctld',
+  '/etc/munge': 'apt-get install -y munge',
+  '/var/lib/mysql': 'apt-get install -y mariadb-server',
+  '/etc/mysql': 'apt-get install -y mariadb-common',
+  '/shared': 'mkdir /shared (scripts/setup.sh does this)',
+};
 
 function rootCheck(): Check {
   const uid = process.getuid?.() ?? -1;
   return uid === 0
     ? { name: 'running as root', ok: true, detail: 'uid 0' }
     : { name: 'running as root', ok: false, detail: `uid ${uid}`, fix: 'the local provider creates namespaces and bridges: run slurmkit as root (sudo)' };
-}
-
-function mountPointChecks(): Check[] {
-  // Nodes see the cluster's folders at Slurm's usual paths; the mount points come with the packages.
-  // /shared is the one mount point no package makes: scripts/setup.sh creates it (empty; nodes mount over it).
-  return ['/var/lib/slurm', '/var/log/slurm', '/etc/slurm', '/etc/munge', '/shared'].map((dir) =>
-    existsSync(dir)
-      ? { name: `mount point ${dir}`, ok: true, detail: 'present' }
-      : { name: `mount point ${dir}`, ok: false, detail: 'missing', fix: dir === '/shared' ? 'mkdir /shared (scripts/setup.sh does this)' : APT },
-  );
 }
 
 /** slurmkit's own files and SLURMKIT_HOME must be seen by every node at the same path. */
@@ -88,9 +148,13 @@ function visibilityChecks(): Check[] {
   ];
 }
 
-/** The checks `up` cannot do without; throws PRECONDITION with every failure and its fix. */
-export async function preflight(): Promise<void> {
-  const failed = [rootCheck(), ...(await binaryChecks()), ...mountPointChecks(), ...visibilityChecks()].filter((c) => !c.ok);
+/**
+ * The checks `up` cannot do without, for this cluster's features (default: what every template
+ * needs); throws PRECONDITION with every failure and its fix.
+ */
+export async function preflight(cluster?: { name: string; site: SiteFeatures }): Promise<void> {
+  const req = requirementsOf(cluster ? [cluster] : await templateSites());
+  const failed = [rootCheck(), ...(await requirementChecks(req)), ...visibilityChecks()].filter((c) => !c.ok);
   if (failed.length > 0) {
     throw new SlurmkitError('PRECONDITION', `this machine is not ready for local clusters (${failed.length} problem(s))`, {
       details: failed.map((c) => `${c.name}: ${c.detail} — fix: ${c.fix}`),
@@ -99,8 +163,9 @@ export async function preflight(): Promise<void> {
   }
 }
 
+/** Everything every template needs, each with its fix. */
 export async function doctor(): Promise<Check[]> {
-  const checks: Check[] = [rootCheck(), ...(await binaryChecks()), ...mountPointChecks(), ...visibilityChecks()];
+  const checks: Check[] = [rootCheck(), ...(await requirementChecks(requirementsOf(await templateSites()))), ...visibilityChecks()];
 
   if (rootCheck().ok && (await which('unshare'))) {
     const r = await run('unshare', ['--net', '--uts', '--mount', '--pid', '--ipc', '--fork', 'true'], { allowFailure: true });

@@ -4,7 +4,7 @@ import { SlurmkitError } from '../util/errors.js';
 import { sleep } from '../util/run.js';
 import { ClusterPaths } from './paths.js';
 import { headOf, labelOf, providerFor, slurmNodes } from './lifecycle.js';
-import { listStates, requireState, type ClusterState } from './state.js';
+import { listClusterEntries, requireState, type ClusterState } from './state.js';
 
 export interface NodeView {
   name: string;
@@ -22,11 +22,15 @@ export interface ClusterView {
   name: string;
   id: string;
   provider: string;
+  /** The state's phase, or "broken" when the state cannot be used (see error and fix). */
   phase: string;
   subnet: string;
   nodes: { total: number; running: number; idle: number };
   createdAt: string;
   folder: string;
+  /** Why the state cannot be used, and how to fix it; only when phase is broken. */
+  error?: string;
+  fix?: string;
 }
 
 export async function listNodes(name: string): Promise<NodeView[]> {
@@ -71,8 +75,26 @@ export async function clusterView(state: ClusterState): Promise<ClusterView> {
   };
 }
 
+/** Every cluster folder; one whose state cannot be used is listed as broken, with why and the fix. */
 export async function listClusters(): Promise<ClusterView[]> {
-  return Promise.all((await listStates()).map(clusterView));
+  return Promise.all(
+    (await listClusterEntries()).map((e) =>
+      e.state
+        ? clusterView(e.state)
+        : {
+            name: e.name,
+            id: '',
+            provider: '',
+            phase: 'broken',
+            subnet: '',
+            nodes: { total: 0, running: 0, idle: 0 },
+            createdAt: '',
+            folder: ClusterPaths.of(e.name).root,
+            error: e.error.message,
+            ...(e.error.hint ? { fix: e.error.hint } : {}),
+          },
+    ),
+  );
 }
 
 export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings'] }> {

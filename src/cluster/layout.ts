@@ -1,5 +1,6 @@
 import type { Mount, NodeSpec } from '../providers/types.js';
-import type { ClusterPaths } from './paths.js';
+import { HEAD_SECRETS, type ClusterPaths } from './paths.js';
+import { dirname } from 'node:path';
 import type { NodeRecord } from './state.js';
 import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
@@ -13,6 +14,25 @@ export interface Daemon {
   name: string;
   /** Shell commands that start it inside the node (from boot, or again from `start`). */
   start: string;
+  /** Programs `start` runs, each of which the machine must have (doctor checks them). */
+  programs: string[];
+}
+
+/** Slurm's clients, which slurmkit runs in the head (sinfo to wait for nodes, sbatch for batches, ...). */
+export const CLIENT_PROGRAMS = ['sinfo', 'srun', 'sbatch', 'squeue', 'scancel', 'scontrol', 'sacct'];
+
+/** A head and a worker of a cluster with these site features, to derive what every node needs. */
+export function sampleNodes(): NodeRecord[] {
+  return [
+    { name: 'head', role: 'head', index: 0, address: '0.0.0.0' },
+    { name: 'c1', role: 'worker', index: 1, address: '0.0.0.0' },
+  ];
+}
+
+/** Every program a cluster with these site features runs: its daemons' and Slurm's clients. */
+export function programsFor(clusterName: string, site: SiteFeatures): string[] {
+  const daemons = sampleNodes().flatMap((n) => daemonsFor(n, clusterName, site));
+  return [...new Set([...daemons.flatMap((d) => d.programs), ...CLIENT_PROGRAMS])];
 }
 
 /** Daemons per role, in start order. */
@@ -23,6 +43,7 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
         name: 'munged',
         // One munged per cluster, on the head; every node reaches its socket through /run/munge.
         start: 'munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid',
+        programs: ['munged'],
       },
       ...(site.accounting ? accountingSteps(clusterName, site.users) : []),
       {
@@ -37,11 +58,12 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
           '  sleep 0.05',
           'done',
         ].join('\n'),
+        programs: ['slurmctld', 'scontrol', 'pgrep'],
       },
       ...(site.rest ? [restStep(site.accounting)] : []),
     ];
   }
-  return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd` }];
+  return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd`, programs: ['slurmd'] }];
 }
 
 export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE): Mount[] {
@@ -61,16 +83,40 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
     { type: 'bind', source: sp.group, target: '/etc/group', readOnly: true },
     { type: 'bind', source: sp.home, target: '/home' },
     { type: 'bind', source: sp.shared, target: '/shared' },
+    ...hideOtherClusters(paths),
   ];
   if (node.role === 'head') {
+    // The head runs every service that needs a secret; it gets them before the folder is hidden.
+    mounts.push({ type: 'bind', source: paths.secrets, target: HEAD_SECRETS, readOnly: true });
     mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
     if (site.rest) mounts.push({ type: 'bind', source: sp.rest, target: '/run/slurmrestd' });
     if (site.accounting) {
       mounts.push({ type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
       mounts.push({ type: 'bind', source: sp.dbSecrets, target: '/etc/mysql' });
+      // slurmdbd reads its config (with the database password) next to slurm.conf.
+      mounts.push({ type: 'bind', source: sp.slurmdbdConfSecret, target: '/etc/slurm/slurmdbd.conf', readOnly: true });
     }
+  } else {
+    // Workers authenticate through the head's munged socket and need no key: not even the host's.
+    mounts.push({ type: 'tmpfs', target: '/etc/munge', mode: '0700', readOnly: true });
   }
+  // The cluster's secrets folder, at its host path, is an empty read-only folder in every node.
+  mounts.push({ type: 'tmpfs', target: paths.secrets, mode: '0700', readOnly: true });
   return mounts;
+}
+
+/**
+ * A node sees its own cluster's folder at its host path (batch tasks read their manifest there),
+ * but no other cluster's: the clusters folder is covered by an empty tmpfs and only this
+ * cluster's folder is bound back, through a staging path taken before the cover.
+ */
+function hideOtherClusters(paths: ClusterPaths): Mount[] {
+  const staging = '/run/slurmkit/cluster';
+  return [
+    { type: 'bind', source: paths.root, target: staging },
+    { type: 'tmpfs', target: dirname(paths.root), mode: '0700' },
+    { type: 'bind', source: staging, target: paths.root },
+  ];
 }
 
 export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: string, site: SiteFeatures = NO_SITE): NodeSpec {
@@ -91,8 +137,7 @@ export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: 
  * batch tasks run slurmkit's code and read the batch folder there.
  */
 export function hiddenInNodes(hostPath: string, paths: ClusterPaths): string | undefined {
-  const head: NodeRecord = { name: 'head', role: 'head', index: 0, address: '0.0.0.0' };
-  const targets = mountsFor(head, paths, { accounting: true, rest: true, users: [] })
+  const targets = mountsFor(sampleNodes()[0]!, paths, { accounting: true, rest: true, users: [] })
     .filter((m) => m.type === 'tmpfs' || !['/etc/hosts', '/etc/passwd', '/etc/group'].includes(m.target))
     .map((m) => m.target);
   const path = hostPath.replace(/\/+$/, '');

@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterConfig } from '../spec/types.js';
 import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '../slurm/render.js';
 import { isReady, parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
 import type { ClusterLabel, LeftoverReport, NodeProvider } from '../providers/types.js';
-import { LocalProvider } from '../providers/local/provider.js';
+import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
 import { bridgeName, hostRoutes } from '../providers/local/network.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
 import { ClusterPaths, homeTag } from './paths.js';
-import { listStates, readState, requireState, saveState, type ClusterState, type NodeRecord } from './state.js';
+import { createState, listClusterEntries, listStates, readState, requireState, updateState, STATE_VERSION, type ClusterState, type NodeRecord } from './state.js';
+import { acquireLock, type HeldLock } from '../util/lock.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
 import { daemonsFor, nodeSpecFor } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
@@ -19,8 +22,33 @@ import { readConnectionStringFile } from '../storage/connection-string.js';
 
 export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
 
-export function providerFor(_state: Pick<ClusterState, 'provider'>): NodeProvider {
-  return new LocalProvider();
+/** The provider that runs this cluster's nodes, from the registry (tests may override it there). */
+export function providerFor(state: Pick<ClusterState, 'provider'>): NodeProvider {
+  return providerOfKind(state.provider);
+}
+
+/**
+ * A lifecycle command (up, stop, start, down) holds its cluster for as long as it runs; a
+ * second one on the same cluster is refused at once, naming the first, instead of interleaving.
+ */
+async function holdCluster(name: string, verb: string): Promise<HeldLock> {
+  const paths = ClusterPaths.of(name);
+  if (!existsSync(paths.root)) await requireState(name);
+  return acquireLock(join(paths.root, 'operation.lock'), {
+    timeoutMs: 0,
+    what: `cluster ${name}`,
+    owner: `slurmkit ${verb}, pid ${process.pid}, since ${new Date().toISOString()}`,
+  });
+}
+
+/** Runs a lifecycle command while holding its cluster. */
+async function holding<T>(name: string, verb: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await holdCluster(name, verb);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
 }
 
 export interface UpOptions {
@@ -37,19 +65,18 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const { config } = opts;
   const progress = opts.progress ?? Progress.silent();
   const paths = ClusterPaths.of(config.name);
-  await preflight();
+  await preflight({ name: config.name, site: siteOf(config) });
   // A real account's connection string file is checked before anything is made.
   if (config.storage.blob === 'azure' && config.storage.connectionStringFile) await readConnectionStringFile(config.storage.connectionStringFile);
 
   let state: ClusterState | undefined;
+  let hold: HeldLock | undefined;
   try {
     state = await progress.phase('allocate network', () =>
       withAllocationLock(async () => {
-        if (await readState(config.name)) {
-          throw new SlurmkitError('CONFLICT', `a cluster named "${config.name}" already exists`, {
-            hint: `use it (slurmkit show ${config.name}), remove it (slurmkit down ${config.name}) or pick another name with --name`,
-          });
-        }
+        await mkdir(paths.root, { recursive: true, mode: 0o700 });
+        hold = await holdCluster(config.name, 'up');
+        await finishInterrupted(config.name, progress);
         const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await hostRoutes()).map((r) => r.dst)];
         const workers = config.nodes.map((n) => n.name);
         let subnet = config.network.subnet;
@@ -70,8 +97,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           ...workers.map((w, i): NodeRecord => ({ name: w, role: 'worker', index: i + 1, address: net.addresses[w]! })),
         ];
         const now = new Date().toISOString();
-        const s: ClusterState = {
-          version: 1,
+        return createState({
+          version: STATE_VERSION,
           name: config.name,
           id,
           provider: 'local',
@@ -83,17 +110,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           site: siteOf(config),
           storage: config.storage,
           timings: [],
-        };
-        await mkdir(paths.root, { recursive: true, mode: 0o700 });
-        await saveState(s);
-        return s;
+        });
       }),
     );
     const st = state;
-    await progress.phase('write config and keys', async () => {
-      await writeClusterFiles(st, config, opts.specText, paths);
-      await saveState(st);
-    });
+    await progress.phase('write config and keys', () => writeClusterFiles(st, config, opts.specText, paths));
     // Blob storage starts as soon as the head runs, while the workers boot. Azurite is only
     // launched here (it takes about a second to answer); the first command that needs it waits.
     let storage: Promise<unknown> | undefined;
@@ -104,10 +125,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     if (storage && config.storage.blob !== 'none') {
       await progress.phase(config.storage.blob === 'azurite' ? `launch Azurite on ${config.head.hostname}` : 'check blob storage account', () => storage!);
     }
-    st.phase = 'running';
-    st.timings = progress.timings;
-    await saveState(st);
-    return st;
+    state = await updateState(st.name, st.id, (s) => {
+      s.phase = 'running';
+      s.timings = progress.timings;
+    });
+    return state;
   } catch (err) {
     if (state) {
       const diagnosis = await diagnose(paths);
@@ -117,9 +139,31 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       if (err instanceof SlurmkitError && err.code === 'TIMEOUT' && diagnosis) {
         throw new SlurmkitError(err.code, `${err.message}${diagnosis}`, { hint: err.hint ?? 'run `slurmkit doctor`', details: err.details });
       }
+    } else if (hold && !(err instanceof SlurmkitError && err.code === 'CONFLICT')) {
+      // Nothing was made but the folder: leave no empty cluster behind.
+      await rm(paths.root, { recursive: true, force: true });
     }
     throw err;
+  } finally {
+    await hold?.release();
   }
+}
+
+/**
+ * A cluster left half-made by an `up` that was killed (phase creating) or half-removed by a
+ * `down` that was killed (destroying) is finished off, so that `up` of the same name works;
+ * any other existing cluster of that name is a CONFLICT. Called holding the cluster.
+ */
+async function finishInterrupted(name: string, progress: Progress): Promise<void> {
+  const existing = await readState(name);
+  if (!existing) return;
+  if (existing.phase === 'creating' || existing.phase === 'destroying') {
+    await progress.phase(`remove what an interrupted ${existing.phase === 'creating' ? 'up' : 'down'} of ${name} left`, () => destroy(existing, { force: true, keepFolder: true }));
+    return;
+  }
+  throw new SlurmkitError('CONFLICT', `a cluster named "${name}" already exists`, {
+    hint: `use it (slurmkit show ${name}), remove it (slurmkit down ${name}) or pick another name with --name`,
+  });
 }
 
 /** The last lines of the daemons' logs, to say why a cluster did not come up. */
@@ -167,7 +211,6 @@ async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs =
   const provider = providerFor(state);
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
   await createInOrder(state, state.nodes, progress, afterHead);
-  await saveState(state);
   await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
 }
 
@@ -252,21 +295,33 @@ export const headOf = (state: ClusterState): NodeRecord => state.nodes.find((n) 
 
 /** Stops every node and daemon; the cluster folder, Slurm state and queue are kept. */
 export async function stop(name: string, progress = Progress.silent()): Promise<ClusterState> {
-  const state = await requireState(name);
-  const provider = providerFor(state);
-  state.phase = 'stopping';
-  await saveState(state);
-  await progress.phase('stop daemons and nodes', () =>
-    // slurmctld saves its state on SIGTERM, which each node's init passes on.
-    provider.destroyNodes(labelOf(state), state.nodes.map((n) => n.name), { graceMs: 10_000 }),
-  );
-  await progress.phase('remove network', async () => {
-    const report = await provider.removeByLabel({ id: state.id });
-    failOnLeftovers(state, report, `slurmkit stop ${name}`);
+  return holding(name, 'stop', async () => {
+    let state = await usableState(name, 'stop');
+    const provider = providerFor(state);
+    state = await updateState(name, state.id, (s) => void (s.phase = 'stopping'));
+    await progress.phase('stop daemons and nodes', () =>
+      // slurmctld saves its state on SIGTERM, which each node's init passes on.
+      provider.destroyNodes(labelOf(state), state.nodes.map((n) => n.name), { graceMs: 10_000 }),
+    );
+    await progress.phase('remove network', async () => {
+      const report = await provider.removeByLabel({ id: state.id });
+      failOnLeftovers(state, report, `slurmkit stop ${name}`);
+    });
+    return updateState(name, state.id, (s) => {
+      s.phase = 'stopped';
+      s.timings = progress.timings;
+    });
   });
-  state.phase = 'stopped';
-  state.timings = progress.timings;
-  await saveState(state);
+}
+
+/** The state of a cluster that a command may act on; a half-made or half-removed one is refused with the fix. */
+async function usableState(name: string, verb: string): Promise<ClusterState> {
+  const state = await requireState(name);
+  if (state.phase === 'creating' || state.phase === 'destroying') {
+    throw new SlurmkitError('CONFLICT', `cluster ${name} was left ${state.phase === 'creating' ? 'half-made by an interrupted up' : 'half-removed by an interrupted down'}; it cannot ${verb}`, {
+      hint: `remove it with: slurmkit down ${name} (or make it again: slurmkit up ... --name ${name})`,
+    });
+  }
   return state;
 }
 
@@ -275,42 +330,40 @@ export async function stop(name: string, progress = Progress.silent()): Promise<
  * nodes and daemons that died, leaving healthy ones alone.
  */
 export async function start(name: string, progress = Progress.silent(), readyTimeoutMs = 60_000): Promise<ClusterState> {
-  const state = await requireState(name);
-  await preflight();
-  const provider = providerFor(state);
-  const running = new Map((await provider.list(labelOf(state))).filter((n) => n.running).map((n) => [n.hostname, n]));
-  state.phase = 'starting';
-  await saveState(state);
-  await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
-  const missing = state.nodes.filter((n) => !running.has(n.name));
-  await createInOrder(state, missing, progress);
-  const restarted: string[] = [];
-  for (const node of state.nodes.filter((n) => running.has(n.name))) {
-    const have = running.get(node.name)!.processes;
-    for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE).filter((d) => !have.includes(d.name))) {
-      await progress.phase(`restart ${daemon.name} on ${node.name}`, async () => {
-        const r = await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', daemon.start], stdio: 'capture' });
-        if (r.exitCode !== 0) {
-          throw new SlurmkitError('COMMAND_FAILED', `${daemon.name} on ${node.name} did not start (exit ${r.exitCode}): ${r.stderr.trim()}`, {
-            hint: `see: slurmkit logs ${name} --node ${node.name} --daemon ${daemon.name}`,
-          });
-        }
-      });
-      restarted.push(`${daemon.name}@${node.name}`);
+  return holding(name, 'start', async () => {
+    let state = await usableState(name, 'start');
+    await preflight({ name, site: state.site ?? NO_SITE });
+    const provider = providerFor(state);
+    const running = new Map((await provider.list(labelOf(state))).filter((n) => n.running).map((n) => [n.hostname, n]));
+    state = await updateState(name, state.id, (s) => void (s.phase = 'starting'));
+    await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
+    const missing = state.nodes.filter((n) => !running.has(n.name));
+    await createInOrder(state, missing, progress);
+    const restarted: string[] = [];
+    for (const node of state.nodes.filter((n) => running.has(n.name))) {
+      const have = running.get(node.name)!.processes;
+      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE).filter((d) => !have.includes(d.name))) {
+        await progress.phase(`restart ${daemon.name} on ${node.name}`, async () => {
+          const r = await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', daemon.start], stdio: 'capture' });
+          if (r.exitCode !== 0) {
+            throw new SlurmkitError('COMMAND_FAILED', `${daemon.name} on ${node.name} did not start (exit ${r.exitCode}): ${r.stderr.trim()}`, {
+              hint: `see: slurmkit logs ${name} --node ${node.name} --daemon ${daemon.name}`,
+            });
+          }
+        });
+        restarted.push(`${daemon.name}@${node.name}`);
+      }
     }
-  }
-  if (missing.length === 0 && restarted.length === 0) progress.info('  every node and daemon was already running');
-  await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
-  state.phase = 'running';
-  await saveState(state);
-  // Blob storage runs in the head: bring it back if the cluster had it (imported late: storage builds on this module).
-  const { resumeBlobStorage } = await import('../storage/blob.js');
-  await progress
-    .phase('resume blob storage', () => resumeBlobStorage(name))
-    .catch((err: unknown) => progress.info(`  blob storage did not come back: ${(err as Error).message}`));
-  state.timings = progress.timings;
-  await saveState(state);
-  return state;
+    if (missing.length === 0 && restarted.length === 0) progress.info('  every node and daemon was already running');
+    await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
+    state = await updateState(name, state.id, (s) => void (s.phase = 'running'));
+    // Blob storage runs in the head: bring it back if the cluster had it (imported late: storage builds on this module).
+    const { resumeBlobStorage } = await import('../storage/blob.js');
+    await progress
+      .phase('resume blob storage', () => resumeBlobStorage(name))
+      .catch((err: unknown) => progress.info(`  blob storage did not come back: ${(err as Error).message}`));
+    return updateState(name, state.id, (s) => void (s.timings = progress.timings));
+  });
 }
 
 function failOnLeftovers(state: ClusterState, report: LeftoverReport, retry: string): void {
@@ -330,34 +383,64 @@ export interface DownResult {
 /** Removes every trace of a cluster. Idempotent. */
 export async function down(name: string, opts: { force?: boolean; progress?: Progress } = {}): Promise<DownResult> {
   const progress = opts.progress ?? Progress.silent();
-  let unreadable = false;
-  const state = await readState(name).catch((err) => {
-    if (!opts.force) throw err;
-    unreadable = true;
-    return undefined;
+  if (!existsSync(ClusterPaths.of(name).root)) return { name, existed: false, removed: [] };
+  // --force goes ahead even while another command holds the cluster (a hung start, say).
+  const hold = await holdCluster(name, 'down').catch((err: unknown) => {
+    if (opts.force && err instanceof SlurmkitError && err.code === 'CONFLICT') return undefined;
+    throw err;
   });
-  if (!state) {
-    await rm(ClusterPaths.of(name).root, { recursive: true, force: true });
-    // Without its state the cluster's id is unknown: collect what no remaining cluster owns, as gc does.
-    const removed = unreadable ? (await gc()).removed : [];
-    return { name, existed: unreadable, removed };
+  try {
+    let unreadable = false;
+    const state = await readState(name).catch((err) => {
+      if (!opts.force) throw err;
+      unreadable = true;
+      return undefined;
+    });
+    if (!state) {
+      await rm(ClusterPaths.of(name).root, { recursive: true, force: true });
+      // Without its state the cluster's id is unknown: collect what no remaining cluster owns, as gc does.
+      const removed = unreadable ? (await gc()).removed : [];
+      return { name, existed: unreadable, removed };
+    }
+    const removed = await progress.phase('remove nodes, network and files', () => destroy(state, opts));
+    return { name, existed: true, removed };
+  } finally {
+    await hold?.release();
   }
-  const removed = await progress.phase('remove nodes, network and files', () => destroy(state, opts));
-  return { name, existed: true, removed };
 }
 
-async function destroy(state: ClusterState, opts: { force?: boolean }): Promise<string[]> {
-  state.phase = 'destroying';
-  await saveState(state).catch(() => undefined);
+async function destroy(state: ClusterState, opts: { force?: boolean; keepFolder?: boolean }): Promise<string[]> {
+  await updateState(state.name, state.id, (s) => void (s.phase = 'destroying')).catch(() => undefined);
   const report = await providerFor(state).removeByLabel({ id: state.id });
   if (!opts.force) failOnLeftovers(state, report, `slurmkit down ${state.name}`);
-  await rm(ClusterPaths.of(state.name).root, { recursive: true, force: true });
+  const root = ClusterPaths.of(state.name).root;
+  if (opts.keepFolder) {
+    // Everything but the locks this command holds.
+    for (const entry of await readdir(root)) if (!entry.endsWith('.lock')) await rm(join(root, entry), { recursive: true, force: true });
+  } else {
+    await rm(root, { recursive: true, force: true });
+  }
   if (report.failed.length > 0) failOnLeftovers(state, report, `slurmkit gc`);
   return report.removed;
 }
 
-/** Removes resources labeled by slurmkit whose cluster no longer exists. */
+/**
+ * Removes resources labeled by slurmkit whose cluster no longer exists. A cluster whose folder
+ * exists is never touched, even when its state cannot be read: only `down NAME --force` removes it.
+ */
 export async function gc(): Promise<LeftoverReport> {
-  const keepIds = (await listStates()).map((s) => s.id);
-  return new LocalProvider().removeByLabel({ home: homeTag(), keepIds });
+  const entries = await listClusterEntries();
+  const select = {
+    home: homeTag(),
+    keepIds: entries.flatMap((e) => (e.state ? [e.state.id] : [])),
+    keepNames: entries.filter((e) => !e.state).map((e) => e.name),
+  };
+  const report: LeftoverReport = { found: [], removed: [], failed: [] };
+  for (const provider of allProviders()) {
+    const r = await provider.removeByLabel(select);
+    report.found.push(...r.found);
+    report.removed.push(...r.removed);
+    report.failed.push(...r.failed);
+  }
+  return report;
 }

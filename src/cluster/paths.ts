@@ -14,6 +14,8 @@ export function homeTag(): string {
   return createHash('sha256').update(resolve(slurmkitHome())).digest('hex').slice(0, 8);
 }
 
+export { HEAD_SECRETS } from '../slurm/render.js';
+
 /** The layout of one cluster's folder on the host. Nothing else on the host is written. */
 export class ClusterPaths {
   constructor(readonly root: string) {}
@@ -36,9 +38,16 @@ export class ClusterPaths {
   get cgroupConf(): string { return join(this.slurmEtc, 'cgroup.conf'); }
   /** Seen as /etc/hosts inside every node. */
   get hosts(): string { return join(this.root, 'etc', 'hosts'); }
+  /**
+   * Every secret of the cluster (munge key, database password, JWT key, blob account), 0700.
+   * Hidden in every node; the head sees it at HEAD_SECRETS.
+   */
+  get secrets(): string { return join(this.root, 'secrets'); }
   /** Seen as /etc/munge inside the head only: the key never reaches a worker's view. */
-  get mungeEtc(): string { return join(this.root, 'secrets', 'munge'); }
+  get mungeEtc(): string { return join(this.secrets, 'munge'); }
   get mungeKey(): string { return join(this.mungeEtc, 'munge.key'); }
+  /** The JWT key slurmctld signs REST tokens with. */
+  get jwtKey(): string { return join(this.secrets, 'jwt', 'jwt_hs256.key'); }
   /** Seen as /run/munge in every node: the socket of the cluster's one munged. */
   get mungeRun(): string { return join(this.root, 'run', 'munge'); }
   /** Seen as /var/lib/slurm in every node: slurmctld state and slurmd spools. */

@@ -117,7 +117,7 @@ describe('a complete site: accounting, users, shared storage', () => {
   test('the database password is owner-only and on no command line', async () => {
     const pass = (await stat(join(sitePaths(ClusterPaths.of('tsite')).dbSecrets, 'password'))).mode & 0o777;
     assert.equal(pass, 0o600);
-    const conf = (await stat(sitePaths(ClusterPaths.of('tsite')).slurmdbdConf)).mode & 0o777;
+    const conf = (await stat(sitePaths(ClusterPaths.of('tsite')).slurmdbdConfSecret)).mode & 0o777;
     assert.equal(conf, 0o600);
     const { readFile } = await import('node:fs/promises');
     const secret = (await readFile(join(sitePaths(ClusterPaths.of('tsite')).dbSecrets, 'password'), 'utf8')).trim();

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ClusterConfig } from '../spec/types.js';
 import { renderSlurmdbdConf } from '../slurm/render.js';
 import { conflictsWithHost, renderGroup, renderPasswd } from '../slurm/accounts.js';
@@ -69,7 +69,10 @@ export function sitePaths(paths: ClusterPaths) {
     mysqlData: join(paths.root, 'var', 'lib', 'mysql'),
     /** Seen as /etc/mysql on the head: the SQL that creates the database user, with its password. */
     dbSecrets: join(paths.root, 'secrets', 'db'),
+    /** An empty file: the head mounts slurmdbdConfSecret over it; other nodes see only this. */
     slurmdbdConf: join(paths.slurmEtc, 'slurmdbd.conf'),
+    /** slurmdbd.conf itself, with the database password: seen as /etc/slurm/slurmdbd.conf on the head only. */
+    slurmdbdConfSecret: join(paths.secrets, 'db', 'slurmdbd.conf'),
     passwd: join(paths.root, 'etc', 'passwd'),
     group: join(paths.root, 'etc', 'group'),
     /** Seen as /home on every node. */
@@ -105,8 +108,8 @@ export async function writeSiteFiles(cfg: ClusterConfig, paths: ClusterPaths): P
   if (cfg.rest) {
     await mkdir(sp.rest, { recursive: true, mode: 0o700 });
     await chmod(sp.rest, 0o700);
-    const key = join(paths.slurmEtc, 'jwt_hs256.key');
-    if (!existsSync(key)) await writeFile(key, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    await mkdir(dirname(paths.jwtKey), { recursive: true, mode: 0o700 });
+    if (!existsSync(paths.jwtKey)) await writeFile(paths.jwtKey, randomBytes(32), { mode: 0o600, flag: 'wx' });
   }
   if (cfg.accounting) {
     await mkdir(sp.dbSecrets, { recursive: true, mode: 0o700 });
@@ -129,18 +132,19 @@ export async function writeSiteFiles(cfg: ClusterConfig, paths: ClusterPaths): P
       ].join('\n'),
       { mode: 0o600 },
     );
-    await writeFile(sp.slurmdbdConf, renderSlurmdbdConf(cfg, { storagePass: pass }), { mode: 0o600 });
-    await chmod(sp.slurmdbdConf, 0o600);
+    await writeFile(sp.slurmdbdConfSecret, renderSlurmdbdConf(cfg, { storagePass: pass }), { mode: 0o600 });
+    await chmod(sp.slurmdbdConfSecret, 0o600);
+    await writeFile(sp.slurmdbdConf, '', { mode: 0o644 });
   }
 }
 
-/** Fails fast when a mount point the site needs is missing on this machine. */
-export function siteMountPoints(site: SiteFeatures): string[] {
-  return ['/shared', '/home', ...(site.accounting ? ['/var/lib/mysql', '/etc/mysql'] : [])];
+/** Programs the site runs on this machine (not in a node) while it writes the cluster's files. */
+export function siteHostPrograms(site: SiteFeatures): string[] {
+  return site.accounting ? ['mariadb-install-db'] : [];
 }
 
 /** Boot steps on the head for accounting, before slurmctld starts (so it registers at once). */
-export function accountingSteps(clusterName: string, users: string[]): { name: string; start: string }[] {
+export function accountingSteps(clusterName: string, users: string[]): { name: string; start: string; programs: string[] }[] {
   const wait = (what: string, probe: string, proc: string, log: string) =>
     [
       `for _ in $(seq 400); do`,
@@ -169,8 +173,8 @@ export function accountingSteps(clusterName: string, users: string[]): { name: s
       : []),
   ].join('\n');
   return [
-    { name: 'mariadbd', start: mariadb },
-    { name: 'slurmdbd', start: slurmdbd },
+    { name: 'mariadbd', start: mariadb, programs: ['mariadbd', 'mariadb-admin', 'mariadb', 'pgrep', 'tail'] },
+    { name: 'slurmdbd', start: slurmdbd, programs: ['slurmdbd', 'sacctmgr', 'pgrep', 'tail'] },
   ];
 }
 
@@ -182,9 +186,10 @@ export const restSocket = (paths: ClusterPaths): string => join(sitePaths(paths)
  * folder, and in the head), and every request must also carry a JWT from `scontrol token`.
  * Local (peer credential) auth cannot serve the host: its PID is not in the head's namespace.
  */
-export function restStep(accounting: boolean): { name: string; start: string } {
+export function restStep(accounting: boolean): { name: string; start: string; programs: string[] } {
   return {
     name: 'slurmrestd',
+    programs: ['slurmrestd', 'pgrep', 'tail'],
     start: [
       'rm -f /run/slurmrestd/slurmrestd.sock',
       `SLURM_JWT=daemon SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/jwt${accounting ? '' : ' -s openapi/v0.0.38'} unix:/run/slurmrestd/slurmrestd.sock </dev/null >>/var/log/slurm/slurmrestd.log 2>&1 &`,

@@ -1,85 +1,227 @@
-import { readFile, rename, writeFile, readdir } from 'node:fs/promises';
+/**
+ * The state store: one `state.json` per cluster folder, read back through the same schema
+ * it was written with, changed only under the cluster's lock, and replaced atomically.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NetworkPlan } from '../spec/types.js';
+import { z } from 'zod';
 import { ClusterPaths, slurmkitHome } from './paths.js';
 import { SlurmkitError } from '../util/errors.js';
-import type { SiteFeatures } from './site.js';
-import type { StorageConfig } from '../spec/types.js';
+import { withLock } from '../util/lock.js';
+import { CLUSTER_NAME } from '../spec/names.js';
 
-export type ClusterPhase = 'creating' | 'running' | 'stopping' | 'stopped' | 'starting' | 'failed' | 'destroying';
+/** The version this slurmkit writes. A file of a later version is refused, never half-read. */
+export const STATE_VERSION = 1;
 
-export interface NodeRecord {
-  name: string;
-  role: 'head' | 'worker';
+const PHASES = ['creating', 'running', 'stopping', 'stopped', 'starting', 'failed', 'destroying'] as const;
+export type ClusterPhase = (typeof PHASES)[number];
+
+const ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'an IPv4 address');
+
+const nodeRecordSchema = z.strictObject({
+  name: z.string().min(1),
+  role: z.enum(['head', 'worker']),
   /** Stable index for host-side interface names. */
-  index: number;
-  address: string;
+  index: z.number().int().min(0),
+  address: ipv4,
+});
+
+const stateSchema = z
+  .strictObject({
+    version: z.literal(STATE_VERSION),
+    name: z.string().regex(CLUSTER_NAME),
+    id: z.string().regex(/^[0-9a-f]{6}$/),
+    provider: z.literal('local'),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    phase: z.enum(PHASES),
+    network: z.strictObject({
+      subnet: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/),
+      prefixLength: z.number().int().min(8).max(30),
+      gateway: ipv4,
+      addresses: z.record(z.string(), ipv4),
+      bridge: z.string().min(1),
+    }),
+    nodes: z.array(nodeRecordSchema).min(1),
+    /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */
+    site: z.strictObject({ accounting: z.boolean(), rest: z.boolean(), users: z.array(z.string()) }).optional(),
+    /** Blob storage from the spec; clusters made before it existed have Azurite on first use. */
+    storage: z.strictObject({ blob: z.enum(['azurite', 'azure', 'none']), connectionStringFile: z.string().optional() }).optional(),
+    /** Timings of the last lifecycle command. */
+    timings: z.array(z.strictObject({ phase: z.string(), ms: z.number() })),
+    /** The last error, when phase is failed. */
+    error: z.string().optional(),
+  })
+  .refine((s) => s.nodes.filter((n) => n.role === 'head').length === 1, { message: 'exactly one node must have role head', path: ['nodes'] });
+
+export type ClusterState = z.output<typeof stateSchema>;
+export type NodeRecord = ClusterState['nodes'][number];
+export type PhaseTiming = ClusterState['timings'][number];
+
+/** How long a command waits for another one that is changing the same cluster's state. */
+const LOCK_WAIT_MS = 30_000;
+
+const lockFile = (name: string) => join(ClusterPaths.of(name).root, 'state.lock');
+
+/** A state file that cannot be trusted: it is reported with its path and the fix, never used. */
+export function brokenStateError(name: string, file: string, problem: string): SlurmkitError {
+  return new SlurmkitError('CONFLICT', `the state of cluster ${name} (${file}) cannot be used: ${problem}`, {
+    hint: `if you kept a copy, put it back; otherwise slurmkit down ${name} --force removes the cluster and whatever it left running`,
+  });
 }
 
-export interface PhaseTiming {
-  phase: string;
-  ms: number;
-}
-
-export interface ClusterState {
-  version: 1;
-  name: string;
-  id: string;
-  provider: 'local';
-  createdAt: string;
-  updatedAt: string;
-  phase: ClusterPhase;
-  network: NetworkPlan & { bridge: string };
-  nodes: NodeRecord[];
-  /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */
-  site?: SiteFeatures;
-  /** Blob storage from the spec; clusters made before it existed have Azurite on first use. */
-  storage?: StorageConfig;
-  /** Timings of the last lifecycle command. */
-  timings: PhaseTiming[];
-  /** The last error, when phase is failed. */
-  error?: string;
-}
-
-/** Written to a temporary file and renamed, so a crash never leaves a half-written state. */
-export async function saveState(state: ClusterState): Promise<void> {
-  const paths = ClusterPaths.of(state.name);
-  state.updatedAt = new Date().toISOString();
-  const tmp = `${paths.state}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, paths.state);
-}
-
-export async function readState(name: string): Promise<ClusterState | undefined> {
-  const file = ClusterPaths.of(name).state;
+function parseState(name: string, file: string, text: string): ClusterState {
+  let raw: unknown;
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as ClusterState;
+    raw = JSON.parse(text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SlurmkitError('CONFLICT', `cannot read the state of cluster ${name}: ${(err as Error).message}`, {
-      hint: `slurmkit down ${name} --force removes the cluster and whatever it left running anyway`,
+    throw brokenStateError(name, file, text.trim() === '' ? 'it is empty' : `it is not valid JSON (${(err as Error).message})`);
+  }
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version > STATE_VERSION) {
+    throw new SlurmkitError('CONFLICT', `cluster ${name} was written by a newer slurmkit (state version ${version}; this one reads ${STATE_VERSION})`, {
+      hint: 'use the slurmkit that created it',
     });
   }
+  const parsed = stateSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw brokenStateError(name, file, `it does not match the state schema (${issues.slice(0, 3).join('; ')}${issues.length > 3 ? '; ...' : ''})`);
+  }
+  if (parsed.data.name !== name) throw brokenStateError(name, file, `it describes cluster "${parsed.data.name}"`);
+  return parsed.data;
+}
+
+/**
+ * Reads and validates a cluster's state. Undefined when the cluster has no folder or no state
+ * file yet; a state that cannot be read or fails validation throws CONFLICT with the fix.
+ */
+export async function readState(name: string): Promise<ClusterState | undefined> {
+  const file = ClusterPaths.of(name).state;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw brokenStateError(name, file, (err as Error).message);
+  }
+  return parseState(name, file, text);
+}
+
+/**
+ * Writes the whole state: to a temporary file of its own name, flushed to disk, then renamed
+ * over state.json. Readers see the old or the new state, never a mix, and a full disk or a
+ * crash leaves the old one in place. Callers hold the cluster's lock (see updateState).
+ */
+async function writeState(state: ClusterState): Promise<void> {
+  const paths = ClusterPaths.of(state.name);
+  const checked = stateSchema.parse(state);
+  const tmp = `${paths.state}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(`${JSON.stringify(checked, null, 2)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, paths.state);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    const e = err as NodeJS.ErrnoException;
+    throw new SlurmkitError('PRECONDITION', `could not save the state of cluster ${state.name}: ${e.message}`, {
+      hint: e.code === 'ENOSPC' ? `free space where ${slurmkitHome()} lives, then run the command again` : `check that ${paths.root} is writable`,
+      cause: err,
+    });
+  }
+}
+
+/** Runs fn while holding the lock on the cluster's state (other commands wait for it). */
+export function withStateLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(lockFile(name), { timeoutMs: LOCK_WAIT_MS, what: `the state of cluster ${name}`, owner: `pid ${process.pid}` }, fn);
+}
+
+/** Saves a new cluster's first state. CONFLICT if the name is taken (or its folder holds a broken state). */
+export async function createState(state: ClusterState): Promise<ClusterState> {
+  return withStateLock(state.name, async () => {
+    if (await readState(state.name)) {
+      throw new SlurmkitError('CONFLICT', `a cluster named "${state.name}" already exists`, {
+        hint: `use it (slurmkit show ${state.name}), remove it (slurmkit down ${state.name}) or pick another name with --name`,
+      });
+    }
+    state.updatedAt = new Date().toISOString();
+    await writeState(state);
+    return state;
+  });
+}
+
+/**
+ * Reads the current state under the lock, applies `change` to it and saves it, so that two
+ * commands changing one cluster never lose each other's updates. Rejects NOT_FOUND if the
+ * cluster is gone and CONFLICT if it was replaced by another cluster of the same name.
+ */
+export async function updateState(name: string, id: string, change: (state: ClusterState) => void): Promise<ClusterState> {
+  return withStateLock(name, async () => {
+    const current = await readState(name);
+    if (!current) throw notFound(name, []);
+    if (current.id !== id) {
+      throw new SlurmkitError('CONFLICT', `cluster ${name} was replaced while this command ran (id ${id} is now ${current.id})`, {
+        hint: `see: slurmkit show ${name}`,
+      });
+    }
+    change(current);
+    current.updatedAt = new Date().toISOString();
+    await writeState(current);
+    return current;
+  });
+}
+
+function notFound(name: string, names: string[]): SlurmkitError {
+  return new SlurmkitError('NOT_FOUND', `no cluster named "${name}"`, {
+    hint: names.length ? `existing clusters: ${names.join(', ')}` : 'create one with: slurmkit up --template lab',
+  });
 }
 
 export async function requireState(name: string): Promise<ClusterState> {
   const state = await readState(name);
-  if (!state) {
-    const names = (await listStates()).map((s) => s.name);
-    throw new SlurmkitError('NOT_FOUND', `no cluster named "${name}"`, {
-      hint: names.length ? `existing clusters: ${names.join(', ')}` : 'create one with: slurmkit up --template lab',
-    });
-  }
+  if (!state) throw notFound(name, (await listClusterEntries()).map((e) => e.name));
   return state;
 }
 
-export async function listStates(): Promise<ClusterState[]> {
+/** One folder under clusters/: its state, or why it cannot be used. */
+export type ClusterEntry = { name: string; state: ClusterState; error?: undefined } | { name: string; state?: undefined; error: SlurmkitError };
+
+/**
+ * Every cluster folder of this home. A folder whose state is missing or broken is listed
+ * with its error, never skipped: it may still own running nodes.
+ */
+export async function listClusterEntries(): Promise<ClusterEntry[]> {
   let names: string[];
   try {
-    names = await readdir(join(slurmkitHome(), 'clusters'));
+    names = (await readdir(join(slurmkitHome(), 'clusters'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
   } catch {
     return [];
   }
-  const states = await Promise.all(names.map((n) => readState(n).catch(() => undefined)));
-  return states.filter((s): s is ClusterState => s !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  const entries = await Promise.all(
+    names
+      .filter((n) => CLUSTER_NAME.test(n))
+      .map(async (name): Promise<ClusterEntry> => {
+        try {
+          const state = await readState(name);
+          if (state) return { name, state };
+          const file = ClusterPaths.of(name).state;
+          return { name, error: brokenStateError(name, file, 'it is missing (a command was interrupted before saving it, or it was removed)') };
+        } catch (err) {
+          return { name, error: err instanceof SlurmkitError ? err : brokenStateError(name, ClusterPaths.of(name).state, String(err)) };
+        }
+      }),
+  );
+  return entries.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The clusters whose state can be used. */
+export async function listStates(): Promise<ClusterState[]> {
+  return (await listClusterEntries()).flatMap((e) => (e.state ? [e.state] : []));
 }

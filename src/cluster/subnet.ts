@@ -1,8 +1,9 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NetworkPlan } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
-import { sleep } from '../util/run.js';
+import { withLock } from '../util/lock.js';
 import { slurmkitHome } from './paths.js';
 
 /** Subnets are carved from this pool unless the spec names one. */
@@ -68,37 +69,12 @@ export function pickSubnet(prefixLength: number, taken: string[]): string {
 }
 
 /**
- * A host-wide lock around allocation, so two `up`s at once never pick the same subnet.
- * mkdir is atomic; a lock whose owner died is taken over.
+ * Serializes subnet allocation and cluster creation among slurmkit commands on this machine,
+ * whatever their SLURMKIT_HOME: subnets are a host-wide resource. Like iptables' own
+ * /run/xtables.lock, the lock file lives in /run/lock (a tmpfs: gone at reboot).
  */
 export async function withAllocationLock<T>(fn: () => Promise<T>): Promise<T> {
-  const dir = join(slurmkitHome(), 'alloc.lock');
   await mkdir(slurmkitHome(), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await mkdir(dir);
-      await writeFile(join(dir, 'pid'), String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => '0'));
-      let alive = owner > 0;
-      if (alive) {
-        try {
-          process.kill(owner, 0);
-        } catch {
-          alive = false;
-        }
-      }
-      if (!alive && owner > 0) await rm(dir, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new SlurmkitError('TIMEOUT', `another slurmkit holds ${dir}`, { hint: `if no slurmkit runs, remove it: rm -r ${dir}` });
-      await sleep(50);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const file = existsSync('/run/lock') ? '/run/lock/slurmkit-allocate.lock' : join(slurmkitHome(), 'allocate.lock');
+  return withLock(file, { timeoutMs: 30_000, what: 'subnet allocation' }, fn);
 }

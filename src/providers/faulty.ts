@@ -9,6 +9,7 @@ import type {
   CreateNodesRequest,
   ExecRequest,
   ExecResult,
+  LabelSelector,
   LeftoverReport,
   NetworkRequest,
   NodeProvider,
@@ -172,7 +173,7 @@ export class FaultyProvider implements NodeProvider {
     return this.inner.list(label);
   }
 
-  async removeByLabel(select: { id: string } | { home: string; keepIds: string[] }): Promise<LeftoverReport> {
+  async removeByLabel(select: LabelSelector): Promise<LeftoverReport> {
     const hit = this.take('removeByLabel');
     await this.before('removeByLabel', hit);
     const report = await this.inner.removeByLabel(select);

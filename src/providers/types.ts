@@ -20,7 +20,7 @@ export interface ClusterLabel {
 
 export type Mount =
   | { type: 'bind'; source: string; target: string; readOnly?: boolean }
-  | { type: 'tmpfs'; target: string; mode?: string; sizeMiB?: number };
+  | { type: 'tmpfs'; target: string; mode?: string; sizeMiB?: number; readOnly?: boolean };
 
 export interface NetworkRequest {
   label: ClusterLabel;
@@ -36,7 +36,10 @@ export interface NodeSpec {
   /** Stable small integer, unique in the cluster (names host-side interfaces). */
   index: number;
   address: string;
-  /** Applied in order, inside the node only. A target must exist on the host or lie under an earlier tmpfs. */
+  /**
+   * Applied in order, inside the node only. A target must exist on the host or lie under an
+   * earlier tmpfs; a bind's source may also lie under an earlier mount of this node.
+   */
   mounts: Mount[];
   /** Shell commands run inside the node once network and mounts are ready. Non-zero exit fails the node. */
   boot: string;
@@ -81,6 +84,13 @@ export interface NodeStatus {
   processes: string[];
 }
 
+/**
+ * Which labeled resources to remove: one cluster's (by id), or a home's leftovers. A cluster
+ * whose folder exists but whose state cannot be read is kept by name: its id is unknown, and
+ * its nodes may still run jobs.
+ */
+export type LabelSelector = { id: string } | { home: string; keepIds: string[]; keepNames: string[] };
+
 export interface LeftoverReport {
   /** Human-readable resource descriptions, e.g. "bridge skab12cdbr". */
   found: string[];
@@ -123,10 +133,10 @@ export interface NodeProvider {
 
   /**
    * Removes every resource carrying this cluster's id (or, with `home`, of any cluster of
-   * that home whose id is not in `keepIds`). Never throws for a resource it cannot remove:
-   * it reports it with the command to retry.
+   * that home whose id is not in `keepIds` and whose name is not in `keepNames`). Never
+   * throws for a resource it cannot remove: it reports it with the command to retry.
    */
-  removeByLabel(select: { id: string } | { home: string; keepIds: string[] }): Promise<LeftoverReport>;
+  removeByLabel(select: LabelSelector): Promise<LeftoverReport>;
 }
 
 export class UnsupportedError extends SlurmkitError {

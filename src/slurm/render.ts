@@ -124,8 +124,11 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
   ];
 }
 
-/** Where the per-cluster JWT key sits inside every node (mode 0600, root only). */
-export const JWT_KEY_PATH = '/etc/slurm/jwt_hs256.key';
+/** Where the head sees its cluster's secrets folder; in every other node, and at its host path, it is hidden. */
+export const HEAD_SECRETS = '/run/slurmkit/secrets';
+
+/** Where the per-cluster JWT key sits inside the head (mode 0600, root only); only slurmctld reads it. */
+export const JWT_KEY_PATH = `${HEAD_SECRETS}/jwt/jwt_hs256.key`;
 
 /** JSON Web Tokens next to munge, for slurmrestd's clients (tokens come from `scontrol token`). */
 function jwtSection(): Section {

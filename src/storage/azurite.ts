@@ -55,7 +55,7 @@ export function azuriteScript(paths: BlobPaths, nodeBinary = process.execPath, e
     'umask 077',
     `mkdir -p ${q(paths.data)}`,
     `echo "$(date -Is) slurmkit: starting azurite" >> ${q(paths.log)}`,
-    `AZURITE_ACCOUNTS="$(cat ${q(paths.account)})" setsid ${q(nodeBinary)} ${args.map(q).join(' ')} >> ${q(paths.log)} 2>&1 < /dev/null &`,
+    `AZURITE_ACCOUNTS="$(cat ${q(paths.accountInHead)})" setsid ${q(nodeBinary)} ${args.map(q).join(' ')} >> ${q(paths.log)} 2>&1 < /dev/null &`,
     'echo $!',
   ].join('\n');
 }

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { ClusterPaths } from '../cluster/paths.js';
+import { join, relative } from 'node:path';
+import { ClusterPaths, HEAD_SECRETS } from '../cluster/paths.js';
 
 /** Where blob storage keeps its files inside a cluster's folder (nothing outside it). */
 export class BlobPaths {
@@ -15,6 +15,8 @@ export class BlobPaths {
   get secrets(): string { return join(this.cluster.root, 'secrets', 'blob'); }
   /** `account:key`, exactly the value Azurite reads from AZURITE_ACCOUNTS. */
   get account(): string { return join(this.secrets, 'account'); }
+  /** The same file as the head sees it (the host path is hidden inside nodes). */
+  get accountInHead(): string { return join(HEAD_SECRETS, relative(this.cluster.secrets, this.account)); }
   /** The connection string jobs use, for whichever account is active. */
   get connectionString(): string { return join(this.secrets, 'connection-string'); }
   /** What is configured (no secrets): which kind is active and whether Azurite was ever enabled. */

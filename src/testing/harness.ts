@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { down, gc, labelOf, providerFor } from '../cluster/lifecycle.js';
 import type { ClusterState } from '../cluster/state.js';
-import { listStates } from '../cluster/state.js';
+import { listClusterEntries } from '../cluster/state.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
 import { listLabeledBridges, listLabeledRules } from '../providers/local/network.js';
 import { run } from '../util/run.js';
@@ -17,10 +17,10 @@ export async function useTempHome(): Promise<string> {
 
 /** Removes every cluster of the temp home and then the home itself; used in `after` hooks, so it never throws. */
 export async function cleanupHome(home: string): Promise<void> {
-  for (const s of await listStates().catch(() => [])) {
+  for (const s of await listClusterEntries().catch(() => [])) {
     await down(s.name, { force: true }).catch(() => undefined);
   }
-  // gc only takes leftovers labeled with this home, so other clusters on the machine are safe.
+  // Every folder, broken ones too; gc only takes leftovers labeled with this home, so other clusters on the machine are safe.
   await gc().catch(() => undefined);
   await rm(home, { recursive: true, force: true });
 }

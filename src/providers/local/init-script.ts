@@ -12,25 +12,54 @@ function isUnder(path: string, dir: string): boolean {
 }
 
 /**
- * Mount targets must already exist on the host, or lie under a tmpfs this node mounted
- * earlier: creating a folder on the shared host filesystem would change the host.
+ * Where a path inside the node leads once `mounts` are applied: a host path (through binds),
+ * or nothing on the host (it lies in a tmpfs, where the init makes the folders it needs).
+ */
+function hostPathOf(path: string, mounts: Mount[]): string | undefined {
+  for (let i = mounts.length - 1; i >= 0; i--) {
+    const m = mounts[i]!;
+    if (!isUnder(path, m.target)) continue;
+    if (m.type === 'tmpfs') return undefined;
+    return hostPathOf(m.source + path.slice(m.target.length), mounts.slice(0, i));
+  }
+  return path;
+}
+
+/** Host paths these mounts need to exist beforehand (mount points and bind sources, as the node sees them). */
+export function hostPathsNeeded(mounts: Mount[]): string[] {
+  const out = new Set<string>();
+  mounts.forEach((m, i) => {
+    const earlier = mounts.slice(0, i);
+    for (const p of [m.target, ...(m.type === 'bind' ? [m.source] : [])]) {
+      const host = hostPathOf(p, earlier);
+      if (host !== undefined) out.add(host);
+    }
+  });
+  return [...out];
+}
+
+/**
+ * Mount targets and bind sources must already exist on the host as the node sees it (through
+ * its earlier binds), or lie in a tmpfs this node mounted earlier: creating a folder on the
+ * shared host filesystem would change the host.
  */
 export function checkMounts(hostname: string, mounts: Mount[]): void {
-  const tmpfs: string[] = [];
   mounts.forEach((m, i) => {
     if (!m.target.startsWith('/')) {
       throw new SlurmkitError('INTERNAL', `node ${hostname}: mount ${i} target ${m.target} is not absolute`);
     }
-    const underTmpfs = tmpfs.some((t) => isUnder(m.target, t) && m.target !== t);
-    if (!underTmpfs && !existsSync(m.target)) {
-      throw new SlurmkitError('PRECONDITION', `node ${hostname}: mount point ${m.target} does not exist on this machine`, {
+    const earlier = mounts.slice(0, i);
+    const target = hostPathOf(m.target, earlier);
+    if (target !== undefined && !existsSync(target)) {
+      throw new SlurmkitError('PRECONDITION', `node ${hostname}: mount point ${m.target} does not exist on this machine${target === m.target ? '' : ` (at ${target})`}`, {
         hint: 'install the package that provides it (see `slurmkit doctor`)',
       });
     }
-    if (m.type === 'bind' && !existsSync(m.source)) {
+    if (m.type !== 'bind') return;
+    const source = hostPathOf(m.source, earlier);
+    if (source !== undefined && !existsSync(source)) {
       throw new SlurmkitError('INTERNAL', `node ${hostname}: bind source ${m.source} does not exist`);
     }
-    if (m.type === 'tmpfs') tmpfs.push(m.target);
   });
 }
 
@@ -39,7 +68,7 @@ function mountLines(mounts: Mount[], tmpfsTargets: string[]): string[] {
   for (const m of mounts) {
     if (tmpfsTargets.some((t) => isUnder(m.target, t) && m.target !== t)) lines.push(`mkdir -p ${q(m.target)}`);
     if (m.type === 'tmpfs') {
-      const opts = [`mode=${m.mode ?? '0755'}`, ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : [])].join(',');
+      const opts = [...(m.readOnly ? ['ro'] : []), `mode=${m.mode ?? '0755'}`, ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : [])].join(',');
       lines.push(`mount -t tmpfs -o ${opts} tmpfs ${q(m.target)}`);
       tmpfsTargets.push(m.target);
     } else {

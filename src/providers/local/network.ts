@@ -17,6 +17,7 @@ interface IpLink {
 
 export interface LabeledBridge {
   name: string;
+  clusterName: string;
   clusterId: string;
   home: string;
 }
@@ -26,8 +27,8 @@ export async function listLabeledBridges(): Promise<LabeledBridge[]> {
   const links = JSON.parse(stdout || '[]') as IpLink[];
   const out: LabeledBridge[] = [];
   for (const l of links) {
-    const m = /^slurmkit cluster=\S+ id=(\S+) home=(\S+)$/.exec(l.ifalias ?? '');
-    if (m) out.push({ name: l.ifname, clusterId: m[1]!, home: m[2]! });
+    const m = /^slurmkit cluster=(\S+) id=(\S+) home=(\S+)$/.exec(l.ifalias ?? '');
+    if (m) out.push({ name: l.ifname, clusterName: m[1]!, clusterId: m[2]!, home: m[3]! });
   }
   return out;
 }
@@ -94,6 +95,7 @@ export async function createNetwork(req: NetworkRequest): Promise<void> {
 export interface LabeledRule {
   /** The rule as `iptables -S` prints it, starting with -A. */
   spec: string[];
+  clusterName: string;
   clusterId: string;
   home: string;
 }
@@ -103,10 +105,10 @@ export async function listLabeledRules(): Promise<LabeledRule[]> {
   const { stdout } = await run('iptables', ['-w', '-S', 'FORWARD'], { allowFailure: true });
   const out: LabeledRule[] = [];
   for (const line of stdout.split('\n')) {
-    const m = /--comment "?slurmkit:([0-9a-f]+):[^:\s"]+:([0-9a-f]+)"?/.exec(line);
+    const m = /--comment "?slurmkit:([0-9a-f]+):([^:\s"]+):([0-9a-f]+)"?/.exec(line);
     if (!m || !line.startsWith('-A ')) continue;
     // iptables -S quotes comments with spaces only; ours have none, so splitting is safe.
-    out.push({ spec: line.replace(/"/g, '').split(/\s+/), clusterId: m[2]!, home: m[1]! });
+    out.push({ spec: line.replace(/"/g, '').split(/\s+/), clusterName: m[2]!, clusterId: m[3]!, home: m[1]! });
   }
   return out;
 }

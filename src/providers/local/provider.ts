@@ -7,6 +7,7 @@ import type {
   CreateNodesRequest,
   ExecRequest,
   ExecResult,
+  LabelSelector,
   LeftoverReport,
   NetworkRequest,
   NodeProvider,
@@ -246,12 +247,12 @@ export class LocalProvider implements NodeProvider {
     });
   }
 
-  async removeByLabel(select: { id: string } | { home: string; keepIds: string[] }): Promise<LeftoverReport> {
-    const matches = (id: string, home: string): boolean =>
-      'id' in select ? id === select.id : home === select.home && !select.keepIds.includes(id);
+  async removeByLabel(select: LabelSelector): Promise<LeftoverReport> {
+    const matches = (id: string, home: string, name: string): boolean =>
+      'id' in select ? id === select.id : home === select.home && !select.keepIds.includes(id) && !select.keepNames.includes(name);
     const report: LeftoverReport = { found: [], removed: [], failed: [] };
 
-    const procs = (await scanLabeledProcesses()).filter((p) => matches(p.clusterId, p.home));
+    const procs = (await scanLabeledProcesses()).filter((p) => matches(p.clusterId, p.home, p.clusterName));
     if (procs.length > 0) {
       const desc = `${procs.length} process(es) (${[...new Set(procs.map((p) => p.comm))].join(', ')})`;
       report.found.push(desc);
@@ -261,7 +262,7 @@ export class LocalProvider implements NodeProvider {
       else report.failed.push({ resource: desc, error: 'still running after SIGKILL', retry: `kill -9 ${left.map((p) => p.pid).join(' ')}` });
     }
 
-    for (const rule of (await listLabeledRules()).filter((r) => matches(r.clusterId, r.home))) {
+    for (const rule of (await listLabeledRules()).filter((r) => matches(r.clusterId, r.home, r.clusterName))) {
       const desc = `iptables rule ${rule.spec.join(' ')}`;
       report.found.push(desc);
       const args = deleteRuleArgs(rule);
@@ -272,7 +273,7 @@ export class LocalProvider implements NodeProvider {
 
     // A node's veth goes when its network namespace does, but the kernel does that lazily; remove any left.
     // Veth names carry only the id, so in gc mode only ids seen with this home's label are taken.
-    const bridges = (await listLabeledBridges()).filter((b) => matches(b.clusterId, b.home));
+    const bridges = (await listLabeledBridges()).filter((b) => matches(b.clusterId, b.home, b.clusterName));
     const ids = new Set([...procs.map((p) => p.clusterId), ...bridges.map((b) => b.clusterId)]);
     for (const link of (await listNodeLinks()).filter((l) => ('id' in select ? l.clusterId === select.id : ids.has(l.clusterId)))) {
       const desc = `veth ${link.name}`;
