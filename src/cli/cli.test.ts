@@ -227,7 +227,13 @@ describe('slurmkit CLI', () => {
       'up -f with a negative count also reports the partition member z9 that no group can make',
 
       async () => {
-        const r = await expectExit(['up', '-f', 'bad-count.yaml'], 2);
+        // Its own file: the same problems as the test above, written here so this test stands alone.
+        await writeFile(
+          join(home, 'bad-count-z9.yaml'),
+          ['name: clibad', 'nodes:', '  - name: c', '    count: -2', 'partitions:', '  - name: p', '    nodes: [c1, z9]', ''].join('\n'),
+        );
+        const r = await expectExit(['up', '-f', 'bad-count-z9.yaml'], 2);
+        assert.ok(problemLines(r.stderr).some((l) => /^ {2}- nodes\[0\]\.count: .*-2/.test(l)), r.stderr);
         assert.ok(problemLines(r.stderr).some((l) => /^ {2}- partitions\[0\]\.nodes\[1\]: .*z9/.test(l)), r.stderr);
       },
     );
@@ -282,8 +288,9 @@ describe('slurmkit CLI', () => {
 
     test('up with both -t and -f, or a bad --timeout: exit 2, nothing created', async () => {
       const before_ = await snapshot();
-      const both = await expectExit(['up', '-t', 'minimal', '-f', 'bad.yaml'], 2);
-      assert.match(both.stderr, /--template.*--file|-f/);
+      // A file that does not exist: were -t and -f not refused together, this would be exit 3 or a cluster.
+      const both = await expectExit(['up', '-t', 'minimal', '-f', 'both-nosuch.yaml'], 2);
+      assert.match(both.stderr, /^error: give either --template or -f\/--file, not both$/m);
       const timeout = await expectExit(['up', '-t', 'minimal', '--name', 'clitimeout', '--timeout', 'abc'], 2);
       assert.match(timeout.stderr, /--timeout/);
       assertHint(timeout);
@@ -460,7 +467,8 @@ describe('slurmkit CLI', () => {
       assert.match(r.stdout, /slurmctld version \S+ started on cluster clitest/);
       assert.match(r.stdout, /^\[\d{4}-\d\d-\d\dT/m, 'timestamped log lines');
       const c1 = await expectExit(['logs', NAME, '--node', 'c1'], 0);
-      assert.match(c1.stdout, /slurmd/);
+      assert.match(c1.stdout, /slurmd version \S+ started/);
+      assert.doesNotMatch(c1.stdout, /slurmctld version/, "c1's log is slurmd's, not the head's");
     });
 
     test('logs --node c1 --daemon slurmctld: exit 2 with a hint', async () => {

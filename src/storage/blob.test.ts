@@ -20,6 +20,7 @@ import { ClusterPaths } from '../cluster/paths.js';
 import { cleanupHome, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
 import { SlurmkitError } from '../util/errors.js';
 import { azuriteEntry } from './azurite.js';
+import { isAbort } from './errors.js';
 import { BlobPaths, ensureBlobStorage, openBlobStore, resumeBlobStorage, type BlobStore } from './blob.js';
 import { getToDir } from './transfer.js';
 
@@ -116,7 +117,8 @@ describe('blob storage on a real cluster', () => {
   let home: string;
   let state: ClusterState;
   let cliMain: string;
-  let store: BlobStore;
+  /** A client of the cluster's Azurite, opened by each test that needs one. */
+  const storeOf = async (): Promise<BlobStore> => openBlobStore(await ensureBlobStorage(NAME));
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     runNode([cliMain, 'blob', NAME, ...args], { SLURMKIT_HOME: home, AZURE_STORAGE_CONNECTION_STRING: undefined, ...env });
 
@@ -149,7 +151,6 @@ describe('blob storage on a real cluster', () => {
     const again = await ensureBlobStorage(NAME);
     assert.equal(again.url, endpoint.url);
     assert.deepEqual(await azuritePids(NAME), pids, 'a second call starts nothing');
-    store = await openBlobStore(endpoint);
   });
 
   test('the account key is owner-only and on no command line', async () => {
@@ -174,6 +175,7 @@ describe('blob storage on a real cluster', () => {
       'sub/deep/name with spaces.dat': randomBytes(1000),
     };
     for (const [name, data] of Object.entries(files)) await writeFile(join(src, name), data);
+    const store = await storeOf();
 
     let r = await cli(['mk', 'roundtrip', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -192,6 +194,7 @@ describe('blob storage on a real cluster', () => {
     assert.match(r.stdout, /Uploaded 1 file\(s\)/);
 
     r = await cli(['ls', '--json']);
+    assert.equal(r.code, 0, r.stderr);
     assert.ok((JSON.parse(r.stdout) as { name: string }[]).some((c) => c.name === 'roundtrip'));
     r = await cli(['ls', 'roundtrip', '--prefix', 'run1/', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -225,6 +228,7 @@ describe('blob storage on a real cluster', () => {
   });
 
   test('get never leaves a partial file: an interrupted download keeps the old file and no temporary one', async () => {
+    const store = await storeOf();
     await store.mk('partial');
     const big = randomBytes(32 * 1024 * 1024);
     await store.putData('partial', 'big.bin', big);
@@ -243,6 +247,7 @@ describe('blob storage on a real cluster', () => {
           if (n > 0) ac.abort();
         },
       }),
+      isAbort,
     );
     assert.ok(seen > 0 && seen < big.length, `aborted part-way (${seen} bytes)`);
     assert.equal(await readFile(dest, 'utf8'), 'old content');
@@ -251,7 +256,7 @@ describe('blob storage on a real cluster', () => {
     // A whole-container download aborted part-way leaves no file at all.
     const fresh = join(home, 'partial-dir');
     const ac2 = new AbortController();
-    await assert.rejects(getToDir(store, 'partial', fresh, { signal: ac2.signal, onProgress: (p) => p.bytes > 0 && ac2.abort() }));
+    await assert.rejects(getToDir(store, 'partial', fresh, { signal: ac2.signal, onProgress: (p) => p.bytes > 0 && ac2.abort() }), isAbort);
     assert.deepEqual(await readdir(fresh), []);
 
     // A missing blob creates nothing either.
@@ -264,6 +269,7 @@ describe('blob storage on a real cluster', () => {
   });
 
   test('a wrong container name exits 2 naming the argument, before any request', async () => {
+    const store = await storeOf();
     const before_ = (await store.listContainers()).map((c) => c.name);
     for (const args of [['mk', 'Bad_Name'], ['ls', 'Bad_Name'], ['put', 'Bad_Name', fileURLToPath(import.meta.url)], ['get', 'Bad_Name', '-o', join(home, 'x')], ['rm', 'Bad_Name']]) {
       const r = await cli(args);
@@ -284,6 +290,8 @@ describe('blob storage on a real cluster', () => {
       assert.match(r.stderr, new RegExp(`hint: create it: slurmkit blob ${NAME} mk nosuch`));
     }
     await assert.rejects(stat(join(home, 'never')), 'get into a missing container creates no folder');
+    const store = await storeOf();
+    assert.equal(await store.exists('nosuch'), false, 'no command created the container');
     await assert.rejects(store.putData('nosuch', 'x', 'y'), isCode('NOT_FOUND'));
   });
 
@@ -316,6 +324,7 @@ describe('blob storage on a real cluster', () => {
   });
 
   test('a job on a worker reaches the storage with the connection string file', async () => {
+    const store = await storeOf();
     await store.mk('jobs');
     const { connectionStringFile } = await ensureBlobStorage(NAME);
     const sdk = createRequire(import.meta.url).resolve('@azure/storage-blob');
@@ -332,6 +341,7 @@ describe('blob storage on a real cluster', () => {
   });
 
   test('blob storage survives stop and start', async () => {
+    const store = await storeOf();
     await store.mk('keep');
     await store.putData('keep', 'dir/kept.txt', 'still here', { metadata: { origin: 'test' } });
     await stop(NAME);
@@ -351,7 +361,6 @@ describe('blob storage on a real cluster', () => {
     assert.equal((await reopened.getData('keep', 'dir/kept.txt')).toString(), 'still here');
     const [kept] = await reopened.listBlobs('keep');
     assert.deepEqual(kept?.metadata, { origin: 'test' });
-    store = reopened;
   });
 
   test('storage.blob: none runs no Azurite; blob commands say so, and a connection string still works', async () => {
@@ -364,11 +373,12 @@ describe('blob storage on a real cluster', () => {
         assert.match((e as SlurmkitError).hint ?? '', /AZURE_STORAGE_CONNECTION_STRING/);
         return true;
       });
-      // The first cluster's Azurite, as if it were a real account.
+      // The first cluster's Azurite, as if it were a real account, with a container of this test's.
+      await (await storeOf()).mk('seen-from-none');
       const cs = await readFile(BlobPaths.of(NAME).connectionString, 'utf8');
       const r = await runNode([cliMain, 'blob', other.name, 'ls'], { SLURMKIT_HOME: home, AZURE_STORAGE_CONNECTION_STRING: cs.trim() });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /\bkeep\b/, 'lists the other account\'s containers');
+      assert.match(r.stdout, /\bseen-from-none\b/, 'lists the other account\'s containers');
       assert.deepEqual(await azuritePids(other.name), []);
     } finally {
       await down(other.name);
@@ -380,6 +390,7 @@ describe('blob storage on a real cluster', () => {
     await writeFile(file, `${(await readFile(BlobPaths.of(NAME).connectionString, 'utf8')).trim()}\n`, { mode: 0o644 });
     await chmod(file, 0o644);
     const name = `${NAME}-az`;
+    await (await storeOf()).mk('seen-from-azure');
     await assert.rejects(upMinimal(name, { blob: 'azure', connectionStringFile: file }), (e: unknown) => {
       assert.ok(isCode('SPEC_INVALID')(e), String(e));
       assert.match((e as Error).message, /storage\.connectionStringFile .* can be read by others/);
@@ -395,7 +406,7 @@ describe('blob storage on a real cluster', () => {
       assert.equal(endpoint.kind, 'azure');
       const r = await runNode([cliMain, 'blob', name, 'ls'], { SLURMKIT_HOME: home, AZURE_STORAGE_CONNECTION_STRING: undefined });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /\bkeep\b/);
+      assert.match(r.stdout, /\bseen-from-azure\b/, 'lists the account\'s containers');
       assert.equal((await stat(BlobPaths.of(name).connectionString)).mode & 0o777, 0o600, 'jobs get it through an owner-only file');
     } finally {
       await down(other.name);
@@ -403,9 +414,11 @@ describe('blob storage on a real cluster', () => {
   });
 
   test('down leaves no Azurite process and nothing labeled', async () => {
-    assert.equal((await azuritePids(NAME)).length, 1);
-    await down(NAME);
-    assert.deepEqual(await azuritePids(NAME), []);
-    assert.deepEqual(await leftoversOf(state.id), []);
+    // A cluster of its own, so the shared one stays up for any test after this.
+    const own = await upMinimal(`${NAME}-down`);
+    assert.equal((await azuritePids(own.name)).length, 1);
+    await down(own.name);
+    assert.deepEqual(await azuritePids(own.name), []);
+    assert.deepEqual(await leftoversOf(own.id), []);
   });
 });

@@ -70,6 +70,8 @@ describe('FaultyProvider over LocalProvider', () => {
     await assert.rejects(c.ensureNetwork(), /injected fault: ensureNetwork rejected/);
     assert.deepEqual(await leftoversOf(c.label.id), []);
     await c.up([c.node('alpha', 0)]);
+    // The same scan sees this label's bridge and node once they exist, so the empty scan above means something.
+    assert.ok((await leftoversOf(c.label.id)).some((l) => l.startsWith('bridge ')), 'leftoversOf sees the bridge');
     const report = await c.remove();
     assert.deepEqual(report.failed.map((f) => f.resource), ['bridge stuck']);
     assert.deepEqual(await leftoversOf(c.label.id), []);
