@@ -55,10 +55,14 @@ const PACKAGES: Record<string, string> = {
 /** What the local provider itself runs on this machine. */
 const PROVIDER_PROGRAMS = ['unshare', 'nsenter', 'setpriv', 'runuser', 'flock', 'mount', 'ip', 'bash'];
 
-/** Every template's site features: doctor checks what any of them needs. */
-async function templateSites(): Promise<{ name: string; site: SiteFeatures }[]> {
+/**
+ * Every template's site features, and every feature a spec can turn on: doctor checks what
+ * any of them needs, so that a machine it passes can run them all.
+ */
+export async function templateSites(): Promise<{ name: string; site: SiteFeatures }[]> {
   const { listTemplates, loadTemplate } = await import('../spec/templates.js');
-  return Promise.all((await listTemplates()).map(async (t) => ({ name: t.name, site: siteOf(await loadTemplate(t.name)) })));
+  const templates = await Promise.all((await listTemplates()).map(async (t) => ({ name: `template ${t.name}`, site: siteOf(await loadTemplate(t.name)) })));
+  return [...templates, { name: 'specs with accounting: true or rest: true', site: { accounting: true, rest: true, users: [] } }];
 }
 
 /** What a cluster with these site features needs of this machine, each with who needs it. */
@@ -69,7 +73,7 @@ export function requirementsOf(sites: { name: string; site: SiteFeatures }[]): {
   for (const p of PROVIDER_PROGRAMS) add(programs, p, 'every cluster');
   const home = resolve(slurmkitHome());
   for (const { name, site } of sites) {
-    for (const p of [...programsFor(name, site), ...siteHostPrograms(site)]) add(programs, p, name);
+    for (const p of [...programsFor('check', site), ...siteHostPrograms(site)]) add(programs, p, name);
     const paths = ClusterPaths.of('check');
     for (const node of sampleNodes()) {
       // The cluster's own folder is made by up; everything else must be on the machine already.
@@ -79,7 +83,7 @@ export function requirementsOf(sites: { name: string; site: SiteFeatures }[]): {
   return { programs, mountPoints };
 }
 
-const neededBy = (who: string[]) => (who.includes('every cluster') ? 'every cluster' : `template${who.length > 1 ? 's' : ''} ${who.join(', ')}`);
+const neededBy = (who: string[]) => (who.includes('every cluster') ? 'every cluster' : who.join(', '));
 
 /** One check per program and per mount point, each with the package or command that fixes it. */
 export async function requirementChecks(
@@ -153,7 +157,7 @@ function visibilityChecks(): Check[] {
  * needs); throws PRECONDITION with every failure and its fix.
  */
 export async function preflight(cluster?: { name: string; site: SiteFeatures }): Promise<void> {
-  const req = requirementsOf(cluster ? [cluster] : await templateSites());
+  const req = requirementsOf(cluster ? [{ name: `cluster ${cluster.name}`, site: cluster.site }] : await templateSites());
   const failed = [rootCheck(), ...(await requirementChecks(req)), ...visibilityChecks()].filter((c) => !c.ok);
   if (failed.length > 0) {
     throw new SlurmkitError('PRECONDITION', `this machine is not ready for local clusters (${failed.length} problem(s))`, {

@@ -116,6 +116,8 @@ function hideOtherClusters(paths: ClusterPaths): Mount[] {
     { type: 'bind', source: paths.root, target: staging },
     { type: 'tmpfs', target: dirname(paths.root), mode: '0700' },
     { type: 'bind', source: staging, target: paths.root },
+    // Covered again, so the staging path does not show the folder's hidden parts.
+    { type: 'tmpfs', target: staging, mode: '0700', readOnly: true },
   ];
 }
 

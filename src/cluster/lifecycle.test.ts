@@ -5,13 +5,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
 import { down, gc, start, stop, up } from './lifecycle.js';
 import { ClusterPaths } from './paths.js';
 import { readState, type ClusterState } from './state.js';
-import { listNodes } from './inspect.js';
+import { listClusters, listNodes } from './inspect.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
 import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, waitForJob, type HostSnapshot } from '../testing/harness.js';
 import { sleep } from '../util/run.js';
@@ -56,14 +56,6 @@ describe('local cluster lifecycle', () => {
     await shOk(lab, 'echo mine > /tmp/slurmkit-private-check', 'c1');
     assert.equal((await sh(lab, 'test -e /tmp/slurmkit-private-check', 'c2')).exitCode, 1);
     assert.equal(existsSync('/tmp/slurmkit-private-check'), false);
-  });
-
-  test('the munge key is per cluster and owner-only', async () => {
-    const key = ClusterPaths.of('tlab').mungeKey;
-    const st = await stat(key);
-    assert.equal(st.mode & 0o777, 0o400);
-    // Workers never see the key.
-    assert.equal((await sh(lab, 'test -e /etc/munge/munge.key && cmp -s /etc/munge/munge.key ' + key, 'c1')).exitCode !== 0, true);
   });
 
   test('an sbatch array of 200 tasks completes', async () => {
@@ -146,6 +138,25 @@ describe('local cluster lifecycle', () => {
     assert.deepEqual(await leftoversOf(orphan.id), []);
     // The running lab cluster is not touched.
     assert.equal((await shOk(lab, 'sinfo -h -o %D')).trim(), '8');
+  });
+
+  test('a cluster whose state.json is truncated is listed as broken, gc leaves it running, down --force removes it', async () => {
+    const c = await upTemplate('minimal', 'ttrunc');
+    const job = (await shOk(c, 'sbatch --parsable -o /dev/null --wrap "sleep 60"')).trim();
+    await writeFile(ClusterPaths.of('ttrunc').state, '');
+    const row = (await listClusters()).find((v) => v.name === 'ttrunc');
+    assert.equal(row?.phase, 'broken');
+    assert.match(row?.error ?? '', /state\.json.*empty/);
+    assert.match(row?.fix ?? '', /slurmkit down ttrunc --force/);
+    const report = await gc();
+    assert.deepEqual(report.found.filter((f) => f.includes(c.id)), [], `gc touched the broken cluster: ${report.found.join('; ')}`);
+    assert.notDeepEqual(await leftoversOf(c.id), []);
+    assert.match((await shOk(c, `squeue -h -j ${job} -o %T`)).trim(), /RUNNING|PENDING|CONFIGURING/, 'its job still runs');
+    await assert.rejects(down('ttrunc'), (e: Error & { code?: string }) => e.code === 'CONFLICT');
+    assert.notDeepEqual(await leftoversOf(c.id), [], 'down without --force changes nothing');
+    assert.equal((await down('ttrunc', { force: true })).existed, true);
+    assert.deepEqual(await leftoversOf(c.id), []);
+    assert.equal(existsSync(ClusterPaths.of('ttrunc').root), false);
   });
 
   test('down twice leaves nothing behind and the host unchanged', async () => {

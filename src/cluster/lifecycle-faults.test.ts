@@ -1,0 +1,112 @@
+/**
+ * The lifecycle's failure paths, driven by the fault-injecting provider over the real local
+ * one (handed to the lifecycle through the provider registry): whatever fails, `up` leaves
+ * nothing behind, `down` keeps the record and says how to retry, and the state stays valid.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { resolveSpec } from '../spec/load.js';
+import { down, gc, start, stop, up } from './lifecycle.js';
+import { ClusterPaths } from './paths.js';
+import { readState } from './state.js';
+import { FaultyProvider, type Fault } from '../providers/faulty.js';
+import { LocalProvider } from '../providers/local/provider.js';
+import { overrideProvider } from '../providers/registry.js';
+import { scanLabeledProcesses } from '../providers/local/procscan.js';
+import { cleanupHome, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
+import { SlurmkitError } from '../util/errors.js';
+
+const spec = (name: string) => {
+  const raw = { name, nodes: [{ name: 'c', count: 2 }], storage: { blob: 'none' } };
+  return { config: resolveSpec(raw, 'test'), specText: JSON.stringify(raw), readyTimeoutMs: 30_000 };
+};
+
+describe('lifecycle failure paths (fault-injecting provider)', () => {
+  let home: string;
+  let restore: (() => void) | undefined;
+  const faulty = (faults: Fault[]) => {
+    const p = new FaultyProvider(new LocalProvider(), faults);
+    restore = overrideProvider('local', p).restore;
+    return p;
+  };
+  before(async () => {
+    home = await useTempHome();
+  });
+  afterEach(() => {
+    restore?.();
+    restore = undefined;
+  });
+  after(async () => {
+    await cleanupHome(home);
+  });
+
+  async function assertNothingOf(name: string): Promise<void> {
+    assert.equal(existsSync(ClusterPaths.of(name).root), false, 'the cluster folder is gone');
+    assert.deepEqual((await scanLabeledProcesses()).filter((p) => p.clusterName === name), [], 'no process of it runs');
+  }
+
+  for (const [what, fault] of [
+    ['a worker fails to boot', { kind: 'bootFails', node: 'c2' }],
+    ['creating the workers is refused', { kind: 'reject', method: 'createNodes', call: 1 }],
+    ['the network cannot be made', { kind: 'reject', method: 'ensureNetwork' }],
+  ] as const) {
+    test(`up where ${what} fails with the cause and leaves nothing`, async () => {
+      const p = faulty([fault as Fault]);
+      const err = await up(spec('tfault')).then(
+        () => assert.fail('up should fail'),
+        (e: unknown) => e as SlurmkitError,
+      );
+      assert.equal(p.fired.length, 1, 'the fault fired');
+      assert.equal(err.code, 'COMMAND_FAILED');
+      assert.match(err.message, /c2|injected fault/);
+      await assertNothingOf('tfault');
+    });
+  }
+
+  test('up that times out waiting for idle says so, and removes what it made', async () => {
+    // Every sinfo answers "not ready": the wait runs out.
+    faulty([{ kind: 'execResult', result: { exitCode: 1, stderr: 'injected' }, times: Infinity }]);
+    const err = await up({ ...spec('tslow'), readyTimeoutMs: 1500 }).then(
+      () => assert.fail('up should time out'),
+      (e: unknown) => e as SlurmkitError,
+    );
+    assert.ok(['TIMEOUT', 'COMMAND_FAILED'].includes(err.code), `${err.code}: ${err.message}`);
+    await assertNothingOf('tslow');
+  });
+
+  test('down that cannot remove a resource keeps the record, names the resource and the retry, and a second down finishes', async () => {
+    const state = await up(spec('tleft'));
+    faulty([{ kind: 'leftover', resource: 'bridge skstuck' }]);
+    const err = await down('tleft').then(
+      () => assert.fail('down should report the leftover'),
+      (e: unknown) => e as SlurmkitError,
+    );
+    assert.equal(err.code, 'CLEANUP_INCOMPLETE');
+    assert.ok(err.details.some((d) => d.includes('bridge skstuck') && d.includes('retry')), err.details.join('\n'));
+    assert.equal((await readState('tleft'))?.phase, 'destroying', 'the record is kept, valid, for the retry');
+    restore?.();
+    restore = undefined;
+    assert.equal((await down('tleft')).existed, true);
+    await assertNothingOf('tleft');
+    assert.deepEqual(await leftoversOf(state.id), []);
+  });
+
+  test('start that fails to bring a node back reports it, and a later start recovers', async () => {
+    await up(spec('trestart'));
+    await stop('trestart');
+    faulty([{ kind: 'bootFails', node: 'c1' }]);
+    await assert.rejects(start('trestart'), /c1/);
+    restore?.();
+    restore = undefined;
+    const again = await start('trestart');
+    assert.equal(again.phase, 'running');
+    const s = (await readState('trestart'))!;
+    assert.equal((await shOk(s, 'srun -N2 hostname | sort')).trim(), 'c1\nc2');
+    await down('trestart');
+  });
+
+  test('gc after all this finds nothing of this home', async () => {
+    assert.deepEqual((await gc()).found, []);
+  });
+});
