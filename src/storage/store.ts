@@ -7,7 +7,7 @@ import { BlobServiceClient, RestError, type StoragePipelineOptions } from '@azur
 import { SlurmkitError } from '../util/errors.js';
 import { parseConnectionString, secretsOf } from './connection-string.js';
 import { mapBlobError, type ErrorContext, type OperationContext } from './errors.js';
-import { checkBlobName, checkContainerName, checkMetadata } from './names.js';
+import { checkBlobName, checkContainerName, checkMetadata, checkNewBlobName } from './names.js';
 import type { BlobEndpoint, BlobInfo, ContainerInfo } from './types.js';
 
 /**
@@ -185,7 +185,7 @@ export class BlobStore {
 
   async putFile(container: string, blob: string, path: string, opts: PutOptions = {}): Promise<BlobInfo> {
     checkContainerName(container, 'container');
-    checkBlobName(blob, 'blob');
+    checkNewBlobName(blob, 'blob');
     if (opts.metadata) checkMetadata(opts.metadata);
     const r = await this.call({ what: `upload ${blob}`, container, blob, signal: opts.signal }, () =>
       this.data
@@ -205,7 +205,7 @@ export class BlobStore {
 
   async putData(container: string, blob: string, data: Buffer | string, opts: Omit<PutOptions, 'onProgress'> = {}): Promise<BlobInfo> {
     checkContainerName(container, 'container');
-    checkBlobName(blob, 'blob');
+    checkNewBlobName(blob, 'blob');
     if (opts.metadata) checkMetadata(opts.metadata);
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     const r = await this.call({ what: `upload ${blob}`, container, blob, signal: opts.signal }, () =>
