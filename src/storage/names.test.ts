@@ -94,7 +94,9 @@ test('new blob names and put prefixes that get could not save are USAGE naming t
       bad,
     );
   }
-  for (const ok of ['a b.txt', 'ünï/名前.txt', 'a\\b']) checkNewBlobName(ok);
+  for (const ok of ['a b.txt', 'ünï/名前.txt', '..hidden']) checkNewBlobName(ok);
+  // Azure stores "a\\b" as "a/b": refused rather than silently renamed.
+  assert.throws(() => checkNewBlobName('a\\b', 'BLOB'), (e: unknown) => e instanceof SlurmkitError && e.code === 'USAGE' && /turns into "\/"/.test(e.message));
   for (const bad of ['..', '../x', 'a/../b', 'a/./b', 'a//b']) {
     assert.throws(() => checkPutPrefix(bad), (e: unknown) => e instanceof SlurmkitError && e.code === 'USAGE' && e.message.includes(`--prefix ${JSON.stringify(bad)}`), bad);
   }
@@ -103,13 +105,15 @@ test('new blob names and put prefixes that get could not save are USAGE naming t
   assert.equal(checkPutPrefix('名前 x'), '名前 x/');
 });
 
-test('put names blobs after files with spaces, unicode and backslashes as they are', async () => {
+test('put names blobs after files with spaces and unicode as they are; a backslash is USAGE naming the file', async () => {
   const dir = await mkdtemp('/var/tmp/slurmkit-plan-');
   try {
-    const names = ['a b.txt', 'ünï 名前.txt', 'back\\slash.txt', '..dots', "it's $(x).txt"];
+    const names = ['a b.txt', 'ünï 名前.txt', '..dots', "it's $(x).txt"];
     for (const n of names) await writeFile(join(dir, n), n);
     const { items } = await planPut([dir], 'p q');
     assert.deepEqual(items.map((i) => i.blob).sort(), names.map((n) => `p q/${n}`).sort());
+    await writeFile(join(dir, 'back\\slash.txt'), 'b');
+    await assert.rejects(planPut([dir]), (e: unknown) => e instanceof SlurmkitError && e.code === 'USAGE' && e.message.includes(`blob name for ${join(dir, 'back\\slash.txt')}`));
     await assert.rejects(planPut([dir], '../up'), (e: unknown) => e instanceof SlurmkitError && e.code === 'USAGE' && /--prefix "\.\.\/up"/.test(e.message));
   } finally {
     await rm(dir, { recursive: true, force: true });

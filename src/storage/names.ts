@@ -71,7 +71,8 @@ const RELATIVE_NAME_HINT = 'blob names are relative paths such as results/run-1/
  */
 export function checkNewBlobName(name: string, argument = 'BLOB'): void {
   checkBlobName(name, argument);
-  const why = unsafePathReason(name);
+  // Azure (and Azurite) store "a\\b" as "a/b": the blob would not come back under its name.
+  const why = unsafePathReason(name) ?? (name.includes('\\') ? 'it contains "\\", which Azure Storage turns into "/"' : undefined);
   if (why) throw new SlurmkitError('USAGE', `invalid ${argument} ${JSON.stringify(name)}: ${why}`, { hint: RELATIVE_NAME_HINT });
 }
 
