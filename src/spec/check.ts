@@ -5,8 +5,8 @@
  */
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
-import { problem, type Path } from './issues.js';
-import { CONF_KEY, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { describe, problem, type Path } from './issues.js';
+import { CONF_KEY, MAX_CONF_VALUE, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
 import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
@@ -104,7 +104,11 @@ function storageProblems(storage: unknown): string[] {
     problems.push(problem(['storage', 'connectionStringFile'], `a connection string file is only used with blob: azure, not blob: ${blob}`, 'write blob: azure to use that account, or remove connectionStringFile'));
   }
   if (file !== undefined && !file.startsWith('/')) {
-    problems.push(problem(['storage', 'connectionStringFile'], `"${file}" is not an absolute path`, `write the whole path, e.g. /root/${file.replace(/^\.?\/+/, '')}`));
+    problems.push(problem(['storage', 'connectionStringFile'], `${JSON.stringify(file)} is not an absolute path`, `write the whole path, e.g. /root/${file.replace(/^\.?\/+/, '')}`));
+  }
+  // Legal in a Linux path, but never meant, and printed in messages and hints.
+  if (file !== undefined && /[\p{C}\u2028\u2029]/u.test(file)) {
+    problems.push(problem(['storage', 'connectionStringFile'], `${JSON.stringify(file)} has a control or invisible character`, 'write the path of the file as plain text on one line'));
   }
   return problems;
 }
@@ -273,6 +277,16 @@ function memberProblems(path: Path, nodes: PartitionSpec['nodes'], groups: Group
 }
 
 /**
+ * Characters Slurm's config parser (s_p_parse_file) reads as syntax: whitespace separates pairs,
+ * "#" starts a comment, "\\" escapes the next character and continues a line that ends with it,
+ * '"' quotes a value. Quotes of either kind and invisible characters (control, format) have no
+ * use in a value slurmkit can write unquoted, so none of them may reach a line.
+ */
+const CONF_VALUE_SYNTAX = /[\s#"'\\\p{C}]/u;
+/** How String() writes a number Slurm can read back: digits, optionally a sign and a fraction. */
+const PLAIN_NUMBER = /^-?\d+(?:\.\d+)?$/;
+
+/**
  * slurm.conf lines are whitespace-separated Key=Value pairs and "#" starts a comment. Reads the
  * raw mapping so one bad key does not hide problems with the others (the schema reports keys
  * and value types).
@@ -282,15 +296,30 @@ function confProblems(path: Path, conf: unknown, owned: Record<string, string>):
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(conf)) {
-    if (!CONF_KEY.test(key)) continue;
+    if (!CONF_KEY.test(key)) {
+      // zod's record skips "__proto__" without a word, so the schema never reports it.
+      if (key === '__proto__') problems.push(problem([...path, key], `${JSON.stringify(key)} is not a valid key`, 'keys are a letter followed by letters and digits, as in slurm.conf'));
+      continue;
+    }
     const lower = key.toLowerCase();
-    const ownedFix = owned[lower];
+    // Own keys only: "constructor" is a fine slurm.conf key, not Object.prototype's.
+    const ownedFix = Object.hasOwn(owned, lower) ? owned[lower] : undefined;
     if (ownedFix) problems.push(problem([...path, key], `${key} is written by slurmkit`, ownedFix));
     const twin = seen.get(lower);
     if (twin) problems.push(problem([...path, key], `${key} repeats ${twin} (slurm.conf keys ignore case)`, 'keep one of them'));
     seen.set(lower, key);
-    if (typeof value === 'string' && (value === '' || /[\s#]/.test(value))) {
-      problems.push(problem([...path, key], `${JSON.stringify(value)} cannot be written into slurm.conf`, 'use a value without spaces or "#" (Slurm lists are comma-separated), or leave the key out'));
+    if (typeof value === 'string' && (value === '' || CONF_VALUE_SYNTAX.test(value))) {
+      problems.push(
+        problem(
+          [...path, key],
+          `${describe(value)} cannot be written into slurm.conf`,
+          'use a value without spaces, "#", quotes, "\\" or control characters (Slurm lists are comma-separated), or leave the key out',
+        ),
+      );
+    } else if (typeof value === 'string' && value.length > MAX_CONF_VALUE) {
+      problems.push(problem([...path, key], `is longer than ${MAX_CONF_VALUE} characters`, 'shorten the value, or leave the key out'));
+    } else if (typeof value === 'number' && !PLAIN_NUMBER.test(String(value))) {
+      problems.push(problem([...path, key], `${value} would be written as ${String(value)}, which Slurm does not read as a number`, 'write the number in plain digits, e.g. 5000'));
     }
   }
   return problems;

@@ -9,7 +9,21 @@ export type Path = readonly PropertyKey[];
 
 /** One problem, worded as a detail line. */
 export function problem(path: Path, what: string, fix: string): string {
-  return `${formatPath(path)}: ${what} — ${fix}`;
+  return `${formatPath(path)}: ${oneLine(what)} — ${oneLine(fix)}`;
+}
+
+/**
+ * Messages quote what the spec says, and a spec can say anything: a newline or an escape
+ * sequence in a value must not start a line of its own (or recolour the terminal) when the
+ * CLI prints the problem. Invisible characters are written as JSON escapes instead.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\p{C}\u2028\u2029]/gu, (ch) => {
+    const json = JSON.stringify(ch).slice(1, -1);
+    if (json.startsWith('\\')) return json;
+    const code = ch.codePointAt(0)!.toString(16);
+    return code.length > 4 ? `\\u{${code}}` : `\\u${code.padStart(4, '0')}`;
+  });
 }
 
 /** ['nodes', 0, 'count'] -> "nodes[0].count"; the whole document is "spec". */
@@ -18,7 +32,7 @@ export function formatPath(path: Path): string {
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(seg))) out += out ? `.${String(seg)}` : String(seg);
-    else out += `[${JSON.stringify(String(seg))}]`;
+    else out += `[${oneLine(JSON.stringify(String(seg)))}]`;
   }
   return out || 'spec';
 }
@@ -166,11 +180,11 @@ function unknownKey(objectPath: Path, key: string, value: unknown): string {
       const mib = typeof value === 'string' ? sizeToMiB(value) : undefined;
       fix += mib !== undefined ? ` memoryMiB is a whole number of MiB: write memoryMiB: ${mib} for ${String(value).trim()}` : ` ${FIELD_HELP['nodes[].memoryMiB']}`;
     }
-    return problem(path, `unknown key "${key}"`, fix);
+    return problem(path, `unknown key ${JSON.stringify(key)}`, fix);
   }
   const home = Object.entries(KNOWN_KEYS).find(([p, keys]) => p !== place && keys.includes(key));
-  if (home) return problem(path, `unknown key "${key}" here`, `${key} belongs under ${home[0] || 'the top level'}`);
-  return problem(path, `unknown key "${key}"`, known.length ? `known keys here: ${known.join(', ')}` : helpFor(objectPath));
+  if (home) return problem(path, `unknown key ${JSON.stringify(key)} here`, `${key} belongs under ${home[0] || 'the top level'}`);
+  return problem(path, `unknown key ${JSON.stringify(key)}`, known.length ? `known keys here: ${known.join(', ')}` : helpFor(objectPath));
 }
 
 /** The known key the user most likely meant: same letters ignoring case, an alias, or a small typo. */

@@ -23,6 +23,12 @@ export const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 export const MAX_GROUP_COUNT = 1000;
 export const MAX_USERS = 500;
 export const MAX_USER_GROUPS = 64;
+/** 1 PiB: Slurm takes any RealMemory (slurmd is told to believe slurm.conf), so only absurd values are cut. */
+export const MAX_MEMORY_MIB = 2 ** 30;
+/** 100 years. Slurm reads MaxTime into a 32-bit count of minutes, and beyond that lies UNLIMITED. */
+export const MAX_TIME_MINUTES = 100 * 365 * 24 * 60;
+/** A slurm.conf value this long is a mistake (a pasted file?), not a setting. */
+export const MAX_CONF_VALUE = 1024;
 /** Debian's FIRST_UID..LAST_UID: below is the system range, above are package accounts and nobody. */
 
 /** slurm.conf values: YAML numbers and booleans are accepted and written as Slurm spells them. */
@@ -39,7 +45,7 @@ export const groupSchema = z.strictObject({
   name: z.string().regex(GROUP_NAME),
   count: z.number().int().min(1).max(MAX_GROUP_COUNT),
   cpus: z.number().int().min(1).max(4096).default(1),
-  memoryMiB: z.number().int().min(64).default(1024),
+  memoryMiB: z.number().int().min(64).max(MAX_MEMORY_MIB).default(1024),
   features: z.array(z.string().regex(FEATURE)).default([]),
 });
 
@@ -51,7 +57,7 @@ export const partitionSchema = z.strictObject({
   nodes: z.union([z.string().min(1), z.array(z.string().min(1)).min(1), groupRefSchema]).default('all'),
   /** Left out: the first partition becomes the default when none says `default: true`. */
   default: z.boolean().optional(),
-  maxTime: z.union([z.number().int().min(1), z.literal('UNLIMITED')]).default('UNLIMITED'),
+  maxTime: z.union([z.number().int().min(1).max(MAX_TIME_MINUTES), z.literal('UNLIMITED')]).default('UNLIMITED'),
   extra: confMap.default({}),
 });
 
@@ -179,7 +185,7 @@ export const FIELD_HELP: Record<string, string> = {
   'nodes[].name': 'use lowercase letters, digits or "-", starting with a letter, e.g. name: c (nodes are then c1, c2, ...)',
   'nodes[].count': `count is a whole number of nodes from 1 to ${MAX_GROUP_COUNT}, e.g. count: 8`,
   'nodes[].cpus': 'cpus is a whole number from 1 to 4096, e.g. cpus: 2',
-  'nodes[].memoryMiB': 'memoryMiB is a whole number of MiB, at least 64, e.g. 2048 for 2 GiB',
+  'nodes[].memoryMiB': `memoryMiB is a whole number of MiB from 64 to ${MAX_MEMORY_MIB} (1 PiB), e.g. 2048 for 2 GiB`,
   'nodes[].features': 'features is a list of words (letters, digits, "_", ".", "-"), e.g. features: [bigmem, ssd]',
   partitions: 'list at least one partition, or leave partitions out for one partition "all" with every node',
   'partitions[]': 'each partition is a mapping with at least a name, e.g. {name: all, nodes: all}',
@@ -187,7 +193,7 @@ export const FIELD_HELP: Record<string, string> = {
   'partitions[].nodes':
     'nodes is "all", a hostlist such as c[1-4], a list of names and hostlists such as [c1, "c[5-8]"], or {group: c}',
   'partitions[].default': 'write default: true on the one partition jobs go to when they name none, else leave it out',
-  'partitions[].maxTime': 'maxTime is a whole number of minutes or UNLIMITED, e.g. maxTime: 60',
+  'partitions[].maxTime': `maxTime is a whole number of minutes or UNLIMITED, e.g. maxTime: 60 (at most ${MAX_TIME_MINUTES}, 100 years)`,
   'partitions[].extra': 'extra holds Key: Value pairs for the PartitionName line, e.g. extra: {OverSubscribe: "NO"}',
   slurm: 'slurm is a mapping, e.g. slurm: {slurmdTimeoutSeconds: 30}',
   'slurm.slurmdTimeoutSeconds': 'slurmdTimeoutSeconds is a whole number of seconds from 5 to 3600, e.g. 30',

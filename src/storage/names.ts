@@ -1,4 +1,4 @@
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SlurmkitError } from '../util/errors.js';
 
 // https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata
@@ -50,20 +50,49 @@ export function checkMetadata(metadata: Record<string, string>): void {
 }
 
 /**
+ * Why a blob name cannot be a file path relative to a folder, or undefined when it can.
+ * Azure takes nearly any name ("../x", "/etc/x", "a//b"); a file system does not.
+ */
+export function unsafePathReason(name: string): string | undefined {
+  if (name.startsWith('/')) return 'it starts with "/"';
+  if (name.endsWith('/')) return 'it ends with "/" (a folder marker)';
+  if (name.includes('\0')) return 'it contains a NUL character';
+  const segments = name.split('/');
+  if (segments.some((s) => s === '')) return 'it has an empty path segment ("//")';
+  if (segments.some((s) => s === '.' || s === '..')) return 'it has a "." or ".." path segment';
+  return undefined;
+}
+
+const RELATIVE_NAME_HINT = 'blob names are relative paths such as results/run-1/out.txt: no leading or trailing "/", no "//", no "." or ".." segments';
+
+/**
+ * For names slurmkit is asked to create: a name that `get -o DIR` could not save inside DIR is
+ * refused (USAGE naming the argument) before any request, so slurmkit never makes such a blob.
+ */
+export function checkNewBlobName(name: string, argument = 'BLOB'): void {
+  checkBlobName(name, argument);
+  // Azure (and Azurite) store "a\\b" as "a/b": the blob would not come back under its name.
+  const why = unsafePathReason(name) ?? (name.includes('\\') ? 'it contains "\\", which Azure Storage turns into "/"' : undefined);
+  if (why) throw new SlurmkitError('USAGE', `invalid ${argument} ${JSON.stringify(name)}: ${why}`, { hint: RELATIVE_NAME_HINT });
+}
+
+/**
  * The local file a blob is saved to under `dir`. Blob names come from the store, not from the
  * user: a name that would leave `dir` (`../x`, `/etc/x`) or that is only a folder marker is refused.
  */
 export function localPathFor(dir: string, blob: string): string {
-  const segments = blob.split('/');
-  if (blob.startsWith('/') || blob.endsWith('/') || segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) {
-    throw new SlurmkitError('CONFLICT', `blob "${blob}" cannot be saved as a file: its name has an empty, "." or ".." path segment`, {
-      hint: 'download it on its own with `get CONTAINER BLOB` after renaming it, or download other blobs with --prefix',
+  const why = unsafePathReason(blob);
+  if (why) {
+    throw new SlurmkitError('CONFLICT', `blob ${JSON.stringify(blob)} cannot be saved as a file under ${dir}: ${why}`, {
+      hint: 'download other blobs with --prefix, or delete this one with `rm CONTAINER BLOB`',
     });
   }
+  const segments = blob.split('/');
   const target = resolve(dir, ...segments);
   const rel = relative(resolve(dir), target);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
-    throw new SlurmkitError('CONFLICT', `blob "${blob}" would be saved outside ${dir}`);
+  // "..x" is a fine file name: only a whole ".." segment climbs out.
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new SlurmkitError('CONFLICT', `blob ${JSON.stringify(blob)} would be saved outside ${dir}`);
   }
   return join(resolve(dir), rel);
 }

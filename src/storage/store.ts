@@ -3,11 +3,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BlobServiceClient, RestError, type StoragePipelineOptions } from '@azure/storage-blob';
+import { BlobClient, BlobServiceClient, ContainerClient, RestError, type StoragePipelineOptions } from '@azure/storage-blob';
 import { SlurmkitError } from '../util/errors.js';
 import { parseConnectionString, secretsOf } from './connection-string.js';
 import { mapBlobError, type ErrorContext, type OperationContext } from './errors.js';
-import { checkBlobName, checkContainerName, checkMetadata } from './names.js';
+import { checkBlobName, checkContainerName, checkMetadata, checkNewBlobName } from './names.js';
 import type { BlobEndpoint, BlobInfo, ContainerInfo } from './types.js';
 
 /**
@@ -61,6 +61,23 @@ export interface GetOptions {
 }
 
 const iso = (d: Date | undefined): string => (d ? d.toISOString() : '');
+
+/**
+ * The SDK puts a blob name into a URL path, where "." and ".." segments are resolved away:
+ * getBlobClient("a/../b") addresses blob "b", and "../x" leaves the container. A name with such
+ * segments (which the SDK or other tools can store) is sent as one segment with "/" escaped, so
+ * stat, get and rm reach the blob they name. Only a name that is all "." or ".." stays unreachable.
+ */
+class LiteralNames extends ContainerClient {
+  static blobClient(container: ContainerClient, blob: string): BlobClient {
+    const segments = blob.split('/');
+    if (!segments.some((s) => s === '.' || s === '..')) return container.getBlobClient(blob);
+    if (blob === '.' || blob === '..') {
+      throw new SlurmkitError('USAGE', `a blob named ${JSON.stringify(blob)} cannot be addressed: URLs resolve it away`, { hint: 'use another tool, such as the Azure portal' });
+    }
+    return new BlobClient(`${container.url}/${encodeURIComponent(blob)}`, (container as LiteralNames).pipeline);
+  }
+}
 
 /**
  * A cluster's blob storage with slurmkit's error mapping: names are checked before any request,
@@ -161,7 +178,7 @@ export class BlobStore {
     checkContainerName(container, 'container');
     checkBlobName(blob, 'blob');
     const p = await this.call({ what: `read properties of ${blob}`, container, blob }, () =>
-      this.control.getContainerClient(container).getBlobClient(blob).getProperties(),
+      LiteralNames.blobClient(this.control.getContainerClient(container), blob).getProperties(),
     );
     return {
       name: blob,
@@ -179,13 +196,13 @@ export class BlobStore {
     if (blob !== undefined) checkBlobName(blob, 'blob');
     const c = this.control.getContainerClient(container);
     return this.call({ what: `check ${blob ?? container}`, container, ...(blob !== undefined ? { blob } : {}) }, () =>
-      blob === undefined ? c.exists() : c.getBlobClient(blob).exists(),
+      blob === undefined ? c.exists() : LiteralNames.blobClient(c, blob).exists(),
     );
   }
 
   async putFile(container: string, blob: string, path: string, opts: PutOptions = {}): Promise<BlobInfo> {
     checkContainerName(container, 'container');
-    checkBlobName(blob, 'blob');
+    checkNewBlobName(blob, 'blob');
     if (opts.metadata) checkMetadata(opts.metadata);
     const r = await this.call({ what: `upload ${blob}`, container, blob, signal: opts.signal }, () =>
       this.data
@@ -205,7 +222,7 @@ export class BlobStore {
 
   async putData(container: string, blob: string, data: Buffer | string, opts: Omit<PutOptions, 'onProgress'> = {}): Promise<BlobInfo> {
     checkContainerName(container, 'container');
-    checkBlobName(blob, 'blob');
+    checkNewBlobName(blob, 'blob');
     if (opts.metadata) checkMetadata(opts.metadata);
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     const r = await this.call({ what: `upload ${blob}`, container, blob, signal: opts.signal }, () =>
@@ -233,10 +250,7 @@ export class BlobStore {
     const tmp = join(dirname(path), `.${basename(path)}.slurmkit-${randomBytes(4).toString('hex')}.part`);
     try {
       const res = await this.call({ what: `download ${blob}`, container, blob, signal: opts.signal }, () =>
-        this.data
-          .getContainerClient(container)
-          .getBlobClient(blob)
-          .download(0, undefined, {
+        LiteralNames.blobClient(this.data.getContainerClient(container), blob).download(0, undefined, {
             maxRetryRequests: 3,
             ...(opts.onProgress ? { onProgress: (e: { loadedBytes: number }) => opts.onProgress!(e.loadedBytes) } : {}),
             ...(opts.signal ? { abortSignal: opts.signal } : {}),
@@ -266,7 +280,7 @@ export class BlobStore {
     checkContainerName(container, 'container');
     checkBlobName(blob, 'blob');
     return this.call({ what: `download ${blob}`, container, blob, signal: opts.signal }, () =>
-      this.data.getContainerClient(container).getBlobClient(blob).downloadToBuffer(0, undefined, opts.signal ? { abortSignal: opts.signal } : {}),
+      LiteralNames.blobClient(this.data.getContainerClient(container), blob).downloadToBuffer(0, undefined, opts.signal ? { abortSignal: opts.signal } : {}),
     );
   }
 
@@ -280,7 +294,7 @@ export class BlobStore {
     const c = this.control.getContainerClient(container);
     const op = { what: `delete ${blob ?? `container ${container}`}`, container, ...(blob !== undefined ? { blob } : {}) };
     const r = await this.call(op, () =>
-      blob === undefined ? c.deleteIfExists() : c.getBlobClient(blob).deleteIfExists({ deleteSnapshots: 'include' }),
+      blob === undefined ? c.deleteIfExists() : LiteralNames.blobClient(c, blob).deleteIfExists({ deleteSnapshots: 'include' }),
     );
     if (!r.succeeded && !opts.missingOk) {
       // deleteIfExists of a blob also lands here when its container is missing; say which.

@@ -1,7 +1,8 @@
-import { readdir, stat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { SlurmkitError } from '../util/errors.js';
-import { checkBlobName, checkContainerName, localPathFor } from './names.js';
+import { checkContainerName, checkNewBlobName, localPathFor, unsafePathReason } from './names.js';
+import { shellQuote } from '../util/run.js';
 import type { BlobStore } from './store.js';
 
 /** Counts and bytes of a transfer so far; reported after every chunk. */
@@ -52,13 +53,21 @@ export function normalizePrefix(prefix: string | undefined): string {
   return p === '' || p.endsWith('/') ? p : `${p}/`;
 }
 
+/** The normalized prefix of new blob names; one that would make names `get` cannot save is USAGE. */
+export function checkPutPrefix(prefix: string | undefined): string {
+  const pre = normalizePrefix(prefix);
+  const why = pre === '' ? undefined : unsafePathReason(pre.slice(0, -1));
+  if (why) throw new SlurmkitError('USAGE', `invalid --prefix ${JSON.stringify(prefix)}: ${why}`, { hint: 'a prefix is a relative folder name such as runs/1' });
+  return pre;
+}
+
 /**
  * What `put` would upload: a file becomes PREFIX + its base name, a folder's files become
  * PREFIX + their path relative to that folder. Symbolic links are followed, each real folder
  * once. Two files that map to one blob name are refused before anything is sent.
  */
 export async function planPut(paths: string[], prefix?: string): Promise<{ items: PutItem[]; skipped: string[] }> {
-  const pre = normalizePrefix(prefix);
+  const pre = checkPutPrefix(prefix);
   const items: PutItem[] = [];
   const skipped: string[] = [];
   const seenDirs = new Set<string>();
@@ -88,7 +97,7 @@ export async function planPut(paths: string[], prefix?: string): Promise<{ items
 
   const byBlob = new Map<string, string>();
   for (const item of items) {
-    checkBlobName(item.blob, `blob name for ${item.path}`);
+    checkNewBlobName(item.blob, `blob name for ${item.path}`);
     const other = byBlob.get(item.blob);
     if (other !== undefined) {
       throw new SlurmkitError('USAGE', `${other} and ${item.path} would both be uploaded as blob "${item.blob}"`, {
@@ -165,6 +174,7 @@ export async function putPaths(
 ): Promise<PutResult> {
   const t0 = performance.now();
   checkContainerName(container);
+  checkPutPrefix(opts.prefix);
   // Checked once up front: a missing container or a dead endpoint fails in seconds, before any upload.
   if (!(await store.exists(container))) {
     throw new SlurmkitError('NOT_FOUND', `container "${container}" does not exist`, { hint: `create it: slurmkit blob ${store.endpoint.cluster} mk ${container}` });
@@ -204,15 +214,36 @@ export async function getToDir(
 ): Promise<GetResult> {
   const t0 = performance.now();
   checkContainerName(container);
-  if (opts.blob !== undefined) checkBlobName(opts.blob);
+  if (opts.blob !== undefined) {
+    const why = unsafePathReason(opts.blob);
+    if (why) {
+      throw new SlurmkitError('USAGE', `invalid BLOB ${JSON.stringify(opts.blob)}: ${why}, so it cannot be saved under ${dir}`, {
+        hint: `delete it with \`slurmkit blob ${store.endpoint.cluster} rm ${container} ${shellQuote(opts.blob)}\`, or read it with the Azure SDK`,
+      });
+    }
+  }
   const listed =
     opts.blob !== undefined
       ? [await store.stat(container, opts.blob)]
       : // Names ending in "/" are folder markers some tools create: nothing to download.
         (await store.listBlobs(container, opts.prefix)).filter((b) => !b.name.endsWith('/'));
+  // Any name can be stored, through the SDK or other tools; every one that cannot be a file
+  // inside `dir` is named, and nothing is downloaded.
+  const unsafe = listed.flatMap((b) => {
+    const why = unsafePathReason(b.name);
+    return why ? [`${JSON.stringify(b.name)}: ${why}`] : [];
+  });
+  if (unsafe.length > 0) {
+    const n = unsafe.length;
+    throw new SlurmkitError('CONFLICT', `${n} blob${n === 1 ? '' : 's'} of container ${container} cannot be saved as files under ${dir}; nothing was downloaded`, {
+      details: unsafe,
+      hint: `download the others with --prefix, or delete these with \`slurmkit blob ${store.endpoint.cluster} rm ${container} BLOB\``,
+    });
+  }
   const items = listed.map((b) => ({ name: b.name, size: b.size, path: localPathFor(dir, b.name) }));
   const byPath = new Map(items.map((i) => [i.path, i]));
   const top = resolve(dir);
+  await refuseLinksOutOf(top, items);
   for (const item of items) {
     for (let d = dirname(item.path); d !== top && d.length > top.length; d = dirname(d)) {
       const other = byPath.get(d);
@@ -232,4 +263,38 @@ export async function getToDir(
     t.done(item.name, bytes);
   });
   return { container, dir, files: items.length, bytes: t.bytes, blobs: items, ms: Math.round(performance.now() - t0) };
+}
+
+/**
+ * A folder of `top` that is a symbolic link to somewhere else would take the files saved
+ * "inside" it out of `top`. Links that stay inside `top` are fine; folders not made yet are ours.
+ */
+async function refuseLinksOutOf(top: string, items: { name: string; path: string }[]): Promise<void> {
+  const realTop = await realpath(top).catch(() => undefined);
+  if (realTop === undefined) return; // a fresh folder holds no links
+  const checked = new Map<string, boolean>();
+  const escapes = async (folder: string): Promise<boolean> => {
+    let known = checked.get(folder);
+    if (known === undefined) {
+      const st = await lstat(folder).catch(() => undefined);
+      if (!st?.isSymbolicLink()) known = false;
+      else {
+        const real = await realpath(folder).catch(() => undefined);
+        known = real === undefined || !(real === realTop || real.startsWith(realTop + sep));
+      }
+      checked.set(folder, known);
+    }
+    return known;
+  };
+  for (const item of items) {
+    const folders: string[] = [];
+    for (let d = dirname(item.path); d !== top && d.length > top.length; d = dirname(d)) folders.unshift(d);
+    for (const folder of folders) {
+      if (await escapes(folder)) {
+        throw new SlurmkitError('CONFLICT', `blob ${JSON.stringify(item.name)} would be saved through ${folder}, a symbolic link out of ${top}; nothing was downloaded`, {
+          hint: 'download into a new folder, or remove the link',
+        });
+      }
+    }
+  }
 }
