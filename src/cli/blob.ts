@@ -8,6 +8,7 @@ import type { BlobStore } from '../storage/blob.js';
 import { checkContainerName, checkBlobName } from '../storage/names.js';
 import type { TransferProgress } from '../storage/transfer.js';
 import { SlurmkitError } from '../util/errors.js';
+import { shellQuote } from '../util/run.js';
 import { Progress, formatMs } from '../util/progress.js';
 import { renderTable } from './table.js';
 
@@ -230,17 +231,19 @@ function actionsProgram(cluster: string): Command {
 
   sub
     .command('info')
-    .description('where the storage is, and the file (root-only) with its connection string for jobs')
+    .description('where the storage is, and the file (root-only) with a connection string for jobs (a shared access signature, not the account key)')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
-      const e = await (await storage()).ensureBlobStorage(cluster, { progress: Progress.stderr() });
+      const s = await storage();
+      const e = await s.ensureBlobStorage(cluster, { progress: Progress.stderr() });
+      await s.openBlobStore(e, { verify: false }); // writes the jobs' connection string file
       const value = { kind: e.kind, url: e.url, connectionStringFile: e.connectionStringFile };
       print(opts.json, value, () =>
         [
           `kind:                   ${e.kind === 'azurite' ? 'azurite (on the cluster\'s head node)' : 'azure (AZURE_STORAGE_CONNECTION_STRING)'}`,
           `endpoint:               ${e.url}`,
           `connection string file: ${e.connectionStringFile}`,
-          `in a job:               export AZURE_STORAGE_CONNECTION_STRING="$(cat ${e.connectionStringFile})"`,
+          `in a job (as root):     export AZURE_STORAGE_CONNECTION_STRING="$(cat ${shellQuote(e.connectionStringFile)})"`,
         ].join('\n'),
       );
     });

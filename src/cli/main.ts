@@ -209,7 +209,7 @@ export function buildCli(): Command {
     .action(async (name, opts) => {
       const progress = Progress.stderr();
       const state = await start(name, progress, seconds(opts.timeout, '--timeout') * 1000);
-      print(opts.json, state, () => `Cluster ${name} is running: ${state.nodes.length - 1} worker(s) idle.`);
+      print(opts.json, state, () => `Cluster ${name} is running: ${state.nodes.length - 1} worker(s) answer Slurm.`);
     });
 
   program

@@ -16,6 +16,11 @@ export interface Daemon {
   start: string;
   /** Programs `start` runs, each of which the machine must have (doctor checks them). */
   programs: string[];
+  /**
+   * Shell commands that stop the running daemon gracefully and start it again, for daemons
+   * `start` restarts although they still run (slurmd, after slurmctld died: see `start`).
+   */
+  restart?: string;
 }
 
 /** Slurm's clients, which slurmkit runs in the head (sinfo to wait for nodes, sbatch for batches, ...). */
@@ -54,7 +59,8 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
           'slurmctld',
           'for _ in $(seq 300); do',
           '  scontrol ping >/dev/null 2>&1 && break',
-          '  pgrep -x slurmctld >/dev/null || { echo "slurmctld exited:" >&2; grep -E "error|fatal" /var/log/slurm/slurmctld.log | tail -5 >&2; exit 1; }',
+          // Looked for twice, a moment apart: once, right after a restart, it was not found while starting.
+          '  pgrep -x slurmctld >/dev/null || { sleep 0.2; pgrep -x slurmctld >/dev/null; } || { echo "slurmctld exited:" >&2; grep -E "error|fatal" /var/log/slurm/slurmctld.log | tail -5 >&2; exit 1; }',
           '  sleep 0.05',
           'done',
         ].join('\n'),
@@ -63,7 +69,23 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
       ...(site.rest ? [restStep(site.accounting)] : []),
     ];
   }
-  return [{ name: 'slurmd', start: `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd`, programs: ['slurmd'] }];
+  const start = `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd`;
+  return [
+    {
+      name: 'slurmd',
+      start,
+      programs: ['slurmd'],
+      // SIGTERM stops slurmd alone: running jobs live on in their slurmstepd.
+      restart: [
+        'p=$(cat /run/slurmd.pid 2>/dev/null || true)',
+        'if [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; then',
+        '  for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done',
+        '  if kill -0 "$p" 2>/dev/null; then echo "slurmd ($p) did not stop within 10 s" >&2; exit 1; fi',
+        'fi',
+        start,
+      ].join('\n'),
+    },
+  ];
 }
 
 export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE): Mount[] {

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../spec/types.js';
 import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '../slurm/render.js';
-import { isReady, parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
+import { isInService, isReady, parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
 import type { ClusterLabel, LeftoverReport, NodeProvider } from '../providers/types.js';
 import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
 import { bridgeName, hostRoutes } from '../providers/local/network.js';
@@ -15,7 +15,7 @@ import { ClusterPaths, homeTag } from './paths.js';
 import { createState, listClusterEntries, listStates, readState, requireState, updateState, STATE_VERSION, type ClusterState, type NodeRecord } from './state.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
-import { daemonsFor, nodeSpecFor } from './layout.js';
+import { daemonsFor, nodeSpecFor, type Daemon } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { preflight } from './doctor.js';
 import { readConnectionStringFile } from '../storage/connection-string.js';
@@ -245,19 +245,19 @@ export async function slurmNodes(state: ClusterState): Promise<NodeSlurmState[] 
   return parseSinfoNodes(r.stdout);
 }
 
-export async function waitIdle(state: ClusterState, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function waitIdle(state: ClusterState, timeoutMs: number, signal?: AbortSignal, ready: (n: NodeSlurmState) => boolean = isReady): Promise<NodeSlurmState[]> {
   const workers = state.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
   let last: NodeSlurmState[] | undefined;
   await waitFor(
-    'every node to be idle in Slurm',
+    ready === isReady ? 'every node to be idle in Slurm' : 'every node to answer Slurm',
     async () => {
       last = await slurmNodes(state);
       if (!last) {
         await failIfControllerDied(state);
         return undefined;
       }
-      const ready = new Set(last.filter(isReady).map((n) => n.name));
-      return workers.every((w) => ready.has(w)) ? true : undefined;
+      const up = new Set(last.filter(ready).map((n) => n.name));
+      return workers.every((w) => up.has(w)) ? true : undefined;
     },
     {
       timeoutMs,
@@ -265,9 +265,19 @@ export async function waitIdle(state: ClusterState, timeoutMs: number, signal?: 
       maxIntervalMs: 100,
       ...(signal ? { signal } : {}),
       describe: () =>
-        last ? last.filter((n) => !isReady(n)).map((n) => `${n.name}=${n.state}${n.notResponding ? '*' : ''}`).join(' ') || 'all idle' : 'slurmctld not answering',
+        last ? last.filter((n) => !ready(n)).map((n) => `${n.name}=${n.state}${n.notResponding ? '*' : ''}`).join(' ') || 'all idle' : 'slurmctld not answering',
     },
   );
+  return last ?? [];
+}
+
+/** Why a drained node is drained, for the report of `start` (left as it is). */
+async function drainReason(state: ClusterState, n: NodeSlurmState): Promise<string> {
+  if (!n.state.startsWith('drain')) return '';
+  const r = await providerFor(state)
+    .exec({ label: labelOf(state), node: headOf(state).name, command: ['sinfo', '-h', '-N', '-n', n.name, '-o', '%E'], stdio: 'capture' })
+    .catch(() => undefined);
+  return r?.stdout.trim() ? ` (reason: ${r.stdout.trim()}; left as it is)` : '';
 }
 
 /** Fails fast, with the controller's own last words, instead of waiting out a timeout. */
@@ -340,22 +350,42 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     const missing = state.nodes.filter((n) => !running.has(n.name));
     await createInOrder(state, missing, progress);
     const restarted: string[] = [];
+    const runDaemon = async (node: NodeRecord, daemon: Daemon, command: string) => {
+      const r = await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', command], stdio: 'capture' });
+      if (r.exitCode !== 0) {
+        throw new SlurmkitError('COMMAND_FAILED', `${daemon.name} on ${node.name} did not start (exit ${r.exitCode}): ${r.stderr.trim()}`, {
+          hint: `see: slurmkit logs ${name} --node ${node.name} --daemon ${daemon.name}`,
+        });
+      }
+      restarted.push(`${daemon.name}@${node.name}`);
+    };
     for (const node of state.nodes.filter((n) => running.has(n.name))) {
       const have = running.get(node.name)!.processes;
       for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE).filter((d) => !have.includes(d.name))) {
-        await progress.phase(`restart ${daemon.name} on ${node.name}`, async () => {
-          const r = await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', daemon.start], stdio: 'capture' });
-          if (r.exitCode !== 0) {
-            throw new SlurmkitError('COMMAND_FAILED', `${daemon.name} on ${node.name} did not start (exit ${r.exitCode}): ${r.stderr.trim()}`, {
-              hint: `see: slurmkit logs ${name} --node ${node.name} --daemon ${daemon.name}`,
-            });
-          }
-        });
-        restarted.push(`${daemon.name}@${node.name}`);
+        progress.info(`  ${daemon.name} on ${node.name} is not running`);
+        await progress.phase(`restart ${daemon.name} on ${node.name}`, () => runDaemon(node, daemon, daemon.start));
+      }
+    }
+    // A slurmctld that died lost what happened since its last state save: it saves at most once
+    // every 5 s (SAVE_MAX_WAIT, src/slurmctld/state_save.c), so a job that started in its last
+    // seconds comes back PENDING. slurmd remembers, in memory only, the batch jobs it launched
+    // until the controller ends them, and refuses to launch one again: slurmctld then drains
+    // the node ("Duplicate jobid") and holds the job. Restarting slurmd (SIGTERM leaves jobs
+    // running in their slurmstepd) clears those records; the new slurmd registers at once with
+    // the steps that still run, and slurmctld reconciles as Slurm does (validate_jobs_on_node).
+    // All at once, before slurmctld's first scheduling pass.
+    if (restarted.includes(`slurmctld@${headOf(state).name}`)) {
+      const again = state.nodes
+        .filter((n) => n.role === 'worker' && running.get(n.name)?.processes.includes('slurmd'))
+        .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));
+      if (again.length > 0) {
+        await progress.phase(`restart slurmd on ${again.length} running worker(s)`, () => Promise.all(again.map(({ node, daemon, command }) => runDaemon(node, daemon, command))));
       }
     }
     if (missing.length === 0 && restarted.length === 0) progress.info('  every node and daemon was already running');
-    await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
+    // Nodes running jobs or drained by an administrator are back too: start waits for no job and undoes no drain.
+    const nodes = await progress.phase('wait for nodes to answer', () => waitIdle(state, readyTimeoutMs, progress.signal, isInService));
+    for (const n of nodes.filter((x) => x.state !== 'idle')) progress.info(`  ${n.name} is ${n.state}${await drainReason(state, n)}`);
     state = await updateState(name, state.id, (s) => void (s.phase = 'running'));
     // Blob storage runs in the head: bring it back if the cluster had it (imported late: storage builds on this module).
     const { resumeBlobStorage } = await import('../storage/blob.js');

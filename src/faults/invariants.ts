@@ -98,7 +98,7 @@ const EXPECTED_ALWAYS: RegExp[] = [
   /rmdir_recursive.*spmix_appdir/,
   // slurmctld's first start has no state to recover.
   /No (job|node|partition|resv|trigger|assoc|qos|usage|last_tres|job_submit)[\w ]* state file .* to recover/i,
-  /Could not open (job|node|part|resv|trigger)[\w_]* state file/i,
+  /Could not open (job|node|part|resv|reservation|trigger)[\w_]* state file/i,
   /NOTE: Trying backup state save file/,
   /Incomplete (node|job|part)[\w ]* (state|data) (save|checkpoint) file/i,
   /can't stat gres.conf file/,

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterPaths } from '../cluster/paths.js';
@@ -238,21 +238,13 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       b.putUrl = await sign(opts.output, b.name, 'cw', day);
     }
   }
-  // Without signed URLs (a SAS-only connection string) tasks need the connection string itself:
-  // they get a root-only copy in the batch folder, since the cluster's secrets are hidden in workers.
-  let connectionStringFile = opts.storage.connectionStringFile;
-  if (!sign) {
-    connectionStringFile = join(dir, 'connection-string');
-    await copyFile(opts.storage.connectionStringFile, connectionStringFile);
-    await chmod(connectionStringFile, 0o600);
-  }
   const manifest: Manifest = {
     batchId,
     cluster: opts.cluster,
     input: opts.input,
     output: opts.output,
     mode: opts.mode,
-    connectionStringFile,
+    connectionStringFile: opts.storage.connectionStringFile,
     blobs: todo,
   };
   await writeJsonAtomic(manifestPath(dir), manifest);

@@ -28,3 +28,14 @@ export function parseSinfoNodes(stdout: string): NodeSlurmState[] {
 export function isReady(n: NodeSlurmState): boolean {
   return n.state === 'idle' && !n.notResponding;
 }
+
+/** States in which a node's slurmd has registered and answers, whatever its jobs or drain. */
+const IN_SERVICE = new Set(['idle', 'alloc', 'allocated', 'mix', 'mixed', 'completing', 'drained', 'draining', 'drain', 'reserved', 'planned', 'maint']);
+
+/**
+ * A node is back (after `start`) when its slurmd answers: it may run jobs, or be drained by an
+ * administrator, which slurmkit leaves as it is.
+ */
+export function isInService(n: NodeSlurmState): boolean {
+  return IN_SERVICE.has(n.state) && !n.notResponding;
+}

@@ -323,10 +323,14 @@ describe('blob storage on a real cluster', () => {
     assert.deepEqual({ cs: await readFile(paths.connectionString, 'utf8'), config: await readFile(paths.config, 'utf8') }, before_);
   });
 
-  test('a job on a worker reaches the storage with the connection string file', async () => {
+  test("a job on a worker reaches the storage with the jobs' connection string file: a signature, not the account key", async () => {
     const store = await storeOf();
     await store.mk('jobs');
     const { connectionStringFile } = await ensureBlobStorage(NAME);
+    const jobs = await readFile(connectionStringFile, 'utf8');
+    assert.match(jobs, /SharedAccessSignature=.*sig=/);
+    assert.doesNotMatch(jobs, /AccountKey/);
+    assert.equal((await stat(connectionStringFile)).mode & 0o777, 0o600);
     const sdk = createRequire(import.meta.url).resolve('@azure/storage-blob');
     const script = [
       `const { BlobServiceClient } = require(${JSON.stringify(sdk)});`,

@@ -50,13 +50,18 @@ async function saveConfig(paths: BlobPaths, config: BlobConfig): Promise<void> {
   await rename(tmp, paths.config);
 }
 
+/** Writes the connection string commands use, in the secrets folder (jobs get theirs from openBlobStore). */
+async function writeConnectionStrings(paths: BlobPaths, connectionString: string): Promise<void> {
+  await writeSecretFile(paths.connectionString, connectionString);
+}
+
 function endpointOf(cluster: string, kind: BlobEndpoint['kind'], url: string, connectionString?: string): BlobEndpoint {
   const file = BlobPaths.of(cluster).connectionString;
   return {
     kind,
     cluster,
     url,
-    connectionStringFile: file,
+    connectionStringFile: BlobPaths.of(cluster).jobsConnectionString,
     // The string this command settled on, so a concurrent command switching accounts cannot swap it underneath.
     connectionString: async () => connectionString ?? (await readFile(file, 'utf8')).trim(),
   };
@@ -106,7 +111,7 @@ async function ensureAzurite(state: ClusterState, activate: boolean, opts: Ensur
   }
   const config = (await readConfig(paths)) ?? { version: 1, active: 'azurite' };
   const azurite = config.azurite?.account === account.name && config.azurite.url === url ? config.azurite : { account: account.name, url, enabledAt: new Date().toISOString() };
-  if (activate) await writeSecretFile(paths.connectionString, cs);
+  if (activate) await writeConnectionStrings(paths, cs);
   await saveConfig(paths, { ...config, active: activate ? 'azurite' : config.active, azurite });
   return endpointOf(state.name, 'azurite', url, cs);
 }
@@ -122,7 +127,7 @@ async function useAzure(state: ClusterState, connectionString: string, source = 
     throw mapBlobError(error, { cluster: state.name, kind: 'azure', url: info.blobEndpoint, secrets: [] }, { what: 'list containers' });
   }
   await ensureSecretDir(paths.secrets);
-  await writeSecretFile(paths.connectionString, connectionString);
+  await writeConnectionStrings(paths, connectionString);
   const config = (await readConfig(paths)) ?? { version: 1, active: 'azure' };
   const azure = config.azure?.url === info.blobEndpoint ? config.azure : { url: info.blobEndpoint, enabledAt: new Date().toISOString() };
   await saveConfig(paths, { ...config, active: 'azure', azure });

@@ -1,14 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BlobClient, BlobServiceClient, ContainerClient, RestError, type StoragePipelineOptions } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  BlobClient,
+  BlobServiceClient,
+  ContainerClient,
+  generateAccountSASQueryParameters,
+  RestError,
+  SASProtocol,
+  StorageSharedKeyCredential,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
 import { SlurmkitError } from '../util/errors.js';
 import { parseConnectionString, secretsOf } from './connection-string.js';
 import { mapBlobError, type ErrorContext, type OperationContext } from './errors.js';
 import { checkBlobName, checkContainerName, checkMetadata, checkNewBlobName } from './names.js';
 import type { BlobEndpoint, BlobInfo, ContainerInfo } from './types.js';
+import { ensureSecretDir, writeSecretFile } from './secrets.js';
 
 /**
  * How long the SDK may try. Its defaults retry for minutes; a wrong endpoint must fail in
@@ -310,7 +323,50 @@ export class BlobStore {
 export async function openStore(endpoint: BlobEndpoint, opts: { verify?: boolean } = {}): Promise<BlobStore> {
   const cs = await endpoint.connectionString();
   parseConnectionString(cs, endpoint.connectionStringFile);
+  await writeJobsConnectionString(endpoint.connectionStringFile, cs);
   const store = BlobStore.fromConnectionString(endpoint, cs);
   if (opts.verify ?? true) await store.verify();
   return store;
+}
+
+/**
+ * The connection string jobs get: an account SAS (blob service, every container and blob,
+ * read, write, delete, list, add, create) valid for `days`, so the account key never leaves
+ * the head and the host. A connection string without a key is returned as it is.
+ */
+export function sasConnectionString(connectionString: string, days = 30): string {
+  const map = new Map(
+    connectionString
+      .split(';')
+      .filter((p) => p.includes('='))
+      .map((p) => [p.slice(0, p.indexOf('=')).trim(), p.slice(p.indexOf('=') + 1).trim()] as const),
+  );
+  const name = map.get('AccountName');
+  const key = map.get('AccountKey');
+  if (!name || !key) return connectionString;
+  const endpoint = map.get('BlobEndpoint') ?? `${map.get('DefaultEndpointsProtocol') ?? 'https'}://${name}.blob.${map.get('EndpointSuffix') ?? 'core.windows.net'}`;
+  const sas = generateAccountSASQueryParameters(
+    {
+      services: AccountSASServices.parse('b').toString(),
+      resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+      permissions: AccountSASPermissions.parse('rwdlac'),
+      startsOn: new Date(Date.now() - 5 * 60_000),
+      expiresOn: new Date(Date.now() + days * 86_400_000),
+      protocol: SASProtocol.HttpsAndHttp,
+    },
+    new StorageSharedKeyCredential(name, key),
+  ).toString();
+  return `BlobEndpoint=${endpoint};SharedAccessSignature=${sas}`;
+}
+
+/** Writes (or renews, a week before it ends or when the account changed) the jobs' SAS connection string. */
+async function writeJobsConnectionString(file: string, connectionString: string): Promise<void> {
+  const current = await readFile(file, 'utf8').catch(() => '');
+  const wanted = sasConnectionString(connectionString);
+  const endpointOf = (cs: string) => /BlobEndpoint=([^;]+)/.exec(cs)?.[1] ?? cs;
+  const expiry = Date.parse(new URLSearchParams(/SharedAccessSignature=([^;]+)/.exec(current)?.[1] ?? '').get('se') ?? '');
+  const fresh = current !== '' && endpointOf(current) === endpointOf(wanted) && (wanted === connectionString ? current === wanted : expiry > Date.now() + 7 * 86_400_000);
+  if (fresh) return;
+  await ensureSecretDir(dirname(file));
+  await writeSecretFile(file, wanted);
 }

@@ -5,7 +5,10 @@ export interface BlobEndpoint {
   cluster: string;
   /** Base URL of the blob service, without credentials: safe to show. */
   url: string;
-  /** Path (host, root-only 0600) of a file holding the connection string, for jobs. */
+  /**
+   * Path (root-only 0600, seen by every node) of a file holding a connection string for jobs:
+   * a shared access signature, never the account key. Written by openBlobStore.
+   */
   connectionStringFile: string;
   /** Loads the connection string (never log it). */
   connectionString(): Promise<string>;
