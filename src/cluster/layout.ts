@@ -77,6 +77,9 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
       programs: ['slurmd'],
       // SIGTERM stops slurmd alone: running jobs live on in their slurmstepd.
       restart: [
+        // A head node that was recreated has a new MAC address: forget the old one at once, or
+        // slurmd's first registration waits seconds for ARP to notice.
+        'ip neigh flush all 2>/dev/null || true',
         'p=$(cat /run/slurmd.pid 2>/dev/null || true)',
         'if [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; then',
         '  for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done',

@@ -373,8 +373,11 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     // the node ("Duplicate jobid") and holds the job. Restarting slurmd (SIGTERM leaves jobs
     // running in their slurmstepd) clears those records; the new slurmd registers at once with
     // the steps that still run, and slurmctld reconciles as Slurm does (validate_jobs_on_node).
-    // All at once, before slurmctld's first scheduling pass.
-    if (restarted.includes(`slurmctld@${headOf(state).name}`)) {
+    // All at once: slurmctld schedules nothing in its first 3 s (batch_sched_delay keeps its
+    // default of 3 until the first scheduling pass reads SchedulerParameters), so every slurmd
+    // that registers within them has its unknown steps killed before a job can start again.
+    // The same holds when the whole head node died and was made again.
+    if (missing.some((n) => n.role === 'head') || restarted.includes(`slurmctld@${headOf(state).name}`)) {
       const again = state.nodes
         .filter((n) => n.role === 'worker' && running.get(n.name)?.processes.includes('slurmd'))
         .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));

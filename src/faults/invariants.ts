@@ -69,7 +69,8 @@ const REPORTED = /^(FAILED|NODE_FAIL|CANCELLED|TIMEOUT|BOOT_FAIL|OUT_OF_MEMORY|P
  * exactly once, or Slurm reports it ended otherwise (failed, node failure, cancelled);
  * none ran to its end twice and none vanished.
  */
-export async function noJobLost(state: ClusterState, jobs: string[], waitMs = 120_000): Promise<Check> {
+export async function noJobLost(state: ClusterState, jobs: string[], opts: { waitMs?: number; keptRunning?: string[] } = {}): Promise<Check> {
+  const waitMs = opts.waitMs ?? 120_000;
   const deadline = Date.now() + waitMs;
   for (;;) {
     const queued = (await sh(state, `squeue -h -o %i -j ${jobs.join(',')} 2>/dev/null`)).stdout.trim();
@@ -80,6 +81,8 @@ export async function noJobLost(state: ClusterState, jobs: string[], waitMs = 12
   const endings: string[] = [];
   for (const id of jobs) {
     const ends = (await sh(state, `cat /shared/faults/${id}.end 2>/dev/null | wc -l`)).stdout.trim();
+    const starts = (await sh(state, `cat /shared/faults/${id}.start 2>/dev/null | wc -l`)).stdout.trim();
+    if (opts.keptRunning?.includes(id) && starts !== '1') problems.push(`job ${id} was started ${starts} times: it should have kept running`);
     const info = (await sh(state, `scontrol show job ${id} -o 2>/dev/null`)).stdout;
     const slurmState = /JobState=(\S+)/.exec(info)?.[1] ?? 'unknown to slurmctld';
     const reason = /Reason=(\S+)/.exec(info)?.[1] ?? '';

@@ -4,11 +4,9 @@
  * after every scenario the five invariants of invariants.ts. Prints a summary; exits 1 if any
  * check failed. Needs root and the packages of scripts/setup.sh.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { resolveSpec } from '../spec/load.js';
 import { down, gc, start, stop, up } from '../cluster/lifecycle.js';
 import { ClusterPaths } from '../cluster/paths.js';
@@ -16,6 +14,7 @@ import { listClusters } from '../cluster/inspect.js';
 import type { ClusterState } from '../cluster/state.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
 import { cleanupHome, sh, shOk } from '../testing/harness.js';
+import { runCli, type CliOptions } from '../testing/cli.js';
 import { run, sleep } from '../util/run.js';
 import {
   ADMIN_REASON,
@@ -31,7 +30,6 @@ import {
   type Check,
 } from './invariants.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 interface Outcome {
   scenario: string;
@@ -45,31 +43,8 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI in a child process, as a user runs it; `onStderr` may kill it. */
-function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; onStderr?: (text: string, kill: () => void) => void; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const kill = () => child.kill('SIGKILL');
-    const timer = setTimeout(kill, opts.timeoutMs ?? 180_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      opts.onStderr?.(stderr, kill);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The CLI as a user runs it, with this suite's SLURMKIT_HOME. */
+const cli = (args: string[], opts: CliOptions = {}) => runCli(args, { timeoutMs: 180_000, ...opts });
 
 function expect(ok: boolean, detail: string) {
   return { invariant: 'scenario' as const, ok, detail };
@@ -120,12 +95,12 @@ async function waitRunning(job: string, timeoutMs = 20_000): Promise<void> {
 }
 
 /** A daemon or node fault, then `start`, then all five invariants. */
-async function daemonScenario(name: string, explained: RegExp[], fn: () => Promise<string[]>): Promise<void> {
+async function daemonScenario(name: string, explained: RegExp[], fn: () => Promise<string[]>, keepRunning = false): Promise<void> {
   await scenario(name, async () => {
     const offsets = await logOffsets(FA);
     const jobs = await fn();
     const checks: Outcome['checks'] = [];
-    checks.push(await noJobLost(fa, jobs));
+    checks.push(await noJobLost(fa, jobs, keepRunning ? { keptRunning: jobs } : {}));
     checks.push(await nodesConverge(fa, ['c3']));
     checks.push(await adminDrainKept(fa, 'c3'));
     checks.push(await noUnexplainedErrors(FA, offsets, explained));
@@ -148,13 +123,18 @@ async function daemonFaults(): Promise<void> {
   fa = await up({ config: resolveSpec(raw, 'faults'), specText: JSON.stringify(raw) });
   await shOk(fa, `scontrol update nodename=c3 state=drain reason='${ADMIN_REASON}'`);
 
-  await daemonScenario('slurmd killed mid-job on c1, then start', NOT_RESPONDING, async () => {
-    const job = await submit('-w c1', 4);
-    await waitRunning(job);
-    process.kill(await pidOf('slurmd', 'c1'), 'SIGKILL');
-    await start(FA);
-    return [job];
-  });
+  await daemonScenario(
+    'slurmd killed mid-job on c1, then start: the job keeps running',
+    NOT_RESPONDING,
+    async () => {
+      const job = await submit('-w c1', 4);
+      await waitRunning(job);
+      process.kill(await pidOf('slurmd', 'c1'), 'SIGKILL');
+      await start(FA);
+      return [job];
+    },
+    true,
+  );
 
   await daemonScenario('munged killed, then start', [/munge/i, /authentication/i, ...NOT_RESPONDING], async () => {
     process.kill(await pidOf('munged', 'head'), 'SIGKILL');
@@ -167,6 +147,16 @@ async function daemonFaults(): Promise<void> {
     const job = await submit('-w c2', 4);
     await waitRunning(job);
     process.kill(await pidOf('', 'c2', true), 'SIGKILL');
+    await start(FA);
+    return [job];
+  });
+
+  await daemonScenario("the head's init killed mid-job (slurmctld and munged with it), then start", [/c\d/, /JobId=\d+/, ...NOT_RESPONDING], async () => {
+    const job = await submit('-N2', 10);
+    await waitRunning(job);
+    await sleep(6000); // past slurmctld's 5 s state save interval, so the job's start is on disk
+    process.kill(await pidOf('', 'head', true), 'SIGKILL');
+    await sleep(200);
     await start(FA);
     return [job];
   });
@@ -192,13 +182,18 @@ async function daemonFaults(): Promise<void> {
   // slurmctld saves its state at most every 5 s (SAVE_MAX_WAIT in Slurm's state_save.c): a job
   // that starts and ends inside that window is unknown to the recovered controller and runs
   // again. Here the job's start is saved (it ran 7 s) and the crash hits its end.
-  await daemonScenario('slurmctld killed as a job finishes, then start', LOST_START, async () => {
-    const job = await submit('-N2', 8);
-    await waitRunning(job);
-    await sleep(7900);
-    await killCtld();
-    return [job];
-  });
+  await daemonScenario(
+    'slurmctld killed as a job finishes, then start: the job is not run again',
+    [],
+    async () => {
+      const job = await submit('-N2', 8);
+      await waitRunning(job);
+      await sleep(7900);
+      await killCtld();
+      return [job];
+    },
+    true,
+  );
 
   await daemonScenario('stop while jobs run, then start', [/JobId=\d+/, /c[12]/, ...NOT_RESPONDING], async () => {
     const jobs = [await submit('-w c1', 6), await submit('-w c2', 6)];

@@ -10,6 +10,7 @@
  *
  * The last test runs the real CLI (`bin/slurmkit up -f BAD.yaml`) on a few nasty specs.
  */
+import { rng } from '../util/rng.js';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -31,17 +32,6 @@ const SEED = Number(process.env.SLURMKIT_FUZZ_SEED ?? 0x5eed2024);
 /** Random strings and numbers per field, on top of the fixed list. */
 const RANDOM_PER_FIELD = 12;
 
-/** mulberry32: small, fast and good enough to pick test values. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NASTY_STRINGS = [
   '', ' ', '  x', 'NaN', 'nan', 'Infinity', '-1', '0', '1e308', '0x10', '9007199254740993', 'true', 'null', '~',
@@ -255,7 +245,7 @@ const show = (v: Json): string => {
 
 test('every field of every template: a hostile value is refused at its path or cannot reach a config line', async () => {
   const t0 = performance.now();
-  const rand = prng(SEED);
+  const rand = rng(SEED);
   const templates = (await listTemplates()).map((t) => t.name);
   assert.ok(templates.length >= 3, `templates: ${templates.join(', ')}`);
   const bases = await Promise.all(templates.map(async (name) => ({ name, spec: fillOut(parseYaml(await templateText(name), name)) })));

@@ -18,30 +18,14 @@ import { templateText } from '../spec/templates.js';
 import { down, up } from '../cluster/lifecycle.js';
 import { cleanupHome } from '../testing/harness.js';
 import { ensureBlobStorage } from './blob.js';
+import { runCli } from '../testing/cli.js';
 
 const NAME = 'tgetesc';
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /** The last one resolves to its sibling "sib.txt" when put in a URL as it is. */
 const BAD = ['../escape.txt', '/abs.txt', 'a/../../x', 'a/../sib.txt'];
 const GOOD = ['good/ü b.txt', 'sib.txt'];
 
-function cli(home: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLURMKIT_HOME: home };
-  delete env.NODE_TEST_CONTEXT;
-  delete env.AZURE_STORAGE_CONNECTION_STRING;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, 'blob', NAME, ...args], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (home: string, args: string[]) => runCli(['blob', NAME, ...args], { home, env: { AZURE_STORAGE_CONNECTION_STRING: undefined } });
 
 /** Every entry under `dir`, recursively, relative to it. */
 async function tree(dir: string): Promise<string[]> {
