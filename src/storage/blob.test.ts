@@ -330,6 +330,8 @@ describe('blob storage on a real cluster', () => {
     const jobs = await readFile(connectionStringFile, 'utf8');
     assert.match(jobs, /SharedAccessSignature=.*sig=/);
     assert.doesNotMatch(jobs, /AccountKey/);
+    const daysLeft = (Date.parse(new URLSearchParams(/SharedAccessSignature=(.*)$/.exec(jobs.trim())![1]).get('se')!) - Date.now()) / 86_400_000;
+    assert.ok(daysLeft > 29 && daysLeft <= 30, `the signature ends in ${daysLeft.toFixed(1)} days`);
     assert.equal((await stat(connectionStringFile)).mode & 0o777, 0o600);
     const sdk = createRequire(import.meta.url).resolve('@azure/storage-blob');
     const script = [
