@@ -4,7 +4,8 @@
  */
 import { templateText } from '../spec/templates.js';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
-import { down, runInHead, up } from '../cluster/lifecycle.js';
+import { down, up } from '../cluster/lifecycle.js';
+import { runInHead } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);

@@ -1,33 +1,36 @@
 /** doctor checks everything any template or spec feature needs, so `up` never fails where doctor passed. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requirementChecks, requirementsOf, templateSites } from './doctor.js';
+import { requirementsOf, templateSites } from './doctor.js';
+import { mountPointsOf, requirementChecks } from '../providers/local/preflight.js';
 import { listTemplates, loadTemplate } from '../spec/templates.js';
 import { nodeSpecFor, sampleNodes } from './layout.js';
 import { ClusterPaths } from './paths.js';
 import { siteOf } from './site.js';
 import { hostPathsNeeded } from '../providers/local/init-script.js';
+import { resolve } from 'node:path';
+import { slurmkitHome } from './paths.js';
 
 describe('doctor', () => {
   test('checks the programs and mount points of accounting and REST (slurmdbd, mariadbd, slurmrestd, /var/lib/mysql, ...)', async () => {
-    const req = requirementsOf(await templateSites());
+    const checked = (await requirementChecks(requirementsOf(await templateSites()), async (p) => `/usr/bin/${p}`, () => true)).map((c) => c.name);
     for (const p of ['slurmctld', 'slurmd', 'munged', 'slurmdbd', 'mariadbd', 'mariadb-install-db', 'mariadb', 'sacctmgr', 'slurmrestd', 'flock', 'nsenter']) {
-      assert.ok(req.programs.has(p), `doctor does not check program ${p}`);
+      assert.ok(checked.includes(`program ${p}`), `doctor does not check program ${p}`);
     }
     for (const dir of ['/var/lib/mysql', '/etc/mysql', '/shared', '/etc/slurm', '/var/lib/slurm', '/etc/munge']) {
-      assert.ok(req.mountPoints.has(dir), `doctor does not check mount point ${dir}`);
+      assert.ok(checked.includes(`mount point ${dir}`), `doctor does not check mount point ${dir}`);
     }
   });
 
   test('every host path that the nodes of every template mount is checked', async () => {
-    const req = requirementsOf(await templateSites());
-    const home = ClusterPaths.of('check').root.replace(/\/clusters\/check$/, '');
+    const mountPoints = mountPointsOf(requirementsOf(await templateSites()));
+    const home = resolve(slurmkitHome());
     for (const t of await listTemplates()) {
       const cfg = await loadTemplate(t.name);
       const paths = ClusterPaths.of(cfg.name);
       for (const node of sampleNodes()) {
         const needed = hostPathsNeeded(nodeSpecFor(node, paths, cfg.name, siteOf(cfg)).mounts).filter((p) => !p.startsWith(`${home}/`));
-        for (const p of needed) assert.ok(req.mountPoints.has(p), `template ${t.name}: ${node.role} mounts ${p}, which doctor does not check`);
+        for (const p of needed) assert.ok(mountPoints.has(p), `template ${t.name}: ${node.role} mounts ${p}, which doctor does not check`);
       }
     }
   });
@@ -46,7 +49,7 @@ describe('doctor', () => {
   test('a cluster without accounting does not need MariaDB', () => {
     const req = requirementsOf([{ name: 'cluster x', site: { accounting: false, rest: false, users: [] } }]);
     assert.equal(req.programs.has('mariadbd'), false);
-    assert.equal(req.mountPoints.has('/var/lib/mysql'), false);
+    assert.equal(mountPointsOf(req).has('/var/lib/mysql'), false);
     assert.ok(req.programs.has('slurmctld'));
   });
 });

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { SlurmkitError } from '../util/errors.js';
 import { sleep } from '../util/run.js';
 import { ClusterPaths } from './paths.js';
-import { headOf, labelOf, providerFor, slurmNodes } from './lifecycle.js';
+import { headOf, labelOf, providerFor, slurmNodes } from './nodes.js';
 import { listClusterEntries, requireState, type ClusterState } from './state.js';
 
 export interface NodeView {

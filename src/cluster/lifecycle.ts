@@ -4,14 +4,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../spec/types.js';
 import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '../slurm/render.js';
-import { isInService, isReady, parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
-import type { ClusterLabel, LeftoverReport, NodeProvider } from '../providers/types.js';
+import { isInService, isReady, type NodeSlurmState } from '../slurm/status.js';
+import type { LeftoverReport } from '../providers/types.js';
 import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
-import { bridgeName, hostRoutes } from '../providers/local/network.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
 import { ClusterPaths, homeTag } from './paths.js';
+import { headOf, labelOf, providerFor, slurmNodes } from './nodes.js';
 import { createState, listClusterEntries, listStates, readState, requireState, updateState, STATE_VERSION, type ClusterState, type NodeRecord } from './state.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
@@ -19,13 +19,6 @@ import { daemonsFor, nodeSpecFor, type Daemon } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { preflight } from './doctor.js';
 import { readConnectionStringFile } from '../storage/connection-string.js';
-
-export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
-
-/** The provider that runs this cluster's nodes, from the registry (tests may override it there). */
-export function providerFor(state: Pick<ClusterState, 'provider'>): NodeProvider {
-  return providerOfKind(state.provider);
-}
 
 /**
  * A lifecycle command (up, stop, start, down) holds its cluster for as long as it runs; a
@@ -65,7 +58,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const { config } = opts;
   const progress = opts.progress ?? Progress.silent();
   const paths = ClusterPaths.of(config.name);
-  await preflight({ name: config.name, site: siteOf(config) });
+  await preflight({ name: config.name, site: siteOf(config), provider: config.provider.type });
   // A real account's connection string file is checked before anything is made.
   if (config.storage.blob === 'azure' && config.storage.connectionStringFile) await readConnectionStringFile(config.storage.connectionStringFile);
 
@@ -77,7 +70,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
         await mkdir(paths.root, { recursive: true, mode: 0o700 });
         hold = await holdCluster(config.name, 'up');
         await finishInterrupted(config.name, progress);
-        const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await hostRoutes()).map((r) => r.dst)];
+        const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await providerOfKind(config.provider.type).takenSubnets())];
         const workers = config.nodes.map((n) => n.name);
         let subnet = config.network.subnet;
         if (subnet) {
@@ -101,11 +94,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           version: STATE_VERSION,
           name: config.name,
           id,
-          provider: 'local',
+          provider: config.provider.type,
           createdAt: now,
           updatedAt: now,
           phase: 'creating',
-          network: { ...net, bridge: bridgeName(id) },
+          network: net,
           nodes,
           site: siteOf(config),
           storage: config.storage,
@@ -236,14 +229,6 @@ async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress:
   if (workers.length > 0) await progress.phase(`start ${workers.length} worker(s)`, () => create(workers));
 }
 
-/** Slurm's view of the workers, from inside the head. Undefined while slurmctld does not answer. */
-export async function slurmNodes(state: ClusterState): Promise<NodeSlurmState[] | undefined> {
-  const r = await providerFor(state)
-    .exec({ label: labelOf(state), node: headOf(state).name, command: ['sinfo', ...SINFO_NODE_ARGS], stdio: 'capture' })
-    .catch(() => undefined);
-  if (!r || r.exitCode !== 0) return undefined;
-  return parseSinfoNodes(r.stdout);
-}
 
 export async function waitIdle(state: ClusterState, timeoutMs: number, signal?: AbortSignal, ready: (n: NodeSlurmState) => boolean = isReady): Promise<NodeSlurmState[]> {
   const workers = state.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
@@ -291,17 +276,7 @@ async function failIfControllerDied(state: ClusterState): Promise<void> {
   }
 }
 
-/** Runs a shell command as root in the head and returns its stdout; a non-zero exit is COMMAND_FAILED. */
-export async function runInHead(state: ClusterState, command: string): Promise<string> {
-  const head = headOf(state).name;
-  const r = await providerFor(state).exec({ label: labelOf(state), node: head, command: ['bash', '-c', command], stdio: 'capture', cwd: '/' });
-  if (r.exitCode !== 0) {
-    throw new SlurmkitError('COMMAND_FAILED', `\`${command}\` on ${head} exited with ${r.exitCode}: ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
 
-export const headOf = (state: ClusterState): NodeRecord => state.nodes.find((n) => n.role === 'head')!;
 
 /** Stops every node and daemon; the cluster folder, Slurm state and queue are kept. */
 export async function stop(name: string, progress = Progress.silent()): Promise<ClusterState> {
@@ -342,7 +317,7 @@ async function usableState(name: string, verb: string): Promise<ClusterState> {
 export async function start(name: string, progress = Progress.silent(), readyTimeoutMs = 60_000): Promise<ClusterState> {
   return holding(name, 'start', async () => {
     let state = await usableState(name, 'start');
-    await preflight({ name, site: state.site ?? NO_SITE });
+    await preflight({ name, site: state.site ?? NO_SITE, provider: state.provider });
     const provider = providerFor(state);
     const running = new Map((await provider.list(labelOf(state))).filter((n) => n.running).map((n) => [n.hostname, n]));
     state = await updateState(name, state.id, (s) => void (s.phase = 'starting'));

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { existsSync } from 'node:fs';
 import { SlurmkitError } from '../util/errors.js';
 import { ClusterPaths } from './paths.js';
-import { headOf, labelOf, providerFor } from './lifecycle.js';
+import { headOf, labelOf, providerFor } from './nodes.js';
 import { requireState } from './state.js';
 import { restSocket } from './site.js';
 

@@ -13,7 +13,7 @@ import { ClusterPaths } from './paths.js';
 import { sitePaths } from './site.js';
 import type { ClusterState } from './state.js';
 import { cleanupHome, sh, shOk, useTempHome, waitForJob } from '../testing/harness.js';
-import { labelOf, providerFor } from './lifecycle.js';
+import { labelOf, providerFor } from './nodes.js';
 import { sleep } from '../util/run.js';
 
 describe('a complete site: accounting, users, shared storage', () => {

@@ -41,7 +41,8 @@ const stateSchema = z
       prefixLength: z.number().int().min(8).max(30),
       gateway: ipv4,
       addresses: z.record(z.string(), ipv4),
-      bridge: z.string().min(1),
+      /** Written by slurmkit before providers named their own networks; read and kept, never used. */
+      bridge: z.string().min(1).optional(),
     }),
     nodes: z.array(nodeRecordSchema).min(1),
     /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */

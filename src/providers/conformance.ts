@@ -27,11 +27,6 @@ export interface ConformanceOptions {
   /** Kinds of resource removeByLabel must report for a cluster with a network and nodes, e.g. /bridge/. */
   reportedResources?: () => Promise<RegExp[]>;
   /**
-   * Nodes are process trees on this machine that share its filesystem: enables the checks
-   * made from the host (a node's /tmp is not the host's, host PIDs, SIGKILL of a node's init).
-   */
-  sharesHost: boolean;
-  /**
    * Checks the implementation is known to fail, by test title, each with the reason (a bug
    * report): they run as todo, so they keep reporting without failing the run.
    */
@@ -243,6 +238,9 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
   let parent = '';
   const bootTimeoutMs = opts.bootTimeoutMs ?? 15_000;
   const group = { concurrency: opts.concurrency ?? 4 };
+  // Nodes that share this host's filesystem, PIDs and gateway enable the checks made from the
+  // host (a node's /tmp is not the host's, host PIDs, SIGKILL of a node's init): the provider says.
+  const sharesHost = make().capabilities.sharesHost;
 
   /** A check; runs as todo when the implementation declares it a known gap. */
   const check = (title: string, fn: (t: TestContext) => Promise<void>, when = true): void => {
@@ -316,7 +314,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         const ping = await c.sh('beta', `command -v ping >/dev/null || exit 200; ping -c 1 -W 3 ${c.address(0)}`);
         if (ping.exitCode === 200) t.diagnostic('no ping in the node: checked by TCP only');
         else assert.equal(ping.exitCode, 0, `beta pings alpha: ${ping.stdout}${ping.stderr}`);
-        if (opts.sharesHost && (await which('ping'))) {
+        if (sharesHost && (await which('ping'))) {
           const r = await run('ping', ['-c', '1', '-W', '3', '-I', c.network.gateway, c.address(1)], { allowFailure: true });
           assert.equal(r.exitCode, 0, `host pings beta from the gateway: ${r.stdout}${r.stderr}`);
         }
@@ -332,7 +330,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
           assert.equal((await c.sh('beta', `test -e /tmp/${marker}`)).exitCode, 1, 'beta sees alpha’s /tmp');
           assert.equal(existsSync(`/tmp/${marker}`), false, 'the host sees alpha’s /tmp');
         },
-        opts.sharesHost,
+        sharesHost,
       );
 
       check('mounts apply in order and inside the node only', async (t) => {
@@ -365,7 +363,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         assert.notEqual((await c.sh('alpha', `touch ${inner}/data/new`)).exitCode, 0, 'a readOnly bind is writable');
         assert.equal(await c.shOk('alpha', `cat ${target}/from-host`), 'host\n');
         await c.shOk('alpha', `echo node > ${target}/from-node`);
-        if (opts.sharesHost) {
+        if (sharesHost) {
           assert.equal(await readFile(join(shared, 'from-node'), 'utf8'), 'node\n', 'a write through the bind did not reach the host');
           assert.deepEqual(await readdir(target), [], 'the bind is visible on the host');
           assert.deepEqual(await readdir(readOnly), ['hello.txt']);
@@ -387,7 +385,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         );
         assert.deepEqual(await c.list(), []);
         assert.deepEqual((await opts.leftovers(c.label)).sort(), before_);
-        if (opts.sharesHost) assert.equal(existsSync(missing), false);
+        if (sharesHost) assert.equal(existsSync(missing), false);
       });
 
       check('a failing boot rejects with the node’s console output, destroys the request’s nodes and spares the others', async (t) => {
@@ -411,7 +409,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         assert.deepEqual(hostnames(nodes), ['keep']);
         assert.equal(nodes[0]!.running, true);
         assert.equal((await c.shOk('keep', 'hostname')).trim(), 'keep');
-        if (opts.sharesHost) assert.deepEqual(hostPidsNamed(nap.name), [], `${nap.name} still runs`);
+        if (sharesHost) assert.deepEqual(hostPidsNamed(nap.name), [], `${nap.name} still runs`);
         // Their interfaces go too (some kernels free them a moment after the processes).
         let now: string[] = [];
         await eventually(
@@ -429,7 +427,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         await assert.rejects(c.create([c.node('slow', 0, { boot: `cp /bin/sleep /tmp/${nap.name}; /tmp/${nap.name} 60` })], 500));
         assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms to give up`);
         assert.deepEqual(await c.list(), []);
-        if (opts.sharesHost) assert.deepEqual(hostPidsNamed(nap.name), [], `${nap.name} still runs`);
+        if (sharesHost) assert.deepEqual(hostPidsNamed(nap.name), [], `${nap.name} still runs`);
       });
     });
 
@@ -455,7 +453,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         await mkdir(home);
         await writeFile(join(home, '.bashrc'), 'echo startup-file-ran\n');
         assert.deepEqual(await c.sh('alpha', 'echo out', { env: { HOME: home } }), { exitCode: 0, stdout: 'out\n', stderr: '' });
-      }, opts.sharesHost);
+      }, sharesHost);
 
       check('exec runs as the requested user', async (t) => {
         const c = await cluster(t);
@@ -493,7 +491,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         }
         assert.notEqual(nodes[0]!.pid, nodes[1]!.pid);
         assert.equal(nodes.find((n) => n.hostname === 'beta')!.processes.includes(nap.name), false);
-        if (opts.sharesHost) {
+        if (sharesHost) {
           for (const n of nodes) {
             // The pid is a host PID, of a process in a PID namespace of its own.
             assert.notEqual(readlinkSync(`/proc/${n.pid}/ns/pid`), readlinkSync('/proc/self/ns/pid'), n.hostname);
@@ -528,7 +526,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         const nodes = await c.list();
         assert.deepEqual(hostnames(nodes), ['alpha', 'gamma']);
         assert.ok(nodes.every((n) => n.running));
-        if (opts.sharesHost) assert.deepEqual(hostPidsNamed(nap.name), [], `${nap.name} still runs`);
+        if (sharesHost) assert.deepEqual(hostPidsNamed(nap.name), [], `${nap.name} still runs`);
         await assert.rejects(c.sh('beta', 'true'), isNotFound);
         assert.equal((await c.shOk('gamma', 'hostname')).trim(), 'gamma');
         let now: string[] = [];
@@ -578,7 +576,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
           await assert.rejects(c.sh('alpha', 'true'), isNotFound);
           assert.equal((await c.shOk('beta', 'hostname')).trim(), 'beta');
         },
-        opts.sharesHost,
+        sharesHost,
       );
     });
 
@@ -597,7 +595,7 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         }
         assert.deepEqual(await opts.leftovers(c.label), []);
         assert.deepEqual(await c.list(), []);
-        if (opts.sharesHost) {
+        if (sharesHost) {
           await eventually('no napper left', async () => hostPidsNamed(nap.name).length + hostPidsNamed(fromExec.name).length === 0, () => '');
         }
         assert.deepEqual(await c.remove(), { found: [], removed: [], failed: [] });

@@ -5,6 +5,8 @@
  * wrapped provider's own failure path (a node's boot that fails).
  */
 import type {
+  Check,
+  PreflightRequest,
   ClusterLabel,
   CreateNodesRequest,
   ExecRequest,
@@ -171,6 +173,14 @@ export class FaultyProvider implements NodeProvider {
   async list(label: ClusterLabel): Promise<NodeStatus[]> {
     await this.before('list', this.take('list'));
     return this.inner.list(label);
+  }
+
+  preflight(req: PreflightRequest): Promise<Check[]> {
+    return this.inner.preflight(req);
+  }
+
+  takenSubnets(): Promise<string[]> {
+    return this.inner.takenSubnets();
   }
 
   async removeByLabel(select: LabelSelector): Promise<LeftoverReport> {

@@ -104,6 +104,33 @@ export interface ProviderCapabilities {
   scale: boolean;
   /** Requires root on this machine. */
   needsRoot: boolean;
+  /**
+   * Nodes are process trees on this machine that share its filesystem, PIDs and the network
+   * gateway address: a node's files, processes and addresses can be checked from the host.
+   */
+  sharesHost: boolean;
+}
+
+/** One check of what a machine needs, with the fix when it fails. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What was found. */
+  detail: string;
+  /** How to fix it, when not ok. */
+  fix?: string;
+}
+
+/** What the clusters to check would run, for a provider's preflight. */
+export interface PreflightRequest {
+  /** Programs the nodes run, each with who needs it (e.g. "template lab"). */
+  programs: Map<string, string[]>;
+  /** Mounts of every kind of node, each with who needs it. */
+  mounts: { mounts: Mount[]; who: string }[];
+  /** Paths under this folder are made by slurmkit itself: not a requirement of the machine. */
+  ownFolder: string;
+  /** Also the slower checks a user asks for with `doctor` (namespaces, firewall, ...). */
+  thorough?: boolean;
 }
 
 export interface NodeProvider {
@@ -127,6 +154,12 @@ export interface NodeProvider {
 
   /** Runs a command inside a running node. Rejects NOT_FOUND if the node is not running. */
   exec(req: ExecRequest): Promise<ExecResult>;
+
+  /** Whether this machine can run such nodes: one check per requirement, each with its fix. Never throws. */
+  preflight(req: PreflightRequest): Promise<Check[]>;
+
+  /** Subnets already in use where this provider makes cluster networks (a new one must not overlap). */
+  takenSubnets(): Promise<string[]>;
 
   /** What runs of this cluster right now, found by label (not from memory). */
   list(label: ClusterLabel): Promise<NodeStatus[]>;

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
+import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
-import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE } from '../providers/local/procscan.js';
 import { SlurmkitError } from '../util/errors.js';
 import { shellQuote as q, waitFor } from '../util/run.js';
 import { redact } from './connection-string.js';
@@ -79,8 +78,7 @@ export async function startAzurite(
   const inHead = (script: string) => provider.exec({
     label,
     node: head,
-    // Labeled like the node's daemons, so `down` and `gc` find it by label too.
-    env: { [ENV_CLUSTER]: label.name, [ENV_CLUSTER_ID]: label.id, [ENV_HOME]: label.home, [ENV_NODE]: head },
+    // exec labels what it starts like the node's daemons, so `down` and `gc` find Azurite by label too.
     command: ['bash', '-c', script],
     stdio: 'capture',
   });

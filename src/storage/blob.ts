@@ -3,7 +3,7 @@
  * head node by default, or a real account when AZURE_STORAGE_CONNECTION_STRING is set.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { headOf, labelOf, providerFor } from '../cluster/lifecycle.js';
+import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';

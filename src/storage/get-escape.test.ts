@@ -8,10 +8,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BlockBlobClient, BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';

@@ -1,7 +1,8 @@
 /** Shared helpers for tests that run real clusters. */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { down, gc, labelOf, providerFor } from '../cluster/lifecycle.js';
+import { down, gc } from '../cluster/lifecycle.js';
+import { labelOf, providerFor } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
 import { listClusterEntries } from '../cluster/state.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';

@@ -14,7 +14,6 @@ import { which } from '../../util/run.js';
 import { leftoversOf } from '../../testing/harness.js';
 
 providerConformance('local', () => new LocalProvider(), {
-  sharesHost: true,
   // The init starts its idle `sleep` just after reporting the boot done, so a snapshot taken
   // right after createNodes may or may not have it yet: it is no resource of its own.
   leftovers: async (label) => (await leftoversOf(label.id)).filter((l) => !/^process \d+ sleep$/.test(l)),

@@ -3,6 +3,8 @@ import { constants as osConstants } from 'node:os';
 import { openSync, closeSync } from 'node:fs';
 import { readFile, readlink, writeFile, mkdir, rm } from 'node:fs/promises';
 import type {
+  Check,
+  PreflightRequest,
   ClusterLabel,
   CreateNodesRequest,
   ExecRequest,
@@ -17,10 +19,12 @@ import { SlurmkitError } from '../../util/errors.js';
 import { commandLine, run, sleep, waitFor } from '../../util/run.js';
 import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
 import { checkMounts, initFile, renderInitScript, statusFile } from './init-script.js';
+import { localPreflight } from './preflight.js';
 import {
   bridgeName,
   createNetwork,
   deleteRuleArgs,
+  hostRoutes,
   listLabeledBridges,
   listLabeledRules,
   listNodeLinks,
@@ -46,7 +50,15 @@ async function tailOf(path: string, lines = 12): Promise<string> {
  */
 export class LocalProvider implements NodeProvider {
   readonly kind = 'local';
-  readonly capabilities = { scale: true, needsRoot: true };
+  readonly capabilities = { scale: true, needsRoot: true, sharesHost: true };
+
+  preflight(req: PreflightRequest): Promise<Check[]> {
+    return localPreflight(req, req.thorough ?? false);
+  }
+
+  async takenSubnets(): Promise<string[]> {
+    return (await hostRoutes()).map((r) => r.dst);
+  }
 
   async ensureNetwork(req: NetworkRequest): Promise<void> {
     await createNetwork(req);

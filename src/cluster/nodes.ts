@@ -1,0 +1,39 @@
+/**
+ * Reaching a cluster's nodes: its label, its provider, its head, commands in the head. Below
+ * the lifecycle, so that services on the head (blob storage, REST) and the lifecycle can both
+ * use it without importing each other.
+ */
+import type { ClusterLabel, NodeProvider } from '../providers/types.js';
+import { providerFor as providerOfKind } from '../providers/registry.js';
+import { parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
+import { SlurmkitError } from '../util/errors.js';
+import { homeTag } from './paths.js';
+import type { ClusterState, NodeRecord } from './state.js';
+
+export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
+
+/** The provider that runs this cluster's nodes, from the registry (tests may override it there). */
+export function providerFor(state: Pick<ClusterState, 'provider'>): NodeProvider {
+  return providerOfKind(state.provider);
+}
+
+/** Slurm's view of the workers, from inside the head. Undefined while slurmctld does not answer. */
+export async function slurmNodes(state: ClusterState): Promise<NodeSlurmState[] | undefined> {
+  const r = await providerFor(state)
+    .exec({ label: labelOf(state), node: headOf(state).name, command: ['sinfo', ...SINFO_NODE_ARGS], stdio: 'capture' })
+    .catch(() => undefined);
+  if (!r || r.exitCode !== 0) return undefined;
+  return parseSinfoNodes(r.stdout);
+}
+
+/** Runs a shell command as root in the head and returns its stdout; a non-zero exit is COMMAND_FAILED. */
+export async function runInHead(state: ClusterState, command: string): Promise<string> {
+  const head = headOf(state).name;
+  const r = await providerFor(state).exec({ label: labelOf(state), node: head, command: ['bash', '-c', command], stdio: 'capture', cwd: '/' });
+  if (r.exitCode !== 0) {
+    throw new SlurmkitError('COMMAND_FAILED', `\`${command}\` on ${head} exited with ${r.exitCode}: ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+export const headOf = (state: ClusterState): NodeRecord => state.nodes.find((n) => n.role === 'head')!;
