@@ -24,7 +24,7 @@ export interface Daemon {
 }
 
 /** Slurm's clients, which slurmkit runs in the head (sinfo to wait for nodes, sbatch for batches, ...). */
-export const CLIENT_PROGRAMS = ['sinfo', 'srun', 'sbatch', 'squeue', 'scancel', 'scontrol', 'sacct'];
+const CLIENT_PROGRAMS = ['sinfo', 'srun', 'sbatch', 'squeue', 'scancel', 'scontrol', 'sacct'];
 
 /** A head and a worker of a cluster with these site features, to derive what every node needs. */
 export function sampleNodes(): NodeRecord[] {

@@ -6,6 +6,8 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { resolveSpec } from '../spec/load.js';
 import { down, gc, start, stop, up } from './lifecycle.js';
 import { ClusterPaths } from './paths.js';
@@ -15,6 +17,7 @@ import { LocalProvider } from '../providers/local/provider.js';
 import { overrideProvider } from '../providers/registry.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
 import { cleanupHome, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
+import { runCli } from '../testing/cli.js';
 import { SlurmkitError } from '../util/errors.js';
 
 const spec = (name: string) => {
@@ -104,6 +107,44 @@ describe('lifecycle failure paths (fault-injecting provider)', () => {
     const s = (await readState('trestart'))!;
     assert.equal((await shOk(s, 'srun -N2 hostname | sort')).trim(), 'c1\nc2');
     await down('trestart');
+  });
+
+  test('a second lifecycle command on a busy cluster is refused at once, naming the first', async () => {
+    await up(spec('tbusy'));
+    // stop holds the cluster for 3 s longer than usual, inside its first phase.
+    faulty([{ kind: 'delay', method: 'destroyNodes', ms: 3000 }]);
+    const stopping = stop('tbusy');
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    const second = await runCli(['start', 'tbusy']);
+    assert.equal(second.code, 4, second.stderr);
+    assert.match(second.stderr, /cluster tbusy is locked by another slurmkit command \(slurmkit stop, pid \d+/);
+    assert.ok(Date.now() - t0 < 2500, 'refused at once, not after waiting');
+    assert.equal((await stopping).phase, 'stopped');
+    restore?.();
+    restore = undefined;
+    await down('tbusy');
+    await assertNothingOf('tbusy');
+  });
+
+  test('down --force while another command holds the cluster stops that command first, then removes everything', async () => {
+    // A real `up` in its own process, stopped by down --force while its head starts MariaDB
+    // (seconds: long enough for down to find it still running).
+    const file = join(home, 'tforce.yaml');
+    await writeFile(file, 'name: tforce\nnodes: [{name: c, count: 1}]\naccounting: true\nstorage: {blob: none}\n');
+    let forced: Promise<{ code: number | null; stderr: string }> | undefined;
+    const making = runCli(['up', '-f', file], {
+      onStderr: (text) => {
+        if (!forced && text.includes('✓ network')) forced = runCli(['down', 'tforce', '--force']);
+      },
+    });
+    const made = await making;
+    assert.ok(forced, `up never reached its network phase: ${made.stderr}`);
+    const removed = await forced!;
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stderr, /stopping slurmkit up \(pid \d+\)/);
+    assert.notEqual(made.code, 0, 'the up was stopped');
+    await assertNothingOf('tforce');
   });
 
   test('gc after all this finds nothing of this home', async () => {

@@ -392,9 +392,10 @@ export interface DownResult {
 export async function down(name: string, opts: { force?: boolean; progress?: Progress } = {}): Promise<DownResult> {
   const progress = opts.progress ?? Progress.silent();
   if (!existsSync(ClusterPaths.of(name).root)) return { name, existed: false, removed: [] };
-  // --force goes ahead even while another command holds the cluster (a hung start, say).
+  // --force goes ahead even while another command holds the cluster (a hung start, say): that
+  // command is stopped first, so it cannot go on making what down removes.
   const hold = await holdCluster(name, 'down').catch((err: unknown) => {
-    if (opts.force && err instanceof SlurmkitError && err.code === 'CONFLICT') return undefined;
+    if (opts.force && err instanceof SlurmkitError && err.code === 'CONFLICT') return takeOver(name, progress);
     throw err;
   });
   try {
@@ -415,6 +416,32 @@ export async function down(name: string, opts: { force?: boolean; progress?: Pro
   } finally {
     await hold?.release();
   }
+}
+
+/**
+ * Stops the slurmkit command that holds a cluster (SIGTERM: it stops after its current phase
+ * and undoes what it made, as on Ctrl-C; SIGKILL after 15 s) and takes the cluster over.
+ * Undefined when the holder is this very process (nothing to stop; go ahead without the lock).
+ */
+async function takeOver(name: string, progress: Progress): Promise<HeldLock | undefined> {
+  const file = join(ClusterPaths.of(name).root, 'operation.lock');
+  const owner = (await readFile(file, 'utf8').catch(() => '')).trim();
+  const pid = Number(/pid (\d+)/.exec(owner)?.[1] ?? 0);
+  if (!pid || pid === process.pid) return undefined;
+  const take = (ms: number) => acquireLock(file, { timeoutMs: ms, what: `cluster ${name}`, owner: `slurmkit down --force, pid ${process.pid}` });
+  progress.info(`  stopping ${owner.split(',')[0]} (pid ${pid}), which holds cluster ${name}`);
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone already */
+    }
+  };
+  signal('SIGTERM');
+  const held = await take(15_000).catch(() => undefined);
+  if (held) return held;
+  signal('SIGKILL');
+  return take(5_000);
 }
 
 async function destroy(state: ClusterState, opts: { force?: boolean; keepFolder?: boolean }): Promise<string[]> {

@@ -3,6 +3,7 @@
  * it was written with, changed only under the cluster's lock, and replaced atomically.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -139,8 +140,9 @@ async function writeState(state: ClusterState): Promise<void> {
   }
 }
 
-/** Runs fn while holding the lock on the cluster's state (other commands wait for it). */
-export function withStateLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+/** Runs fn while holding the lock on the cluster's state (other commands wait for it); NOT_FOUND without a cluster folder. */
+async function withStateLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (!existsSync(ClusterPaths.of(name).root)) throw notFound(name, []);
   return withLock(lockFile(name), { timeoutMs: LOCK_WAIT_MS, what: `the state of cluster ${name}`, owner: `pid ${process.pid}` }, fn);
 }
 

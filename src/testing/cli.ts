@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI entry point. */
-export const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

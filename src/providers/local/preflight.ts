@@ -41,7 +41,7 @@ const PACKAGES: Record<string, string> = {
 };
 
 /** What the local provider itself runs on this machine. */
-export const PROVIDER_PROGRAMS = ['unshare', 'nsenter', 'setpriv', 'runuser', 'flock', 'mount', 'ip', 'bash'];
+const PROVIDER_PROGRAMS = ['unshare', 'nsenter', 'setpriv', 'runuser', 'flock', 'mount', 'ip', 'bash'];
 
 /** Mount points that come with a package; the others are made by scripts/setup.sh or by hand. */
 const MOUNT_POINT_FIX: Record<string, string> = {
