@@ -11,7 +11,7 @@ import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
 import { ClusterPaths, homeTag } from './paths.js';
-import { headOf, labelOf, providerFor, slurmNodes } from './nodes.js';
+import { headOf, labelOf, providerFor, runInHead, slurmNodes } from './nodes.js';
 import { createState, listClusterEntries, listStates, readState, requireState, updateState, STATE_VERSION, type ClusterState, type NodeRecord } from './state.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
@@ -284,10 +284,18 @@ export async function stop(name: string, progress = Progress.silent()): Promise<
     let state = await usableState(name, 'stop');
     const provider = providerFor(state);
     state = await updateState(name, state.id, (s) => void (s.phase = 'stopping'));
-    await progress.phase('stop daemons and nodes', () =>
-      // slurmctld saves its state on SIGTERM, which each node's init passes on.
-      provider.destroyNodes(labelOf(state), state.nodes.map((n) => n.name), { graceMs: 10_000 }),
-    );
+    // Running jobs go back to the queue and run again after start, as on a node failure (a job
+    // submitted with --no-requeue is not requeued: it ends FAILED, as Slurm reports).
+    const running = (await runInHead(state, 'squeue -h -t RUNNING,CONFIGURING -o %i').catch(() => '')).split('\n').filter(Boolean);
+    if (running.length > 0) {
+      await progress.phase(`requeue ${running.length} running job(s)`, () => runInHead(state, `scontrol requeue ${running.join(',')} 2>&1 || true`));
+    }
+    // Workers first, while the head's munged and slurmctld still take their last messages (the
+    // ends of the jobs stop kills); then the head: slurmctld saves its state on SIGTERM, which
+    // the node's init passes on.
+    const workers = state.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
+    await progress.phase(`stop ${workers.length} worker(s)`, () => provider.destroyNodes(labelOf(state), workers, { graceMs: 10_000 }));
+    await progress.phase(`stop ${headOf(state).name} (slurmctld saves its state)`, () => provider.destroyNodes(labelOf(state), [headOf(state).name], { graceMs: 10_000 }));
     await progress.phase('remove network', async () => {
       const report = await provider.removeByLabel({ id: state.id });
       failOnLeftovers(state, report, `slurmkit stop ${name}`);

@@ -58,9 +58,16 @@ export async function nothingLeaked(base: Baseline): Promise<Check> {
   return { invariant: 'I1', ok: problems.length === 0, detail: problems.join('; ') || `nothing of ${entries.length === 0 ? 'any' : 'a removed'} cluster left` };
 }
 
-/** How a tracked job ends up: the wrap script records its start and end in /shared/faults. */
+/**
+ * A job the suite follows: its wrap script records each start and end in /shared/faults under
+ * the job's unique name (job ids can be given out twice when slurmctld loses a submission).
+ */
+export interface Tracked {
+  id: string;
+  tag: string;
+}
 export const TRACKED_JOB = (seconds: number) =>
-  `mkdir -p /shared/faults; echo $SLURM_JOB_ID >> /shared/faults/$SLURM_JOB_ID.start; sleep ${seconds}; echo $SLURM_JOB_ID >> /shared/faults/$SLURM_JOB_ID.end`;
+  `mkdir -p /shared/faults; echo $SLURM_JOB_ID >> /shared/faults/$SLURM_JOB_NAME.start; sleep ${seconds}; echo $SLURM_JOB_ID >> /shared/faults/$SLURM_JOB_NAME.end`;
 
 const REPORTED = /^(FAILED|NODE_FAIL|CANCELLED|TIMEOUT|BOOT_FAIL|OUT_OF_MEMORY|PREEMPTED|DEADLINE)/;
 
@@ -69,9 +76,10 @@ const REPORTED = /^(FAILED|NODE_FAIL|CANCELLED|TIMEOUT|BOOT_FAIL|OUT_OF_MEMORY|P
  * exactly once, or Slurm reports it ended otherwise (failed, node failure, cancelled);
  * none ran to its end twice and none vanished.
  */
-export async function noJobLost(state: ClusterState, jobs: string[], opts: { waitMs?: number; keptRunning?: string[] } = {}): Promise<Check> {
+export async function noJobLost(state: ClusterState, tracked: Tracked[], opts: { waitMs?: number; keptRunning?: boolean } = {}): Promise<Check> {
   const waitMs = opts.waitMs ?? 120_000;
   const deadline = Date.now() + waitMs;
+  const jobs = tracked.map((t) => t.id);
   for (;;) {
     const queued = (await sh(state, `squeue -h -o %i -j ${jobs.join(',')} 2>/dev/null`)).stdout.trim();
     if (!queued || Date.now() > deadline) break;
@@ -79,10 +87,10 @@ export async function noJobLost(state: ClusterState, jobs: string[], opts: { wai
   }
   const problems: string[] = [];
   const endings: string[] = [];
-  for (const id of jobs) {
-    const ends = (await sh(state, `cat /shared/faults/${id}.end 2>/dev/null | wc -l`)).stdout.trim();
-    const starts = (await sh(state, `cat /shared/faults/${id}.start 2>/dev/null | wc -l`)).stdout.trim();
-    if (opts.keptRunning?.includes(id) && starts !== '1') problems.push(`job ${id} was started ${starts} times: it should have kept running`);
+  for (const { id, tag } of tracked) {
+    const ends = (await sh(state, `cat /shared/faults/${tag}.end 2>/dev/null | wc -l`)).stdout.trim();
+    const starts = (await sh(state, `cat /shared/faults/${tag}.start 2>/dev/null | wc -l`)).stdout.trim();
+    if (opts.keptRunning && starts !== '1') problems.push(`job ${id} was started ${starts} times: it should have kept running`);
     const info = (await sh(state, `scontrol show job ${id} -o 2>/dev/null`)).stdout;
     const slurmState = /JobState=(\S+)/.exec(info)?.[1] ?? 'unknown to slurmctld';
     const reason = /Reason=(\S+)/.exec(info)?.[1] ?? '';
