@@ -63,20 +63,30 @@ export function checkMounts(hostname: string, mounts: Mount[]): void {
   });
 }
 
-function mountLines(mounts: Mount[], tmpfsTargets: string[]): string[] {
-  const lines: string[] = [];
-  for (const m of mounts) {
-    if (tmpfsTargets.some((t) => isUnder(m.target, t) && m.target !== t)) lines.push(`mkdir -p ${q(m.target)}`);
+export const fstabFile = (workDir: string, hostname: string): string => `${workDir}/${hostname}.fstab`;
+
+/** A path as an fstab field: spaces, tabs, newlines and backslashes in octal, as fstab(5) reads them. */
+const fstabField = (path: string): string => path.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+
+/**
+ * The node's mounts as an fstab, applied in order by one `mount -a -T FILE` (one process for
+ * all of them, instead of one per mount). Folders under an earlier tmpfs are made by mount
+ * itself (X-mount.mkdir); tmpfs entries name their source "slurmkit", so mount never takes the
+ * host's own tmpfs on the same folder (in the node's copy of the host's mounts) for this one.
+ */
+export function renderFstab(mounts: Mount[]): string {
+  const tmpfsTargets: string[] = [];
+  const lines = mounts.map((m) => {
+    const mkdir = tmpfsTargets.some((t) => isUnder(m.target, t) && m.target !== t) ? ['X-mount.mkdir'] : [];
     if (m.type === 'tmpfs') {
-      const opts = [...(m.readOnly ? ['ro'] : []), `mode=${m.mode ?? '0755'}`, ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : [])].join(',');
-      lines.push(`mount -t tmpfs -o ${opts} tmpfs ${q(m.target)}`);
       tmpfsTargets.push(m.target);
-    } else {
-      // util-linux applies "ro" to a bind mount itself (one process instead of bind + remount).
-      lines.push(`mount --bind ${m.readOnly ? '-o ro ' : ''}${q(m.source)} ${q(m.target)}`);
+      const opts = [...(m.readOnly ? ['ro'] : []), `mode=${m.mode ?? '0755'}`, ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : []), ...mkdir];
+      return `slurmkit ${fstabField(m.target)} tmpfs ${opts.join(',')} 0 0`;
     }
-  }
-  return lines;
+    // util-linux applies "ro" to a bind mount itself.
+    return `${fstabField(m.source)} ${fstabField(m.target)} none ${['bind', ...(m.readOnly ? ['ro'] : []), ...mkdir].join(',')} 0 0`;
+  });
+  return `# slurmkit: the node's mounts, in order. Generated; do not edit.\n${lines.join('\n')}\n`;
 }
 
 /**
@@ -99,7 +109,8 @@ export function renderInitScript(node: NodeSpec, prefixLength: number, workDir: 
     'link set eth0 up',
     'NET',
     `echo ${q(node.hostname)} > /proc/sys/kernel/hostname`,
-    ...mountLines(node.mounts, []),
+    // Before the node covers any host folder: the fstab lies in the cluster folder.
+    `mount -a -T ${q(fstabFile(workDir, node.hostname))}`,
     'set +e',
     '(',
     'set -e',
