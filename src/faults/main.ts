@@ -155,7 +155,7 @@ async function daemonFaults(): Promise<void> {
     return [job];
   });
 
-  await daemonScenario("the head's init killed mid-job (slurmctld and munged with it), then start", [/c\d/, /JobId=\d+/, /Zero Bytes were transmitted or received/, ...NOT_RESPONDING], async () => {
+  await daemonScenario("the head's init killed mid-job (slurmctld and munged with it), then start", [/c\d/, /JobId=\d+/, /Zero Bytes were transmitted or received|Unexpected missing socket error|Connection reset by peer|Broken pipe|Connection refused/, ...NOT_RESPONDING], async () => {
     const job = await submit('-N2', 10);
     await waitRunning(job);
     await sleep(6000); // past slurmctld's 5 s state save interval, so the job's start is on disk
@@ -172,8 +172,8 @@ async function daemonFaults(): Promise<void> {
   };
   // A job that slurmd reports but the recovered slurmctld thinks pending: its steps are killed and it runs again.
   const LOST_START = [/Registered PENDING JobId=\d+/];
-  // slurmd was talking to slurmctld when it was killed.
-  const CUT_OFF = [/Zero Bytes were transmitted or received/];
+  // slurmd was talking to slurmctld when it was killed: the connection broke under it.
+  const CUT_OFF = [/Zero Bytes were transmitted or received|Unexpected missing socket error|Connection reset by peer|Broken pipe|Connection refused/];
   await daemonScenario('slurmctld killed while idle, then start', CUT_OFF, async () => {
     await killCtld();
     return [await submit('-N2', 1)];
