@@ -293,7 +293,7 @@ export class LocalProvider implements NodeProvider {
       report.found.push(desc);
       const r = await run('ip', ['link', 'del', link.name], { allowFailure: true });
       // The kernel may have removed it meanwhile: gone is gone.
-      if (r.exitCode === 0 || /Cannot find device/i.test(r.stderr)) report.removed.push(desc);
+      if (r.exitCode === 0 || /Cannot find device|No such device/i.test(r.stderr)) report.removed.push(desc);
       else report.failed.push({ resource: desc, error: r.stderr.trim(), retry: commandLine('ip', ['link', 'del', link.name]) });
     }
 
