@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { sharp } from '../jobs/sharp.js';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, up } from '../cluster/lifecycle.js';
+import { down, up } from '../app/clusters.js';
 import { storageFor } from '../jobs/storage.js';
 import { runBatch, type BatchSummary } from '../jobs/batch.js';
 import { photos } from '../jobs/images.js';

@@ -4,7 +4,7 @@
  */
 import { templateText } from '../spec/templates.js';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
-import { down, up } from '../cluster/lifecycle.js';
+import { down, up } from '../app/clusters.js';
 import { runInHead } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, start, stop, up } from '../cluster/lifecycle.js';
+import { down, start, stop, up } from '../app/clusters.js';
 import { readState } from '../cluster/state.js';
 import { Progress, formatMs } from '../util/progress.js';
 import { storageFor } from '../jobs/storage.js';

@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { writeFile, access } from 'node:fs/promises';
 import { SlurmkitError, exitCodeOf } from '../util/errors.js';
 import { Progress, formatMs, setInterruptSignal } from '../util/progress.js';
-import { up, stop, start, down, gc } from '../cluster/lifecycle.js';
+import { up, stop, start, down, gc } from '../app/clusters.js';
 import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState, type ClusterState } from '../cluster/state.js';

@@ -18,7 +18,7 @@ import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from
 import { daemonsFor, nodeSpecFor, type Daemon } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { preflight } from './doctor.js';
-import { readConnectionStringFile } from '../storage/connection-string.js';
+import type { HeadService } from './services.js';
 
 /**
  * A lifecycle command (up, stop, start, down) holds its cluster for as long as it runs; a
@@ -51,6 +51,8 @@ export interface UpOptions {
   progress?: Progress;
   /** How long to wait for every node to be idle. */
   readyTimeoutMs?: number;
+  /** Services the head runs beside Slurm (the application layer's choice; none by default). */
+  services?: HeadService[];
 }
 
 /** Creates a cluster and returns once every node is idle in Slurm. On failure, removes what it made. */
@@ -59,8 +61,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const progress = opts.progress ?? Progress.silent();
   const paths = ClusterPaths.of(config.name);
   await preflight({ name: config.name, site: siteOf(config), provider: config.provider.type });
-  // A real account's connection string file is checked before anything is made.
-  if (config.storage.blob === 'azure' && config.storage.connectionStringFile) await readConnectionStringFile(config.storage.connectionStringFile);
+  const services = opts.services ?? [];
+  for (const service of services) await service.prepare?.(config);
 
   let state: ClusterState | undefined;
   let hold: HeldLock | undefined;
@@ -108,16 +110,17 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     );
     const st = state;
     await progress.phase('write config and keys', () => writeClusterFiles(st, config, opts.specText, paths));
-    // Blob storage starts as soon as the head runs, while the workers boot. Azurite is only
-    // launched here (it takes about a second to answer); the first command that needs it waits.
-    let storage: Promise<unknown> | undefined;
+    // Head services start as soon as the head runs, while the workers boot; each is only
+    // launched here (Azurite takes about a second to answer): the first command that needs it waits.
+    const booting: { service: HeadService; done: Promise<void> }[] = [];
     await bootAll(st, progress, opts.readyTimeoutMs, () => {
-      storage = import('../storage/blob.js').then((m) => m.startSpecBlobStorage(st.name, { wait: false }));
-      storage.catch(() => undefined); // awaited below; a failure there fails `up`
+      for (const service of services.filter((s) => s.wanted(st))) {
+        const done = service.boot(st);
+        done.catch(() => undefined); // awaited below; a failure there fails `up`
+        booting.push({ service, done });
+      }
     });
-    if (storage && config.storage.blob !== 'none') {
-      await progress.phase(config.storage.blob === 'azurite' ? `launch Azurite on ${config.head.hostname}` : 'check blob storage account', () => storage!);
-    }
+    for (const { service, done } of booting) await progress.phase(`launch ${service.name} on ${config.head.hostname}`, () => done);
     state = await updateState(st.name, st.id, (s) => {
       s.phase = 'running';
       s.timings = progress.timings;
@@ -322,7 +325,7 @@ async function usableState(name: string, verb: string): Promise<ClusterState> {
  * Brings a cluster to running: from stopped, boots everything; when running, restarts
  * nodes and daemons that died, leaving healthy ones alone.
  */
-export async function start(name: string, progress = Progress.silent(), readyTimeoutMs = 60_000): Promise<ClusterState> {
+export async function start(name: string, progress = Progress.silent(), readyTimeoutMs = 60_000, services: HeadService[] = []): Promise<ClusterState> {
   return holding(name, 'start', async () => {
     let state = await usableState(name, 'start');
     await preflight({ name, site: state.site ?? NO_SITE, provider: state.provider });
@@ -373,11 +376,12 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     const nodes = await progress.phase('wait for nodes to answer', () => waitIdle(state, readyTimeoutMs, progress.signal, isInService));
     for (const n of nodes.filter((x) => x.state !== 'idle')) progress.info(`  ${n.name} is ${n.state}${await drainReason(state, n)}`);
     state = await updateState(name, state.id, (s) => void (s.phase = 'running'));
-    // Blob storage runs in the head: bring it back if the cluster had it (imported late: storage builds on this module).
-    const { resumeBlobStorage } = await import('../storage/blob.js');
-    await progress
-      .phase('resume blob storage', () => resumeBlobStorage(name))
-      .catch((err: unknown) => progress.info(`  blob storage did not come back: ${(err as Error).message}`));
+    // Head services come back with the head, if the cluster had them.
+    for (const service of services) {
+      await progress
+        .phase(`resume ${service.name}`, () => service.resume(state, progress))
+        .catch((err: unknown) => progress.info(`  ${service.name} did not come back: ${(err as Error).message}`));
+    }
     return updateState(name, state.id, (s) => void (s.timings = progress.timings));
   });
 }

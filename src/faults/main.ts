@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveSpec } from '../spec/load.js';
-import { down, gc, start, stop, up } from '../cluster/lifecycle.js';
+import { down, gc, start, stop, up } from '../app/clusters.js';
 import { ClusterPaths } from '../cluster/paths.js';
 import { listClusters } from '../cluster/inspect.js';
 import type { ClusterState } from '../cluster/state.js';
@@ -262,7 +262,7 @@ async function daemonFaults(): Promise<void> {
 // The CLI and the state store under faults
 // ------------------------------------------------------------------------------------------
 
-const UP_PHASES = ['allocate network', 'write config and keys', 'network', 'start head', 'start 2 worker', 'wait for nodes idle', 'launch Azurite'];
+const UP_PHASES = ['allocate network', 'write config and keys', 'network', 'start head', 'start 2 worker', 'wait for nodes idle', 'launch blob storage'];
 
 async function cliFaults(): Promise<void> {
   for (const [i, phase] of UP_PHASES.entries()) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { up } from '../cluster/lifecycle.js';
+import { up } from '../app/clusters.js';
 import { runInHead } from '../cluster/nodes.js';
 import { requireState } from '../cluster/state.js';
 import { ClusterPaths } from '../cluster/paths.js';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { up } from '../cluster/lifecycle.js';
+import { up } from '../app/clusters.js';
 import type { ClusterState } from '../cluster/state.js';
 import { parseSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';

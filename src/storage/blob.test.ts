@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, start, stop, up } from '../cluster/lifecycle.js';
+import { down, start, stop, up } from '../app/clusters.js';
 import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
 import { ClusterPaths } from '../cluster/paths.js';

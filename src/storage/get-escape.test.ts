@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { BlockBlobClient, BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
-import { down, up } from '../cluster/lifecycle.js';
+import { down, up } from '../app/clusters.js';
 import { cleanupHome } from '../testing/harness.js';
 import { ensureBlobStorage } from './blob.js';
 import { runCli } from '../testing/cli.js';
