@@ -12,7 +12,7 @@ import { batchProgressReporter, formatSummary } from './batch.js';
  * The README's main job: the lab cluster (1 head + 8 workers) turns 49 colour photos in
  * blob container `input` into grayscale in `output`. Reuses a running lab, starts a stopped one.
  */
-export async function runDemo(opts: { keep: boolean; out: string; force: boolean; json: boolean }): Promise<void> {
+export async function runDemo(opts: { keep: boolean; out: string; force: boolean; json: boolean; provider?: string }): Promise<void> {
   const progress = Progress.stderr();
   const t0 = performance.now();
   let state = await readState('lab');
@@ -20,9 +20,9 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
   // leaves a running one (and the user's files in it) alone.
   const found: 'none' | 'stopped' | 'running' = !state ? 'none' : state.phase === 'running' ? 'running' : 'stopped';
   if (!state) {
-    progress.info('Creating cluster lab: 1 head + 8 workers');
+    progress.info(`Creating cluster lab: 1 head + 8 workers${opts.provider ? ` (provider ${opts.provider})` : ''}`);
     const text = await templateText('lab');
-    state = await up({ config: parseSpec(text, 'template lab', {}), specText: text, progress });
+    state = await up({ config: parseSpec(text, 'template lab', opts.provider ? { provider: opts.provider } : {}), specText: text, progress });
   } else if (state.phase !== 'running') {
     progress.info('Starting cluster lab');
     state = await start('lab', progress);

@@ -8,6 +8,7 @@ import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
+import { PROVIDER_TYPES } from '../spec/schema.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { renderTable } from './table.js';
@@ -19,11 +20,20 @@ function print(json: boolean, value: unknown, human: () => string): void {
 }
 
 /** Reads the spec from a template or a file, applying --name, and validates it all at once. */
-async function loadConfig(opts: { template?: string; file?: string; name?: string }) {
+/** `--provider`, checked before anything else is read. */
+export function providerOption(value: string | undefined): string | undefined {
+  if (value !== undefined && !(PROVIDER_TYPES as readonly string[]).includes(value)) {
+    throw new SlurmkitError('USAGE', `--provider ${value}: no such provider`, { hint: `use --provider ${PROVIDER_TYPES.join(' or --provider ')}` });
+  }
+  return value;
+}
+
+async function loadConfig(opts: { template?: string; file?: string; name?: string; provider?: string }) {
   const { templateText, readSpecText, parseSpec } = await specModules();
   if (opts.template && opts.file) {
     throw new SlurmkitError('USAGE', 'give either --template or -f/--file, not both');
   }
+  const provider = providerOption(opts.provider);
   let text: string;
   let source: string;
   if (opts.file) {
@@ -34,7 +44,7 @@ async function loadConfig(opts: { template?: string; file?: string; name?: strin
     source = `template ${template}`;
     text = await templateText(template);
   }
-  const config = parseSpec(text, source, opts.name === undefined ? {} : { name: opts.name });
+  const config = parseSpec(text, source, { ...(opts.name === undefined ? {} : { name: opts.name }), ...(provider ? { provider } : {}) });
   return { config, text };
 }
 
@@ -46,7 +56,7 @@ function requireNode(state: ClusterState, node: string): void {
 
 /** Who runs a command in a node: root in the caller's folder, or a cluster user in their home. */
 function asUser(state: ClusterState, user: string | undefined): { cwd: string; user?: string; env?: Record<string, string> } {
-  if (user === undefined || user === 'root') return { cwd: nodeCwd() };
+  if (user === undefined || user === 'root') return { cwd: providerFor(state).capabilities.sharesHost ? nodeCwd() : '/root' };
   const users = state.site?.users ?? [];
   if (!users.includes(user)) {
     throw new SlurmkitError('NOT_FOUND', `cluster ${state.name} has no user "${user}"`, {
@@ -77,6 +87,7 @@ export function buildCli(): Command {
     .option('-t, --template <name>', 'built-in template (see list-templates)')
     .option('-f, --file <spec.yaml>', 'cluster spec file')
     .option('-n, --name <name>', 'cluster name (overrides the spec)')
+    .option('--provider <type>', 'where the nodes run: local or docker (overrides the spec)')
     .option('--timeout <seconds>', 'how long to wait for every node to be idle', '120')
     .option('--json', 'print the result as JSON')
     .action(async (opts) => {
@@ -298,12 +309,14 @@ export function buildCli(): Command {
     .command('demo')
     .description('the classic exercise: 49 colour photos in blob container input become grayscale in output, over the 8 workers of lab')
     .option('--keep', 'leave the cluster running afterwards')
+    .option('--provider <type>', 'where a new lab runs: local (default) or docker')
     .option('--out <dir>', 'where to put the grayscale results', 'slurmkit-demo-output')
     .option('--force', 'convert again even if the outputs are up to date')
     .option('--json', 'print the result as JSON')
     .action(async (opts) => {
       const { runDemo } = await import('./demo.js');
-      await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json) });
+      const provider = providerOption(opts.provider);
+      await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json), ...(provider ? { provider } : {}) });
     });
 
   program

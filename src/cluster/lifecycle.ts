@@ -63,6 +63,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   await preflight({ name: config.name, site: siteOf(config), provider: config.provider.type });
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
+  const nodeProvider = providerOfKind(config.provider.type);
+  if (nodeProvider.prepare) await progress.phase('node image', () => nodeProvider.prepare!((line) => progress.info(`  ${line}`)));
 
   let state: ClusterState | undefined;
   let hold: HeldLock | undefined;

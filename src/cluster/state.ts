@@ -2,6 +2,7 @@
  * The state store: one `state.json` per cluster folder, read back through the same schema
  * it was written with, changed only under the cluster's lock, and replaced atomically.
  */
+import { PROVIDER_TYPES } from '../spec/schema.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
@@ -33,7 +34,7 @@ const stateSchema = z
     version: z.literal(STATE_VERSION),
     name: z.string().regex(CLUSTER_NAME),
     id: z.string().regex(/^[0-9a-f]{6}$/),
-    provider: z.literal('local'),
+    provider: z.enum(PROVIDER_TYPES),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     phase: z.enum(PHASES),

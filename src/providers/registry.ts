@@ -4,13 +4,16 @@
  */
 import type { NodeProvider } from './types.js';
 import { LocalProvider } from './local/provider.js';
+import { DockerProvider } from './docker/provider.js';
 import { SlurmkitError } from '../util/errors.js';
+import { PROVIDER_TYPES, type ProviderType } from '../spec/schema.js';
 
-export const PROVIDER_KINDS = ['local'] as const;
-export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+export const PROVIDER_KINDS = PROVIDER_TYPES;
+export type ProviderKind = ProviderType;
 
 const factories: Record<ProviderKind, () => NodeProvider> = {
   local: () => new LocalProvider(),
+  docker: () => new DockerProvider(),
 };
 
 const overrides = new Map<ProviderKind, NodeProvider>();

@@ -155,6 +155,12 @@ export interface NodeProvider {
   /** Runs a command inside a running node. Rejects NOT_FOUND if the node is not running. */
   exec(req: ExecRequest): Promise<ExecResult>;
 
+  /**
+   * Gets what nodes are made from ready (a node image, say), before anything of a cluster is
+   * made; `log` tells the user about slow steps. Optional: providers that need nothing skip it.
+   */
+  prepare?(log: (line: string) => void): Promise<unknown>;
+
   /** Whether this machine can run such nodes: one check per requirement, each with its fix. Never throws. */
   preflight(req: PreflightRequest): Promise<Check[]>;
 

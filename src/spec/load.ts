@@ -15,6 +15,8 @@ import { resolveUsers } from './users.js';
 /** Changes the CLI makes to a spec before it is validated (e.g. `--name` on a template). */
 export interface SpecOverrides {
   name?: string;
+  /** Where the nodes run, whatever the spec says (`--provider`). */
+  provider?: string;
 }
 
 export async function loadSpecFile(path: string, overrides: SpecOverrides = {}): Promise<ClusterConfig> {
@@ -75,8 +77,12 @@ const YAML_FIXES: Partial<Record<string, string>> = {
 
 /** Applied to the raw data so the overridden value is validated like any other. */
 export function applyOverrides(raw: unknown, overrides: SpecOverrides): unknown {
-  if (!isRecord(raw) || overrides.name === undefined) return raw;
-  return { ...raw, name: overrides.name };
+  if (!isRecord(raw)) return raw;
+  return {
+    ...raw,
+    ...(overrides.name === undefined ? {} : { name: overrides.name }),
+    ...(overrides.provider === undefined ? {} : { provider: overrides.provider }),
+  };
 }
 
 /** Validates plain data (parsed YAML or JSON) and applies defaults. */
@@ -117,7 +123,7 @@ function toClusterConfig(spec: Spec): ClusterConfig {
   });
   return {
     name: spec.name,
-    provider: { type: 'local' },
+    provider: { type: typeof spec.provider === 'string' ? spec.provider : spec.provider.type },
     head: { hostname: spec.head.hostname },
     groups,
     nodes,

@@ -35,7 +35,10 @@ export const MAX_CONF_VALUE = 1024;
 const confValue = z.union([z.string(), z.number(), z.boolean()]);
 const confMap = z.record(z.string().regex(CONF_KEY), confValue);
 
-export const providerSchema = z.union([z.literal('local'), z.strictObject({ type: z.literal('local') })]);
+/** Where nodes run: namespaces on this machine, or containers on a Docker engine (DOCKER_HOST or the default socket). */
+export const PROVIDER_TYPES = ['local', 'docker'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+export const providerSchema = z.union([z.enum(PROVIDER_TYPES), z.strictObject({ type: z.enum(PROVIDER_TYPES) })]);
 
 export const headSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME).default('head'),
@@ -177,7 +180,7 @@ export const KEY_ALIASES: Record<string, string> = {
 export const FIELD_HELP: Record<string, string> = {
   '': 'a spec is a YAML mapping with at least name and nodes; `slurmkit init --template minimal` writes a commented example',
   name: 'use 1-31 lowercase letters, digits or "-", starting with a letter, e.g. name: lab',
-  provider: 'only the local provider exists for now: provider: local',
+  provider: 'use provider: local (namespaces on this machine) or provider: docker (containers on the engine DOCKER_HOST names)',
   head: 'head is a mapping, e.g. head: {hostname: head}',
   'head.hostname': 'use lowercase letters, digits or "-", starting with a letter, e.g. hostname: head',
   nodes: 'list at least one node group, e.g. nodes: [{name: c, count: 2}]',

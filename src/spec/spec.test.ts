@@ -50,7 +50,7 @@ test('wrong type names the field, what was written and the fix', () => {
   hasProblem(invalid('name: lab\nnodes: [{name: c, count: 2.5}]'), 'nodes[0].count', 'whole number');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: p, default: yes}]`), 'partitions[0].default', 'write default: true');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: p, maxTime: 2h}]`), 'partitions[0].maxTime', '"2h"', 'minutes or UNLIMITED');
-  hasProblem(invalid(`name: lab\n${NODES}\nprovider: docker`), 'provider', '"docker"', 'provider: local');
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: podman`), 'provider', '"podman"', 'provider: local', 'provider: docker');
   hasProblem(invalid('name: lab'), 'nodes', 'is missing');
 });
 
@@ -229,6 +229,8 @@ test('defaults: one partition "all" with every node, 1 CPU, 1024 MiB, head "head
   const cfg = parseSpec('name: lab\nnodes: [{name: c, count: 2, features: [ssd, a, ssd]}, {name: gpu, count: 1}]', 't');
   assert.deepEqual(cfg.head, { hostname: 'head' });
   assert.deepEqual(cfg.provider, { type: 'local' });
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nprovider: docker`, 't').provider, { type: 'docker' });
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nprovider: {type: docker}`, 't').provider, { type: 'docker' });
   assert.deepEqual(cfg.nodes.map((n) => n.name), ['c1', 'c2', 'gpu1']);
   assert.deepEqual(cfg.nodes[0], { name: 'c1', group: 'c', cpus: 1, memoryMiB: 1024, features: ['a', 'ssd'] });
   assert.deepEqual(cfg.partitions, [{ name: 'all', nodes: ['c1', 'c2', 'gpu1'], default: true, maxTime: 'UNLIMITED', extra: {} }]);

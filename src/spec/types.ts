@@ -3,6 +3,7 @@
  * and templates are applied. Everything downstream (renderers, lifecycle, providers)
  * consumes this, never the raw YAML.
  */
+import type { ProviderType } from './schema.js';
 
 /** One Slurm compute node (a worker). The head runs slurmctld and is not a compute node. */
 export interface NodeConfig {
@@ -70,7 +71,7 @@ export interface UnixGroupConfig {
 
 export interface ClusterConfig {
   name: string;
-  provider: { type: 'local' };
+  provider: { type: ProviderType };
   head: { hostname: string };
   groups: NodeGroupConfig[];
   /** All compute nodes, group by group, in index order. */

@@ -1,0 +1,220 @@
+/**
+ * The node image, built without any registry: a root filesystem made from Debian's packages by
+ * mmdebstrap, kept as a tarball in a cache folder and imported into the engine. Its tag and its
+ * tarball are named by a hash of everything that goes into it (the recipe), so a second build is
+ * instant and a changed input builds anew.
+ *
+ * No secret is ever in it: munge's postinst generates a key, which the build deletes; each
+ * cluster's key reaches its nodes when they start.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { SlurmkitError } from '../../util/errors.js';
+import { run, which } from '../../util/run.js';
+import { LABEL, engineMessage, isUnreachable, statusOf, unreachableError } from './engine.js';
+
+export const IMAGE_REPO = 'slurmkit-node';
+
+/** Every Debian package a node of any role needs: Slurm's daemons and clients, munge, the database and MPI. */
+export const NODE_PACKAGES = [
+  'slurmd',
+  'slurmctld',
+  'slurm-client',
+  'slurmdbd',
+  'slurmrestd',
+  'munge',
+  'mariadb-server',
+  'openmpi-bin',
+  'procps',
+  'psmisc',
+  'iproute2',
+  'ca-certificates',
+];
+
+export interface ImageRecipe {
+  suite: string;
+  /** apt sources lines (one-line format) the root filesystem is built from. */
+  sources: string[];
+  packages: string[];
+  /** Shell run on the finished root filesystem ($1), before it is packed. */
+  customize: string;
+}
+
+export function defaultRecipe(): ImageRecipe {
+  const mirror = process.env.SLURMKIT_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  const security = process.env.SLURMKIT_DEBIAN_SECURITY ?? 'http://deb.debian.org/debian-security';
+  return {
+    suite: 'bookworm',
+    sources: [`deb ${mirror} bookworm main`, `deb ${mirror} bookworm-updates main`, `deb ${security} bookworm-security main`],
+    packages: NODE_PACKAGES,
+    // The apt lists are of no use in a node, and munge's postinst made a key: no secret in an image.
+    customize: 'rm -rf "$1"/var/lib/apt/lists/* "$1"/etc/munge/munge.key',
+  };
+}
+
+/** The first 12 hex characters of the recipe's hash: the image's tag and its tarball's name. */
+export function recipeHash(recipe: ImageRecipe): string {
+  return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 12);
+}
+
+export function imageTag(recipe: ImageRecipe): string {
+  return `${IMAGE_REPO}:${recipeHash(recipe)}`;
+}
+
+/** Where built tarballs are kept (SLURMKIT_IMAGE_CACHE overrides it). */
+export function imageCache(): string {
+  return process.env.SLURMKIT_IMAGE_CACHE ?? '/var/cache/slurmkit/images';
+}
+
+const tarballOf = (recipe: ImageRecipe): string => join(imageCache(), `${recipeHash(recipe)}.tar`);
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Builds the recipe's root filesystem into the cache, unless it is there already. Written under
+ * a temporary name and renamed, so a build that is cut off leaves no tarball that looks complete.
+ */
+export async function buildTarball(recipe: ImageRecipe, log: (line: string) => void = () => undefined): Promise<{ path: string; built: boolean }> {
+  const path = tarballOf(recipe);
+  if (await exists(path)) return { path, built: false };
+  const mmdebstrap = await which('mmdebstrap');
+  if (!mmdebstrap) {
+    throw new SlurmkitError('PRECONDITION', 'building the node image needs mmdebstrap, which is not installed', {
+      hint: 'apt-get install mmdebstrap (scripts/setup.sh installs it)',
+    });
+  }
+  await mkdir(imageCache(), { recursive: true, mode: 0o755 });
+  const partial = `${path}.partial-${process.pid}`;
+  log(`building ${imageTag(recipe)} from Debian ${recipe.suite} with mmdebstrap (${recipe.packages.length} packages)`);
+  try {
+    await run(mmdebstrap, [
+      '--quiet',
+      '--mode=auto',
+      '--variant=minbase',
+      '--format=tar',
+      // Without usr-is-merged, usrmerge (and perl with it) is pulled in to merge /usr.
+      `--include=${[...recipe.packages, 'usr-is-merged'].join(',')}`,
+      '--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr',
+      '--dpkgopt=path-exclude=/usr/share/man/*',
+      '--dpkgopt=path-exclude=/usr/share/doc/*',
+      '--dpkgopt=path-exclude=/usr/share/locale/*',
+      '--dpkgopt=path-exclude=/usr/share/info/*',
+      `--customize-hook=${recipe.customize}`,
+      recipe.suite,
+      partial,
+      ...recipe.sources,
+    ]);
+    await rename(partial, path);
+  } finally {
+    await rm(partial, { force: true });
+  }
+  return { path, built: true };
+}
+
+export interface EnsuredImage {
+  tag: string;
+  /** What was done: nothing (the engine had it), imported from the cache, or built and imported. */
+  source: 'engine' | 'cache' | 'built';
+}
+
+/** Makes sure the engine has the recipe's image: from the engine, else the cache, else a fresh build. */
+export async function ensureImage(docker: Docker, recipe = defaultRecipe(), log?: (line: string) => void): Promise<EnsuredImage> {
+  const tag = imageTag(recipe);
+  try {
+    await docker.getImage(tag).inspect();
+    return { tag, source: 'engine' };
+  } catch (err) {
+    if (isUnreachable(err)) throw unreachableError(err);
+    if (statusOf(err) !== 404) throw err;
+  }
+  const { path, built } = await buildTarball(recipe, log);
+  log?.(`importing ${tag} into the engine`);
+  const hash = recipeHash(recipe);
+  const stream = await docker.importImage(createReadStream(path), {
+    repo: IMAGE_REPO,
+    tag: hash,
+    changes: [`LABEL ${LABEL.image}=${hash}`, 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'CMD ["bash"]'],
+  } as object);
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
+      const failed = err?.message ?? out.find((o) => o.error)?.error;
+      if (failed) reject(new SlurmkitError('COMMAND_FAILED', `the engine did not import ${tag}: ${failed}`));
+      else resolve();
+    }),
+  );
+  return { tag, source: built ? 'built' : 'cache' };
+}
+
+export interface ImageEntry {
+  tag: string;
+  /** In the engine, in the cache, or both. */
+  inEngine: boolean;
+  cached: boolean;
+  sizeBytes: number;
+  current: boolean;
+}
+
+/** slurmkit's node images: those the engine has (by label) and the tarballs in the cache. */
+export async function listImages(docker: Docker | undefined): Promise<ImageEntry[]> {
+  const current = recipeHash(defaultRecipe());
+  const entries = new Map<string, ImageEntry>();
+  const entry = (hash: string): ImageEntry => {
+    let e = entries.get(hash);
+    if (!e) entries.set(hash, (e = { tag: `${IMAGE_REPO}:${hash}`, inEngine: false, cached: false, sizeBytes: 0, current: hash === current }));
+    return e;
+  };
+  for (const file of await readdir(imageCache()).catch(() => [] as string[])) {
+    const m = /^([0-9a-f]{12})\.tar$/.exec(file);
+    if (!m) continue;
+    const e = entry(m[1]!);
+    e.cached = true;
+    e.sizeBytes = (await stat(join(imageCache(), file))).size;
+  }
+  if (docker) {
+    const images = await docker.listImages({ filters: { label: [LABEL.image] } } as Docker.ListImagesOptions).catch((err: unknown) => {
+      throw isUnreachable(err) ? unreachableError(err) : err;
+    });
+    for (const img of images) {
+      const hash = img.Labels?.[LABEL.image];
+      if (!hash) continue;
+      const e = entry(hash);
+      e.inEngine = true;
+      e.sizeBytes = Math.max(e.sizeBytes, img.Size);
+    }
+  }
+  return [...entries.values()].sort((a, b) => Number(b.current) - Number(a.current) || a.tag.localeCompare(b.tag));
+}
+
+/** Removes node images from the engine and the cache: one hash, or every one but the current. */
+export async function removeImages(docker: Docker | undefined, which_: { hash: string } | 'stale' | 'all'): Promise<string[]> {
+  const current = recipeHash(defaultRecipe());
+  const removed: string[] = [];
+  for (const e of await listImages(docker)) {
+    const hash = e.tag.split(':')[1]!;
+    const wanted = which_ === 'all' || (which_ === 'stale' ? hash !== current : hash === which_.hash);
+    if (!wanted) continue;
+    if (e.inEngine && docker) {
+      try {
+        await docker.getImage(e.tag).remove();
+        removed.push(`image ${e.tag}`);
+      } catch (err) {
+        throw new SlurmkitError('CONFLICT', `the engine did not remove ${e.tag}: ${engineMessage(err)}`, {
+          hint: 'a cluster still uses it: `slurmkit down` that cluster first',
+        });
+      }
+    }
+    if (e.cached) {
+      await rm(join(imageCache(), `${hash}.tar`), { force: true });
+      removed.push(`tarball ${join(imageCache(), `${hash}.tar`)}`);
+    }
+  }
+  return removed;
+}

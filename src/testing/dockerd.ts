@@ -1,0 +1,140 @@
+/**
+ * A Docker engine of a test's own: Debian's dockerd with its own data root, exec root, pid file
+ * and socket, started for a test file and stopped (with everything it made) when it ends.
+ *
+ * `--ip-forward=false` keeps the host's ip_forward and FORWARD policy as they are (dockerd would
+ * otherwise set the policy to DROP for every bridge on the machine); containers on one
+ * user-defined network still reach each other and the host. `--bridge=none`: no default bridge,
+ * slurmkit makes a network per cluster. iptables stays on, as on a user's engine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { run, sleep, which } from '../util/run.js';
+
+export interface TestEngine {
+  /** DOCKER_HOST for this engine. */
+  host: string;
+  docker: Docker;
+  /** Sets DOCKER_HOST to this engine for the rest of the process, until stop(). */
+  use(): void;
+  stop(): Promise<void>;
+}
+
+/** Whether dockerd is installed (tests skip with the reason when it is not). */
+export async function haveDockerd(): Promise<boolean> {
+  return (await which('dockerd')) !== undefined;
+}
+
+/** iptables chains dockerd makes, which it leaves behind when it stops. */
+const DOCKER_CHAINS: [string, string[]][] = [
+  ['filter', ['DOCKER-USER', 'DOCKER-ISOLATION-STAGE-1', 'DOCKER-ISOLATION-STAGE-2', 'DOCKER']],
+  ['nat', ['DOCKER']],
+];
+
+async function iptablesRules(): Promise<string> {
+  const save = await which('iptables-save');
+  return save ? (await run(save, [], { allowFailure: true })).stdout : '';
+}
+
+/**
+ * Removes the chains and jumps a test engine added to the host's firewall, if they were not
+ * there before it started (a user's own engine may have made them: those stay).
+ */
+async function removeDockerChains(before: string): Promise<void> {
+  if (!(await which('iptables'))) return;
+  for (const [table, chains] of DOCKER_CHAINS) {
+    for (const chain of chains) {
+      if (before.includes(`:${chain} `)) continue;
+      const rules = (await run('iptables', ['-t', table, '-S'], { allowFailure: true })).stdout.split('\n');
+      for (const rule of rules.filter((r) => r.startsWith('-A ') && r.includes(`-j ${chain}`))) {
+        const args = rule.replace(/^-A /, '-D ').match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
+        await run('iptables', ['-t', table, ...args.map((a) => a.replace(/^"|"$/g, ''))], { allowFailure: true });
+      }
+    }
+    for (const chain of chains) {
+      if (before.includes(`:${chain} `)) continue;
+      await run('iptables', ['-t', table, '-F', chain], { allowFailure: true });
+    }
+    for (const chain of chains) {
+      if (before.includes(`:${chain} `)) continue;
+      await run('iptables', ['-t', table, '-X', chain], { allowFailure: true });
+    }
+  }
+}
+
+/** Starts an engine; resolves once it answers /_ping. */
+export async function startTestEngine(): Promise<TestEngine> {
+  const id = randomBytes(3).toString('hex');
+  const root = join('/var/lib/slurmkit-test', `dockerd-${id}`);
+  const execRoot = `/run/skd-${id}`;
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const socket = join(root, 'docker.sock');
+  const host = `unix://${socket}`;
+  const firewallBefore = await iptablesRules();
+  const args = [
+    '--pdeathsig',
+    'TERM',
+    'dockerd',
+    `--data-root=${join(root, 'data')}`,
+    `--exec-root=${execRoot}`,
+    `--pidfile=${join(root, 'dockerd.pid')}`,
+    `--host=${host}`,
+    '--bridge=none',
+    '--ip-forward=false',
+    '--log-level=warn',
+  ];
+  const child: ChildProcess = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  let log = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (log = (log + d).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const docker = new Docker({ socketPath: socket });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await docker.ping();
+      break;
+    } catch {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        await rm(root, { recursive: true, force: true });
+        throw new Error(`dockerd did not start (exit ${child.exitCode}):\n${log}`);
+      }
+      await sleep(100);
+    }
+  }
+  let previous: string | undefined;
+  let used = false;
+  return {
+    host,
+    docker,
+    use() {
+      previous = process.env.DOCKER_HOST;
+      used = true;
+      process.env.DOCKER_HOST = host;
+    },
+    async stop() {
+      if (used) {
+        if (previous === undefined) delete process.env.DOCKER_HOST;
+        else process.env.DOCKER_HOST = previous;
+      }
+      // Containers first, so that dockerd's own shutdown does not wait out their stop timeouts.
+      const containers = await docker.listContainers({ all: true }).catch(() => []);
+      await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+      if (!stopped) child.kill('SIGKILL');
+      await exited;
+      await removeDockerChains(firewallBefore);
+      // dockerd's data root holds overlay mounts while it runs; it unmounts them when it stops.
+      const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '');
+      for (const m of mounts.filter((p) => p.startsWith(root) || p.startsWith(execRoot)).reverse()) {
+        await run('umount', ['-l', m], { allowFailure: true });
+      }
+      await rm(root, { recursive: true, force: true });
+      await rm(execRoot, { recursive: true, force: true });
+    },
+  };
+}
