@@ -13,8 +13,10 @@ fi
 # iptables for the per-cluster FORWARD rule where Docker's br_netfilter filters bridged traffic.
 # MariaDB and slurmdbd for accounting, slurmrestd for the REST API, Open MPI with PMIx for MPI jobs.
 # gcc: mpicc calls it, and Open MPI's packages bring only gcc-12.
+# docker.io for provider: docker (no engine is started here: a user starts theirs, tests their own),
+# mmdebstrap to build the node image from Debian's packages (no registry needed).
 PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev gcc
-  iproute2 iptables util-linux procps psmisc ca-certificates)
+  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

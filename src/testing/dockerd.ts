@@ -138,3 +138,28 @@ export async function startTestEngine(): Promise<TestEngine> {
     },
   };
 }
+
+/**
+ * For a test file: starts an engine before its tests (DOCKER_HOST pointing at it, the node
+ * image in it) and stops it after them. `skip` is the reason to skip when dockerd is missing.
+ */
+export async function useTestEngine(hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }, opts: { image?: boolean } = {}): Promise<{ skip: string | false; engine: () => TestEngine }> {
+  if (!(await haveDockerd())) return { skip: 'dockerd is not installed (scripts/setup.sh installs docker.io)', engine: () => assertNever() };
+  let engine: TestEngine | undefined;
+  hooks.before(async () => {
+    engine = await startTestEngine();
+    engine.use();
+    if (opts.image ?? true) {
+      const { ensureImage } = await import('../providers/docker/image.js');
+      await ensureImage(engine.docker);
+    }
+  });
+  hooks.after(async () => {
+    await engine?.stop();
+  });
+  return { skip: false, engine: () => engine ?? assertNever() };
+}
+
+function assertNever(): never {
+  throw new Error('the test engine is not running (used outside its tests?)');
+}

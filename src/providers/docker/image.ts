@@ -28,6 +28,9 @@ export const NODE_PACKAGES = [
   'munge',
   'mariadb-server',
   'openmpi-bin',
+  // Users compile MPI programs on the cluster (mpicc calls gcc).
+  'libopenmpi-dev',
+  'gcc',
   'procps',
   'psmisc',
   'iproute2',

@@ -7,26 +7,17 @@ import { after, before, describe } from 'node:test';
 import { providerConformance } from '../conformance.js';
 import { DockerProvider } from './provider.js';
 import { LABEL } from './engine.js';
-import { haveDockerd, startTestEngine, type TestEngine } from '../../testing/dockerd.js';
+import { useTestEngine } from '../../testing/dockerd.js';
 import { run } from '../../util/run.js';
 
-let engine: TestEngine | undefined;
+// The engine and the node image once, before the checks' own timeouts start.
+const { skip, engine } = await useTestEngine({ before, after });
 
-describe('docker engine for the conformance suite', { skip: !(await haveDockerd()) && 'dockerd is not installed (scripts/setup.sh installs docker.io)' }, () => {
-  before(async () => {
-    engine = await startTestEngine();
-    engine.use();
-    // The image once, before the checks' own timeouts start.
-    await new DockerProvider().prepare();
-  });
-  after(async () => {
-    await engine?.stop();
-  });
-
+describe('docker engine for the conformance suite', { skip }, () => {
   providerConformance('docker', () => new DockerProvider(), {
     // Found from the engine and the host's links, without the provider.
     leftovers: async (label) => {
-      const docker = engine!.docker;
+      const docker = engine().docker;
       const filters = { label: [`${LABEL.id}=${label.id}`] };
       const [containers, networks, volumes] = await Promise.all([
         docker.listContainers({ all: true, filters }),
