@@ -13,13 +13,13 @@ import { PROVIDER_TYPES } from '../spec/schema.js';
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { renderTable } from './table.js';
 import { registerBatchCommands } from './batch.js';
+import { registerImageCommands } from './image.js';
 import { registerBlobCommands } from './blob.js';
 
 function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 
-/** Reads the spec from a template or a file, applying --name, and validates it all at once. */
 /** `--provider`, checked before anything else is read. */
 export function providerOption(value: string | undefined): string | undefined {
   if (value !== undefined && !(PROVIDER_TYPES as readonly string[]).includes(value)) {
@@ -28,6 +28,7 @@ export function providerOption(value: string | undefined): string | undefined {
   return value;
 }
 
+/** Reads the spec from a template or a file, applying --name and --provider, and validates it all at once. */
 async function loadConfig(opts: { template?: string; file?: string; name?: string; provider?: string }) {
   const { templateText, readSpecText, parseSpec } = await specModules();
   if (opts.template && opts.file) {
@@ -253,10 +254,11 @@ export function buildCli(): Command {
 
   program
     .command('doctor')
-    .description('check that this machine can run local clusters, with a fix for each problem')
+    .description('check that this machine can run clusters (local, or docker with --provider docker), with a fix for each problem')
+    .option('--provider <type>', 'the provider to check: local or docker', 'local')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
-      const checks = await doctor();
+      const checks = await doctor(providerOption(opts.provider));
       print(opts.json, checks, () =>
         checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok ? '' : `\n    fix: ${c.fix}`}`).join('\n'),
       );
@@ -358,6 +360,7 @@ export function buildCli(): Command {
     });
 
   registerBlobCommands(program);
+  registerImageCommands(program);
   registerBatchCommands(program);
 
   return program;

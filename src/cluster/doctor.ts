@@ -77,7 +77,7 @@ export async function preflight(cluster?: { name: string; site: SiteFeatures; pr
   if (failed.length > 0) {
     throw new SlurmkitError('PRECONDITION', `this machine is not ready for ${provider.kind} clusters (${failed.length} problem(s))`, {
       details: failed.map((c) => `${c.name}: ${c.detail} — fix: ${c.fix}`),
-      hint: 'run `slurmkit doctor` for the full report',
+      hint: `run \`slurmkit doctor${provider.kind === 'local' ? '' : ` --provider ${provider.kind}`}\` for the full report`,
     });
   }
 }
@@ -90,7 +90,7 @@ export async function doctor(kind = 'local'): Promise<Check[]> {
     const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await provider.takenSubnets())];
     checks.push({ name: 'free subnet', ok: true, detail: `next cluster gets ${pickSubnet(24, taken)}` });
   } catch (err) {
-    checks.push({ name: 'free subnet', ok: false, detail: (err as Error).message, fix: 'remove unused clusters or set network.subnet' });
+    checks.push({ name: 'free subnet', ok: false, detail: (err as Error).message, fix: (err as SlurmkitError).hint ?? 'remove unused clusters or set network.subnet' });
   }
   try {
     await mkdir(slurmkitHome(), { recursive: true, mode: 0o700 });

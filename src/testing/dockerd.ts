@@ -163,3 +163,28 @@ export async function useTestEngine(hooks: { before: (fn: () => Promise<void>) =
 function assertNever(): never {
   throw new Error('the test engine is not running (used outside its tests?)');
 }
+
+/**
+ * Everything of one cluster in an engine and on this host, found without the provider: its
+ * containers, networks and volumes by label, its bridge, and firewall rules naming its id.
+ */
+export async function engineLeftovers(docker: Docker, id: string): Promise<string[]> {
+  const filters = { label: [`slurmkit.id=${id}`] };
+  const [containers, networks, volumes] = await Promise.all([
+    docker.listContainers({ all: true, filters }),
+    docker.listNetworks({ filters }),
+    docker.listVolumes({ filters }),
+  ]);
+  const links = (await run('ip', ['-o', 'link', 'show'], { allowFailure: true })).stdout
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
+    .filter((l) => l === `skd${id}`);
+  const rules = (await iptablesRules()).split('\n').filter((r) => r.includes(`skd${id}`));
+  return [
+    ...containers.map((c) => `container ${c.Names[0]?.replace(/^\//, '')}`),
+    ...networks.map((n) => `network ${n.Name}`),
+    ...(volumes.Volumes ?? []).map((v) => `volume ${v.Name}`),
+    ...links.map((l) => `link ${l}`),
+    ...rules.map((r) => `rule ${r}`),
+  ];
+}

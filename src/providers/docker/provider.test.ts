@@ -6,9 +6,7 @@
 import { after, before, describe } from 'node:test';
 import { providerConformance } from '../conformance.js';
 import { DockerProvider } from './provider.js';
-import { LABEL } from './engine.js';
-import { useTestEngine } from '../../testing/dockerd.js';
-import { run } from '../../util/run.js';
+import { engineLeftovers, useTestEngine } from '../../testing/dockerd.js';
 
 // The engine and the node image once, before the checks' own timeouts start.
 const { skip, engine } = await useTestEngine({ before, after });
@@ -16,25 +14,7 @@ const { skip, engine } = await useTestEngine({ before, after });
 describe('docker engine for the conformance suite', { skip }, () => {
   providerConformance('docker', () => new DockerProvider(), {
     // Found from the engine and the host's links, without the provider.
-    leftovers: async (label) => {
-      const docker = engine().docker;
-      const filters = { label: [`${LABEL.id}=${label.id}`] };
-      const [containers, networks, volumes] = await Promise.all([
-        docker.listContainers({ all: true, filters }),
-        docker.listNetworks({ filters }),
-        docker.listVolumes({ filters }),
-      ]);
-      const links = (await run('ip', ['-o', 'link', 'show'], { allowFailure: true })).stdout
-        .split('\n')
-        .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
-        .filter((l) => l === `skd${label.id}`);
-      return [
-        ...containers.map((c) => `container ${c.Names[0]?.replace(/^\//, '')}`),
-        ...networks.map((n) => `network ${n.Name}`),
-        ...(volumes.Volumes ?? []).map((v) => `volume ${v.Name}`),
-        ...links.map((l) => `link ${l}`),
-      ];
-    },
+    leftovers: (label) => engineLeftovers(engine().docker, label.id),
     reportedResources: async () => [/^container /, /^network /],
     bootTimeoutMs: 30_000,
     knownGaps: {},

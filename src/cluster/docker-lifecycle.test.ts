@@ -1,0 +1,71 @@
+/**
+ * Clusters on provider docker, from the outside: an engine that does not answer, a docker
+ * cluster beside a local one, and `down` leaving nothing of either. Runs on an engine of its own
+ * (Debian's dockerd) and, for the local cluster, the namespaces of this machine: needs root.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { down, up } from '../app/clusters.js';
+import { parseSpec } from '../spec/load.js';
+import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
+import { runCli } from '../testing/cli.js';
+import { engineLeftovers, useTestEngine } from '../testing/dockerd.js';
+
+const { skip, engine } = await useTestEngine({ before, after });
+
+const specText = (name: string, provider: string) => `name: ${name}\nprovider: ${provider}\nnodes: [{name: c, count: 2}]\nstorage: {blob: none}\n`;
+const spec = (name: string, provider: string) => ({ config: parseSpec(specText(name, provider), 'test'), specText: specText(name, provider) });
+
+describe('provider docker: clusters', { skip }, () => {
+  let home = '';
+  before(async () => {
+    home = await useTempHome();
+  });
+  after(async () => {
+    await cleanupHome(home);
+  });
+
+  test('an engine that does not answer: up fails naming it and the fix, and changes nothing', async () => {
+    const nowhere = 'unix:///var/tmp/slurmkit-no-engine.sock';
+    const r = await runCli(['up', '-t', 'minimal', '-n', 'nowhere', '--provider', 'docker'], { home, env: { DOCKER_HOST: nowhere } });
+    assert.equal(r.code, 5, r.stderr);
+    assert.ok(r.stderr.includes(`no Docker engine answers at ${nowhere}`), r.stderr);
+    assert.match(r.stderr, /fix: start one .*DOCKER_HOST/);
+    assert.match(r.stderr, /slurmkit doctor --provider docker/);
+    assert.deepEqual(await readdir(join(home, 'clusters')).catch(() => []), []);
+    const docker = engine().docker;
+    const filters = { label: ['slurmkit.cluster=nowhere'] };
+    assert.deepEqual([...(await docker.listContainers({ all: true, filters })), ...(await docker.listNetworks({ filters }))], []);
+  });
+
+  test('a docker cluster runs beside a local one; down of each leaves nothing of it and the host as it was', { timeout: 180_000 }, async () => {
+    const before_ = await hostSnapshot();
+    const [dk, lc] = await Promise.all([up(spec('dk', 'docker')), up(spec('lc', 'local'))]);
+    assert.equal(dk.provider, 'docker');
+    assert.equal(lc.provider, 'local');
+    for (const state of [dk, lc]) {
+      assert.deepEqual((await shOk(state, 'srun -N2 hostname')).trim().split('\n').sort(), ['c1', 'c2'], state.name);
+    }
+    // The docker cluster's nodes are containers of its own network, named by the cluster.
+    const docker = engine().docker;
+    const containers = await docker.listContainers({ filters: { label: [`slurmkit.id=${dk.id}`] } });
+    assert.deepEqual(containers.map((c) => c.Labels['slurmkit.node']).sort(), ['c1', 'c2', 'head']);
+    assert.ok(containers.every((c) => c.Names[0] === `/sk-dk-${dk.id}-${c.Labels['slurmkit.node']}`), JSON.stringify(containers.map((c) => c.Names)));
+    // No munge key in the image: each container got the cluster's at start, the workers none.
+    assert.equal((await shOk(dk, 'test -e /etc/munge/munge.key && echo present || echo absent', 'c1')).trim(), 'absent');
+    assert.equal((await shOk(dk, 'stat -c %a /etc/munge/munge.key')).trim(), '400');
+
+    await down('dk');
+    assert.deepEqual(await engineLeftovers(docker, dk.id), []);
+    assert.deepEqual((await shOk(lc, 'srun -N2 hostname')).trim().split('\n').sort(), ['c1', 'c2'], 'the local cluster lost its nodes');
+    await down('lc');
+    assert.deepEqual(await leftoversOf(lc.id), []);
+    const after_ = await hostSnapshot();
+    assert.deepEqual(after_.links, before_.links);
+    assert.equal(after_.forward, before_.forward);
+    assert.deepEqual(after_.files, before_.files);
+    assert.equal(after_.netns, before_.netns);
+  });
+});
