@@ -1,6 +1,7 @@
 /**
  * Clusters on provider docker, from the outside: an engine that does not answer, a docker
- * cluster beside a local one, and `down` leaving nothing of either. Runs on an engine of its own
+ * cluster beside a local one on an engine that sets the FORWARD policy to DROP (as Docker does
+ * on users' machines), and `down` leaving nothing of either and only its own rules gone. Runs on an engine of its own
  * (Debian's dockerd) and, for the local cluster, the namespaces of this machine: needs root.
  */
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +14,8 @@ import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../te
 import { runCli } from '../testing/cli.js';
 import { engineLeftovers, useTestEngine } from '../testing/dockerd.js';
 
-const { skip, engine } = await useTestEngine({ before, after });
+// An engine as on a user's machine: it turns ip_forward on and the FORWARD policy to DROP.
+const { skip, engine } = await useTestEngine({ before, after }, { ipForward: true });
 
 const specText = (name: string, provider: string) => `name: ${name}\nprovider: ${provider}\nnodes: [{name: c, count: 2}]\nstorage: {blob: none}\n`;
 const spec = (name: string, provider: string) => ({ config: parseSpec(specText(name, provider), 'test'), specText: specText(name, provider) });
@@ -42,6 +44,8 @@ describe('provider docker: clusters', { skip }, () => {
 
   test('a docker cluster runs beside a local one; down of each leaves nothing of it and the host as it was', { timeout: 180_000 }, async () => {
     const before_ = await hostSnapshot();
+    // What breaks other bridges: local clusters must work through it with their own rule.
+    assert.match(before_.forward, /^-P FORWARD DROP$/m);
     const [dk, lc] = await Promise.all([up(spec('dk', 'docker')), up(spec('lc', 'local'))]);
     assert.equal(dk.provider, 'docker');
     assert.equal(lc.provider, 'local');

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, readFile } from 'node:fs/promises';
+import { mkdir, rm, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { run, sleep, which } from '../util/run.js';
@@ -65,8 +65,12 @@ async function removeDockerChains(before: string): Promise<void> {
   }
 }
 
-/** Starts an engine; resolves once it answers /_ping. */
-export async function startTestEngine(): Promise<TestEngine> {
+/**
+ * Starts an engine; resolves once it answers /_ping. With `ipForward`, dockerd does what it does
+ * on a user's machine: turns on ip_forward and sets the FORWARD policy to DROP; stop() puts both
+ * back as they were.
+ */
+export async function startTestEngine(opts: { ipForward?: boolean } = {}): Promise<TestEngine> {
   const id = randomBytes(3).toString('hex');
   const root = join('/var/lib/slurmkit-test', `dockerd-${id}`);
   const execRoot = `/run/skd-${id}`;
@@ -74,6 +78,8 @@ export async function startTestEngine(): Promise<TestEngine> {
   const socket = join(root, 'docker.sock');
   const host = `unix://${socket}`;
   const firewallBefore = await iptablesRules();
+  const forwardingBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+  const policyBefore = /^:FORWARD (\w+)/m.exec(firewallBefore)?.[1];
   const args = [
     '--pdeathsig',
     'TERM',
@@ -83,7 +89,7 @@ export async function startTestEngine(): Promise<TestEngine> {
     `--pidfile=${join(root, 'dockerd.pid')}`,
     `--host=${host}`,
     '--bridge=none',
-    '--ip-forward=false',
+    `--ip-forward=${opts.ipForward ? 'true' : 'false'}`,
     '--log-level=warn',
   ];
   const child: ChildProcess = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
@@ -128,6 +134,10 @@ export async function startTestEngine(): Promise<TestEngine> {
       if (!stopped) child.kill('SIGKILL');
       await exited;
       await removeDockerChains(firewallBefore);
+      if (opts.ipForward) {
+        await writeFile('/proc/sys/net/ipv4/ip_forward', forwardingBefore);
+        if (policyBefore) await run('iptables', ['-P', 'FORWARD', policyBefore], { allowFailure: true });
+      }
       // dockerd's data root holds overlay mounts while it runs; it unmounts them when it stops.
       const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '');
       for (const m of mounts.filter((p) => p.startsWith(root) || p.startsWith(execRoot)).reverse()) {
@@ -143,11 +153,14 @@ export async function startTestEngine(): Promise<TestEngine> {
  * For a test file: starts an engine before its tests (DOCKER_HOST pointing at it, the node
  * image in it) and stops it after them. `skip` is the reason to skip when dockerd is missing.
  */
-export async function useTestEngine(hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }, opts: { image?: boolean } = {}): Promise<{ skip: string | false; engine: () => TestEngine }> {
+export async function useTestEngine(
+  hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void },
+  opts: { image?: boolean; ipForward?: boolean } = {},
+): Promise<{ skip: string | false; engine: () => TestEngine }> {
   if (!(await haveDockerd())) return { skip: 'dockerd is not installed (scripts/setup.sh installs docker.io)', engine: () => assertNever() };
   let engine: TestEngine | undefined;
   hooks.before(async () => {
-    engine = await startTestEngine();
+    engine = await startTestEngine({ ipForward: opts.ipForward ?? false });
     engine.use();
     if (opts.image ?? true) {
       const { ensureImage } = await import('../providers/docker/image.js');
