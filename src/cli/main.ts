@@ -203,6 +203,19 @@ export function buildCli(): Command {
     });
 
   program
+    .command('cp')
+    .description('copy files and folders between this machine and a node (NAME:[NODE:]PATH; the head by default), owner and mode kept')
+    .argument('<src>', 'a path here, or NAME:[NODE:]PATH')
+    .argument('<dest>', 'a path here, or NAME:[NODE:]PATH (into it when it is a folder)')
+    .option('--user <user>', 'copy as this cluster user (from the spec\'s users:): their permissions apply, their files')
+    .option('--json', 'print the result as JSON')
+    .action(async (src: string, dest: string, opts) => {
+      const { copy } = await import('../app/copy.js');
+      const r = await copy(src, dest, opts.user === undefined ? {} : { user: opts.user });
+      print(opts.json, r, () => `Copied ${r.files} file(s), ${r.bytes} bytes from ${r.from} to ${r.to} in ${formatMs(r.ms)}.`);
+    });
+
+  program
     .command('stop')
     .description('stop every daemon and node, keeping all state (queued jobs stay queued)')
     .argument('<name>')

@@ -360,11 +360,19 @@ export class DockerProvider implements NodeProvider {
     const interactive = req.stdio === 'inherit';
     const tty = interactive && process.stdin.isTTY === true && process.stdout.isTTY === true;
     const withInput = req.input !== undefined || interactive;
+    // The user is looked up inside the node: the engine reads the image's /etc/passwd, not the
+    // cluster's that the node sees.
+    const asUser = !req.user || req.user === 'root' || req.user === '0'
+      ? []
+      : /^\d+$/.test(req.user)
+        ? ['setpriv', `--reuid=${req.user}`, `--regid=${req.user}`, '--clear-groups', '--']
+        : ['runuser', '-u', req.user, '--'];
+    const env = { HOME: '/root', LANG: 'C.UTF-8', TERM: process.env.TERM ?? 'xterm', ...req.env };
     const exec = await container.exec({
-      Cmd: req.command,
-      Env: [`PATH=${NODE_PATH}`, ...Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`)],
+      Cmd: [...asUser, ...req.command],
+      Env: [`PATH=${NODE_PATH}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)],
       ...(req.cwd ? { WorkingDir: req.cwd } : {}),
-      User: req.user ?? 'root',
+      User: 'root',
       AttachStdin: withInput,
       AttachStdout: true,
       AttachStderr: true,
