@@ -9,16 +9,13 @@
  */
 import { benchPipeline } from './pipeline.js';
 import { benchSite } from './site.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { CLI, ROOT, currentChild, log, median, mustSucceed, procKiB, sleep, stats, timed } from './run.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
 import type { PhaseTiming } from '../util/progress.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const BASELINE = join(ROOT, 'bench', 'baseline.sh');
 
 const SIZES = [8, 64];
@@ -27,69 +24,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Pause between runs: the kernel frees network namespaces lazily, and that work should not land in the next run. */
 const SETTLE_MS = 1_000;
 const TARGETS = { ratio64Max: 1.5, downMsMax: 2_000 };
-
-interface Stats {
-  min: number;
-  median: number;
-  runs: number[];
-}
-
-const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
-};
-const stats = (runs: number[]): Stats => ({ min: Math.min(...runs), median: median(runs), runs });
-
-/** The child being waited on, so a signal to the bench can stop it before cleaning up. */
-let current: ChildProcess | undefined;
-
-interface Timed {
-  code: number;
-  /** Spawn to exit. */
-  ms: number;
-  /** Spawn to the first stdout chunk that matched `mark`, if any did. */
-  markMs: number | undefined;
-  stdout: string;
-}
-
-/** Runs a command, passing its stderr through indented, and times it from spawn. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, mark?: RegExp): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    current = child;
-    let stdout = '';
-    let markMs: number | undefined;
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (mark && markMs === undefined && mark.test(stdout)) markMs = performance.now() - t0;
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => process.stderr.write(d.replace(/^(?=.)/gm, '    ')));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      const ms = performance.now() - t0;
-      // 'close' comes after the pipes are drained, so stdout is complete.
-      child.on('close', () => {
-        current = undefined;
-        resolve({ code: code ?? 128 + (signal ? 15 : 0), ms: Math.round(ms), markMs: markMs && Math.round(markMs), stdout });
-      });
-    });
-  });
-}
-
-function mustSucceed(what: string, r: Timed): Timed {
-  if (r.code !== 0) throw new Error(`${what} exited with ${r.code}${r.stdout ? `: ${r.stdout.trim().slice(0, 500)}` : ''}`);
-  return r;
-}
-
-/** A "Key: 123 kB" field of a /proc file, in KiB; 0 when the process is gone. */
-async function procKiB(path: string, key: string): Promise<number> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
-}
 
 interface Memory {
   processes: number;
@@ -186,7 +120,7 @@ async function main(): Promise<number> {
   const stopOnSignal = (sig: NodeJS.Signals): void => {
     log(`bench: ${sig}, stopping and cleaning up`);
     failed = true;
-    current?.kill('SIGTERM'); // baseline.sh tears itself down on TERM; `up` is followed by down --force below
+    currentChild()?.kill('SIGTERM'); // baseline.sh tears itself down on TERM; `up` is followed by down --force below
   };
   process.on('SIGINT', stopOnSignal).on('SIGTERM', stopOnSignal);
 
