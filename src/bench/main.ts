@@ -6,19 +6,21 @@
  * Everything is timed from the outside, the way a user sees it: from spawning the CLI (or
  * the script) to its exit (or, for the script, to its "all idle" line). Rounds interleave
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
+ *
+ * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, pipeline, site,
+ * comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
+ * first image build (a minute and more).
  */
 import { benchPipeline } from './pipeline.js';
 import { benchSite } from './site.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { benchDocker } from './docker.js';
+import { CLI, ROOT, currentChild, log, median, mustSucceed, procKiB, sleep, stats, timed } from './run.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
 import type { PhaseTiming } from '../util/progress.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const BASELINE = join(ROOT, 'bench', 'baseline.sh');
 
 const SIZES = [8, 64];
@@ -27,69 +29,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Pause between runs: the kernel frees network namespaces lazily, and that work should not land in the next run. */
 const SETTLE_MS = 1_000;
 const TARGETS = { ratio64Max: 1.5, downMsMax: 2_000 };
-
-interface Stats {
-  min: number;
-  median: number;
-  runs: number[];
-}
-
-const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
-};
-const stats = (runs: number[]): Stats => ({ min: Math.min(...runs), median: median(runs), runs });
-
-/** The child being waited on, so a signal to the bench can stop it before cleaning up. */
-let current: ChildProcess | undefined;
-
-interface Timed {
-  code: number;
-  /** Spawn to exit. */
-  ms: number;
-  /** Spawn to the first stdout chunk that matched `mark`, if any did. */
-  markMs: number | undefined;
-  stdout: string;
-}
-
-/** Runs a command, passing its stderr through indented, and times it from spawn. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, mark?: RegExp): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    current = child;
-    let stdout = '';
-    let markMs: number | undefined;
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (mark && markMs === undefined && mark.test(stdout)) markMs = performance.now() - t0;
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => process.stderr.write(d.replace(/^(?=.)/gm, '    ')));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      const ms = performance.now() - t0;
-      // 'close' comes after the pipes are drained, so stdout is complete.
-      child.on('close', () => {
-        current = undefined;
-        resolve({ code: code ?? 128 + (signal ? 15 : 0), ms: Math.round(ms), markMs: markMs && Math.round(markMs), stdout });
-      });
-    });
-  });
-}
-
-function mustSucceed(what: string, r: Timed): Timed {
-  if (r.code !== 0) throw new Error(`${what} exited with ${r.code}${r.stdout ? `: ${r.stdout.trim().slice(0, 500)}` : ''}`);
-  return r;
-}
-
-/** A "Key: 123 kB" field of a /proc file, in KiB; 0 when the process is gone. */
-async function procKiB(path: string, key: string): Promise<number> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
-}
 
 interface Memory {
   processes: number;
@@ -170,10 +109,27 @@ async function machine() {
   };
 }
 
+/** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
+const SECTIONS = ['clusters', 'pipeline', 'site', 'docker'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function chosenSections(): Set<Section> | string {
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!only?.length) return new Set(SECTIONS);
+  const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (unknown.length) return `bench: BENCH_ONLY names no section ${unknown.join(', ')} (sections: ${SECTIONS.join(', ')})`;
+  return new Set(only as Section[]);
+}
+
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     log('bench: must run as root (it creates namespaces and bridges)');
     return 5;
+  }
+  const sections = chosenSections();
+  if (typeof sections === 'string') {
+    log(sections);
+    return 2;
   }
   // A fresh SLURMKIT_HOME: the user's clusters are neither seen nor touched.
   const home = await mkdtemp('/var/tmp/slurmkit-bench-');
@@ -186,13 +142,13 @@ async function main(): Promise<number> {
   const stopOnSignal = (sig: NodeJS.Signals): void => {
     log(`bench: ${sig}, stopping and cleaning up`);
     failed = true;
-    current?.kill('SIGTERM'); // baseline.sh tears itself down on TERM; `up` is followed by down --force below
+    currentChild()?.kill('SIGTERM'); // baseline.sh tears itself down on TERM; `up` is followed by down --force below
   };
   process.on('SIGINT', stopOnSignal).on('SIGTERM', stopOnSignal);
 
   try {
     const info = await machine();
-    log(`bench: ${JSON.stringify(info)}; SLURMKIT_HOME=${home}; ${RUNS} round(s)`);
+    log(`bench: ${JSON.stringify(info)}; SLURMKIT_HOME=${home}; ${RUNS} round(s); sections ${[...sections].join(', ')}`);
     const specs = new Map<number, string>();
     for (const n of SIZES) {
       const spec = join(home, `bench${n}.yaml`);
@@ -200,7 +156,7 @@ async function main(): Promise<number> {
       await writeFile(spec, `name: bench${n}\nnodes: [{name: c, count: ${n}}]\nstorage: {blob: none}\n`);
       specs.set(n, spec);
     }
-    for (let round = 1; round <= RUNS && !failed; round++) {
+    for (let round = 1; round <= RUNS && !failed && sections.has('clusters'); round++) {
       for (const n of SIZES) {
         if (failed) break;
         log(`bench: round ${round}: slurmkit 1+${n}`);
@@ -217,31 +173,49 @@ async function main(): Promise<number> {
       await sleep(SETTLE_MS);
     }
     if (failed) throw new Error('interrupted');
-    log('bench: pipeline (49-image grayscale demo on lab vs one process)');
-    const pipeline = await benchPipeline(home, RUNS);
-    log('bench: site (accounting on/off, job throughput)');
-    const site = await benchSite(home, RUNS, Number(process.env.BENCH_JOBS ?? 2000));
+    let pipeline: Awaited<ReturnType<typeof benchPipeline>> | undefined;
+    if (sections.has('pipeline')) {
+      log('bench: pipeline (49-image grayscale demo on lab vs one process)');
+      pipeline = await benchPipeline(home, RUNS);
+    }
+    let site: Awaited<ReturnType<typeof benchSite>> | undefined;
+    if (sections.has('site')) {
+      log('bench: site (accounting on/off, job throughput)');
+      site = await benchSite(home, RUNS, Number(process.env.BENCH_JOBS ?? 2000));
+    }
+    let docker: Awaited<ReturnType<typeof benchDocker>> | undefined;
+    if (sections.has('docker')) {
+      log('bench: docker (node image builds; lab on docker vs local, time to ready and memory per node)');
+      docker = await benchDocker(RUNS, () => failed);
+    }
 
-    const clusters = SIZES.map((n) => {
-      const runs = results.get(n)!;
-      const mem = (k: keyof Memory): number => median(runs.map((r) => r.memory[k]));
-      return {
-        workers: n,
-        nodes: n + 1,
-        upMs: stats(runs.map((r) => r.upMs)),
-        downMs: stats(runs.map((r) => r.downMs)),
-        upPhasesMedianMs: phaseMedians(runs),
-        processes: mem('processes'),
-        pssKiBPerNode: mem('pssKiBPerNode'),
-        rssKiBPerNode: mem('rssKiBPerNode'),
-        slurmdRssKiB: mem('slurmdRssKiB'),
-        slurmdPssKiB: mem('slurmdPssKiB'),
-      };
-    });
-    const big = clusters.find((c) => c.workers === BASELINE_WORKERS)!;
-    const base = { workers: BASELINE_WORKERS, upMs: stats(baseline.map((b) => b.upMs)), downMs: stats(baseline.map((b) => b.downMs)) };
-    const ratio64 = Math.round((big.upMs.median / base.upMs.median) * 100) / 100;
-    const worstDown = Math.max(...clusters.map((c) => c.downMs.median));
+    const clusters = sections.has('clusters')
+      ? SIZES.map((n) => {
+          const runs = results.get(n)!;
+          const mem = (k: keyof Memory): number => median(runs.map((r) => r.memory[k]));
+          return {
+            workers: n,
+            nodes: n + 1,
+            upMs: stats(runs.map((r) => r.upMs)),
+            downMs: stats(runs.map((r) => r.downMs)),
+            upPhasesMedianMs: phaseMedians(runs),
+            processes: mem('processes'),
+            pssKiBPerNode: mem('pssKiBPerNode'),
+            rssKiBPerNode: mem('rssKiBPerNode'),
+            slurmdRssKiB: mem('slurmdRssKiB'),
+            slurmdPssKiB: mem('slurmdPssKiB'),
+          };
+        })
+      : undefined;
+    let base: { workers: number; upMs: ReturnType<typeof stats>; downMs: ReturnType<typeof stats> } | undefined;
+    let ratio64: number | undefined;
+    let worstDown: number | undefined;
+    if (clusters) {
+      const big = clusters.find((c) => c.workers === BASELINE_WORKERS)!;
+      base = { workers: BASELINE_WORKERS, upMs: stats(baseline.map((b) => b.upMs)), downMs: stats(baseline.map((b) => b.downMs)) };
+      ratio64 = Math.round((big.upMs.median / base.upMs.median) * 100) / 100;
+      worstDown = Math.max(...clusters.map((c) => c.downMs.median));
+    }
     process.stdout.write(
       `${JSON.stringify(
         {
@@ -251,13 +225,16 @@ async function main(): Promise<number> {
           ratio64,
           pipeline,
           site,
-          targets: { ...TARGETS, pipelineRatioMin: 0.8, readyWithAccountingMsMax: 10_000 },
+          docker,
+          targets: {
+            ...(clusters ? TARGETS : {}),
+            ...(pipeline ? { pipelineRatioMin: 0.8 } : {}),
+            ...(site ? { readyWithAccountingMsMax: 10_000 } : {}),
+          },
           meetsTargets: {
-            ratio64: ratio64 <= TARGETS.ratio64Max,
-            downMs: worstDown <= TARGETS.downMsMax,
-            pipelineRatio: pipeline.ratio >= 0.8,
-            smallImages: pipeline.small.converted === pipeline.small.images,
-            readyWithAccounting: site.readyMs.accountingOn.median <= 10_000,
+            ...(clusters ? { ratio64: ratio64! <= TARGETS.ratio64Max, downMs: worstDown! <= TARGETS.downMsMax } : {}),
+            ...(pipeline ? { pipelineRatio: pipeline.ratio >= 0.8, smallImages: pipeline.small.converted === pipeline.small.images } : {}),
+            ...(site ? { readyWithAccounting: site.readyMs.accountingOn.median <= 10_000 } : {}),
           },
         },
         null,
@@ -269,6 +246,7 @@ async function main(): Promise<number> {
     log(`bench: failed: ${(err as Error).message}`);
   } finally {
     // Whatever happened, leave no cluster behind. down is idempotent; --force also forgets a broken one.
+    // (The docker section cleans up after itself: its clusters live on its own engine.)
     let clean = true;
     for (const name of [...names, 'benchlab', 'benchsite']) {
       const r = await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
