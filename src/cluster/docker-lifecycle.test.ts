@@ -57,6 +57,12 @@ describe('provider docker: clusters', { skip }, () => {
     const containers = await docker.listContainers({ filters: { label: [`slurmkit.id=${dk.id}`] } });
     assert.deepEqual(containers.map((c) => c.Labels['slurmkit.node']).sort(), ['c1', 'c2', 'head']);
     assert.ok(containers.every((c) => c.Names[0] === `/sk-dk-${dk.id}-${c.Labels['slurmkit.node']}`), JSON.stringify(containers.map((c) => c.Names)));
+    // Nodes talk to each other and this machine: no address translation to the outside, and names
+    // the cluster does not know go to its gateway (nothing answers there), not to the host's servers.
+    const net = await docker.getNetwork(`sk-dk-${dk.id}`).inspect();
+    assert.equal(net.Options?.['com.docker.network.bridge.enable_ip_masquerade'], 'false');
+    assert.equal(net.Labels?.['slurmkit.id'], dk.id);
+    for (const c of containers) assert.deepEqual((await docker.getContainer(c.Id).inspect()).HostConfig.Dns, [dk.network.gateway]);
     // No munge key in the image: each container got the cluster's at start, the workers none.
     assert.equal((await shOk(dk, 'test -e /etc/munge/munge.key && echo present || echo absent', 'c1')).trim(), 'absent');
     assert.equal((await shOk(dk, 'stat -c %a /etc/munge/munge.key')).trim(), '400');

@@ -183,7 +183,7 @@ export class DockerProvider implements NodeProvider {
       inEngine
         ? { name: 'node image', ok: true, detail: `${tag} is in the engine` }
         : mmdebstrap
-          ? { name: 'node image', ok: true, detail: `${tag} is built with mmdebstrap on first use (about 30 s), or now with: slurmkit image build` }
+          ? { name: 'node image', ok: true, detail: `${tag} is built with mmdebstrap on first use (1 to 2 minutes), or now with: slurmkit image build` }
           : { name: 'node image', ok: false, detail: `${tag} is not in the engine and mmdebstrap is not installed to build it`, fix: 'apt-get install mmdebstrap' },
     );
     return checks;
