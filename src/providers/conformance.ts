@@ -371,6 +371,28 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         }
       });
 
+      check('files are in place before boot, under a tmpfs too, with their owner and mode, and no other copy is left in the node', async (t) => {
+        const c = await cluster(t);
+        const secret = `secret-${hex(8)}`;
+        const bytes = Buffer.from([0, 1, 2, 255, 10, 13]);
+        const node = {
+          ...c.node('alpha', 0, { boot: 'wc -c < /tmp/keys/key > /tmp/seen-at-boot' }),
+          files: [
+            { path: '/tmp/keys/key', content: secret, mode: 0o400, owner: 'nobody' },
+            { path: '/etc/slurmkit-conformance/data.bin', content: bytes, mode: 0o644 },
+          ],
+        };
+        await c.up([node]);
+        assert.equal((await c.shOk('alpha', 'cat /tmp/seen-at-boot')).trim(), String(secret.length), 'the file was there at boot');
+        assert.equal((await c.shOk('alpha', 'stat -c "%a %U" /tmp/keys/key /etc/slurmkit-conformance/data.bin')).trim(), '400 nobody\n644 root');
+        assert.equal((await c.shOk('alpha', 'od -An -tx1 /etc/slurmkit-conformance/data.bin')).trim(), '00 01 02 ff 0a 0d');
+        assert.equal((await c.sh('alpha', 'cat /tmp/keys/key', { user: '65534' })).stdout, secret, 'the owner reads it');
+        // Nowhere else in the node's files, nor (for nodes that share this host) in the cluster's folder: the staging is gone.
+        const where = sharesHost ? c.dir : '/';
+        const found = await c.sh('alpha', `grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev ${secret} ${where} | grep -v '^/tmp/keys/key$' || true`);
+        assert.equal(found.stdout.trim(), '', 'copies of the secret in the node');
+      });
+
       check('a mount target missing on the host rejects before anything starts', async (t) => {
         const c = await cluster(t);
         await c.ensureNetwork();

@@ -22,6 +22,16 @@ export type Mount =
   | { type: 'bind'; source: string; target: string; readOnly?: boolean }
   | { type: 'tmpfs'; target: string; mode?: string; sizeMiB?: number; readOnly?: boolean };
 
+export interface NodeFile {
+  /** Absolute path inside the node; missing folders are made (root's, 0755). */
+  path: string;
+  content: string | Buffer;
+  /** e.g. 0o400. */
+  mode: number;
+  /** User (and group of the same name) that owns it, as the node's /etc/passwd knows it; default root. */
+  owner?: string;
+}
+
 export interface NetworkRequest {
   label: ClusterLabel;
   /** CIDR, e.g. 10.213.4.0/24; the gateway gets the first address. */
@@ -41,6 +51,12 @@ export interface NodeSpec {
    * earlier tmpfs; a bind's source may also lie under an earlier mount of this node.
    */
   mounts: Mount[];
+  /**
+   * Files put in place inside the node after its mounts (so they may lie under a tmpfs) and
+   * before `boot`: how a node gets its keys and configuration without a shared host folder.
+   * Their content never appears on a command line or in a log.
+   */
+  files?: NodeFile[];
   /** Shell commands run inside the node once network and mounts are ready. Non-zero exit fails the node. */
   boot: string;
   /** Where the node's own console output (init and boot) goes, on the host. */

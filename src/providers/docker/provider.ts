@@ -22,11 +22,13 @@ import { SlurmkitError } from '../../util/errors.js';
 import { run, sleep, which } from '../../util/run.js';
 import { LABEL, engine, engineEndpoint, engineMessage, isUnreachable, reachable, statusOf, unreachableError } from './engine.js';
 import { defaultRecipe, ensureImage, imageTag, type EnsuredImage } from './image.js';
+import { installFilesScript } from '../files.js';
 
 const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Where a node's boot commands are put before it starts (outside every tmpfs the layout mounts). */
 const BOOT_FILE = '/.slurmkit/boot';
 const READY = 'slurmkit-boot: ready';
+const FILES_DIR = '/.slurmkit/files';
 /**
  * The node's main process, under the engine's init (which reaps orphans such as slurmstepd's):
  * runs the boot commands, says whether they succeeded, then idles. On SIGTERM (docker stop) it
@@ -293,7 +295,10 @@ export class DockerProvider implements NodeProvider {
       container = await this.docker.createContainer(options);
     }
     made.push(name);
-    await container.putArchive(await tarOf([{ path: BOOT_FILE, content: `${node.boot}\n`, mode: 0o700 }]), { path: '/' });
+    // The node's files wait in its own layer, root's only, until the boot installs them after the mounts.
+    const staged = (node.files ?? []).map((f, i) => ({ path: `${FILES_DIR}/${i}`, content: f.content, mode: 0o600 }));
+    const boot = `${installFilesScript(node.files, FILES_DIR)}\n${node.boot}\n`;
+    await container.putArchive(await tarOf([{ path: BOOT_FILE, content: boot, mode: 0o700 }, ...staged]), { path: '/' });
     let console_ = '';
     let sawReady!: () => void;
     const ready = new Promise<void>((resolve) => (sawReady = resolve));

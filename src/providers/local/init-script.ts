@@ -1,7 +1,11 @@
 import type { Mount, NodeSpec } from '../types.js';
+import { installFilesScript } from '../files.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { shellQuote as q } from '../../util/run.js';
 import { existsSync } from 'node:fs';
+
+/** Where a node's files (NodeSpec.files) wait, root's only, until the node installs them. */
+export const filesDir = (workDir: string, hostname: string): string => `${workDir}/${hostname}.files`;
 
 /** Written by the node once its boot commands have run: "ok" or "failed <exit code>". */
 export const statusFile = (workDir: string, hostname: string): string => `${workDir}/${hostname}.status`;
@@ -111,6 +115,7 @@ export function renderInitScript(node: NodeSpec, prefixLength: number, workDir: 
     `echo ${q(node.hostname)} > /proc/sys/kernel/hostname`,
     // Before the node covers any host folder: the fstab lies in the cluster folder.
     `mount -a -T ${q(fstabFile(workDir, node.hostname))}`,
+    installFilesScript(node.files, filesDir(workDir, node.hostname)),
     'set +e',
     '(',
     'set -e',

@@ -18,7 +18,7 @@ import type {
 import { SlurmkitError } from '../../util/errors.js';
 import { commandLine, run, sleep, waitFor } from '../../util/run.js';
 import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
-import { checkMounts, fstabFile, initFile, renderFstab, renderInitScript, statusFile } from './init-script.js';
+import { checkMounts, filesDir, fstabFile, initFile, renderFstab, renderInitScript, statusFile } from './init-script.js';
 import { localPreflight } from './preflight.js';
 import {
   bridgeName,
@@ -73,6 +73,12 @@ export class LocalProvider implements NodeProvider {
         // A status left by an earlier boot of this node must not be taken for this one.
         await rm(statusFile(req.workDir, node.hostname), { force: true });
         await writeFile(fstabFile(req.workDir, node.hostname), renderFstab(node.mounts), { mode: 0o600 });
+        const staged = filesDir(req.workDir, node.hostname);
+        await rm(staged, { recursive: true, force: true });
+        if (node.files?.length) {
+          await mkdir(staged, { mode: 0o700 });
+          await Promise.all(node.files.map((f, i) => writeFile(`${staged}/${i}`, f.content, { mode: 0o600 })));
+        }
         await writeFile(initFile(req.workDir, node.hostname), renderInitScript(node, network.prefixLength, req.workDir), {
           mode: 0o700,
         });
