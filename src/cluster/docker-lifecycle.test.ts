@@ -63,8 +63,14 @@ describe('provider docker: clusters', { skip }, () => {
     assert.equal(net.Options?.['com.docker.network.bridge.enable_ip_masquerade'], 'false');
     assert.equal(net.Labels?.['slurmkit.id'], dk.id);
     for (const c of containers) assert.deepEqual((await docker.getContainer(c.Id).inspect()).HostConfig.Dns, [dk.network.gateway]);
-    // No munge key in the image: each container got the cluster's at start, the workers none.
-    assert.equal((await shOk(dk, 'test -e /etc/munge/munge.key && echo present || echo absent', 'c1')).trim(), 'absent');
+    // Workers share no folder with this machine for Slurm: each runs its own munged with the
+    // cluster's key, placed at start into memory (root's, 0400), and fetched slurm.conf from
+    // slurmctld (configless); the staged copy of the key is gone.
+    assert.equal(
+      await shOk(dk, 'stat -c "%a %U" /etc/munge/munge.key; stat -f -c %T /etc/munge; pgrep -x munged >/dev/null && echo munged; test -e /etc/slurm/slurm.conf || echo no-local-conf; test -s /run/slurm/conf/slurm.conf && echo fetched; ls -A /.slurmkit', 'c1'),
+      '400 root\ntmpfs\nmunged\nno-local-conf\nfetched\nboot\n',
+    );
+    assert.equal(await shOk(dk, 'sinfo -h -o %D', 'c2'), '2\n', 'a client on a worker reads the fetched configuration');
     assert.equal((await shOk(dk, 'stat -c %a /etc/munge/munge.key')).trim(), '400');
 
     await down('dk');

@@ -29,7 +29,7 @@ describe('doctor', () => {
       const cfg = await loadTemplate(t.name);
       const paths = ClusterPaths.of(cfg.name);
       for (const node of sampleNodes()) {
-        const needed = hostPathsNeeded(nodeSpecFor(node, paths, cfg.name, siteOf(cfg)).mounts).filter((p) => !p.startsWith(`${home}/`));
+        const needed = hostPathsNeeded((await nodeSpecFor(node, paths, cfg.name, siteOf(cfg))).mounts).filter((p) => !p.startsWith(`${home}/`));
         for (const p of needed) assert.ok(mountPoints.has(p), `template ${t.name}: ${node.role} mounts ${p}, which doctor does not check`);
       }
     }

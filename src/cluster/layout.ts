@@ -1,6 +1,7 @@
 import type { Mount, NodeSpec } from '../providers/types.js';
 import { HEAD_SECRETS, type ClusterPaths } from './paths.js';
 import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { NodeRecord } from './state.js';
 import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
@@ -40,8 +41,13 @@ export function programsFor(clusterName: string, site: SiteFeatures): string[] {
   return [...new Set([...daemons.flatMap((d) => d.programs), ...CLIENT_PROGRAMS])];
 }
 
-/** Daemons per role, in start order. */
-export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE): Daemon[] {
+/**
+ * Daemons per role, in start order. `configFrom` (the head's address) is for nodes that do not
+ * see the cluster folder: a worker then runs a munged of its own and fetches Slurm's
+ * configuration from slurmctld (configless).
+ */
+export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string): Daemon[] {
+  const shared = configFrom === undefined;
   if (node.role === 'head') {
     return [
       {
@@ -69,8 +75,26 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
       ...(site.rest ? [restStep(site.accounting)] : []),
     ];
   }
-  const start = `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd`;
+  const start = shared
+    ? `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd`
+    : [
+        // Configless: slurmd fetches slurm.conf from slurmctld, which must be listening (a 22.05
+        // slurmd that cannot reach it exits instead of retrying).
+        `mkdir -p /var/lib/slurm/slurmd/${node.name}`,
+        `for _ in $(seq 300); do (exec 3<>/dev/tcp/${configFrom}/6817) 2>/dev/null && break; sleep 0.1; done`,
+        `slurmd --conf-server "${configFrom}:6817"`,
+      ].join('\n');
   return [
+    ...(shared
+      ? []
+      : [
+          {
+            // Its own munged with the cluster's key, placed into the node at start.
+            name: 'munged',
+            start: 'mkdir -p -m 0755 /run/munge && munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged-$(hostname).log --pid-file=/run/munged.pid',
+            programs: ['munged'],
+          },
+        ]),
     {
       name: 'slurmd',
       start,
@@ -91,16 +115,18 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
   ];
 }
 
-export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE): Mount[] {
+export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE, configless = false): Mount[] {
   const sp = sitePaths(paths);
+  // A configless worker has its own munged and fetches Slurm's configuration from slurmctld.
+  const own = configless && node.role === 'worker';
   const mounts: Mount[] = [
     // A private /tmp per node: PMIx and others create per-step files there that must not collide.
     { type: 'tmpfs', target: '/tmp', mode: '1777' },
     { type: 'tmpfs', target: '/dev/shm', mode: '1777' },
     { type: 'tmpfs', target: '/run', mode: '0755' },
-    { type: 'bind', source: paths.mungeRun, target: '/run/munge' },
+    ...(own ? [] : [{ type: 'bind', source: paths.mungeRun, target: '/run/munge' } as const]),
     { type: 'bind', source: paths.hosts, target: '/etc/hosts', readOnly: true },
-    { type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true },
+    ...(own ? [] : [{ type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true } as const]),
     { type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' },
     { type: 'bind', source: paths.logs, target: '/var/log/slurm' },
     // The cluster's own accounts, home and data folder: the same on every node, the host's untouched.
@@ -121,6 +147,9 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
       // slurmdbd reads its config (with the database password) next to slurm.conf.
       mounts.push({ type: 'bind', source: sp.slurmdbdConfSecret, target: '/etc/slurm/slurmdbd.conf', readOnly: true });
     }
+  } else if (own) {
+    // The key is placed here at start (NodeSpec.files), in memory only.
+    mounts.push({ type: 'tmpfs', target: '/etc/munge', mode: '0700' });
   } else {
     // Workers authenticate through the head's munged socket and need no key: not even the host's.
     mounts.push({ type: 'tmpfs', target: '/etc/munge', mode: '0700', readOnly: true });
@@ -146,13 +175,19 @@ function hideOtherClusters(paths: ClusterPaths): Mount[] {
   ];
 }
 
-export function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: string, site: SiteFeatures = NO_SITE): NodeSpec {
+/**
+ * What the provider makes of a node. With `configFrom` (the head's address; for nodes that do
+ * not share this machine), a worker gets the munge key as a file and fetches the rest from slurmctld.
+ */
+export async function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string): Promise<NodeSpec> {
+  const own = configFrom !== undefined && node.role === 'worker';
   return {
     hostname: node.name,
     index: node.index,
     address: node.address,
-    mounts: mountsFor(node, paths, site),
-    boot: daemonsFor(node, clusterName, site).map((d) => d.start).join('\n'),
+    mounts: mountsFor(node, paths, site, configFrom !== undefined),
+    ...(own ? { files: [{ path: '/etc/munge/munge.key', content: await readFile(paths.mungeKey), mode: 0o400 }] } : {}),
+    boot: daemonsFor(node, clusterName, site, configFrom).map((d) => d.start).join('\n'),
     consoleLog: paths.consoleLog(node.name),
   };
 }

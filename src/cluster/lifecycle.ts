@@ -195,6 +195,11 @@ export async function renderConfig(state: ClusterState, config: ClusterConfig, p
   await writeFile(paths.hosts, renderHosts(config, state.network), { mode: 0o644 });
 }
 
+/** Nodes that do not share this machine fetch Slurm's configuration from the head (configless). */
+function configFrom(state: ClusterState): string | undefined {
+  return providerFor(state).capabilities.sharesHost ? undefined : headOf(state).address;
+}
+
 function networkRequest(state: ClusterState) {
   return {
     label: labelOf(state),
@@ -219,11 +224,11 @@ async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs =
 async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress, afterHead?: () => void): Promise<void> {
   const provider = providerFor(state);
   const paths = ClusterPaths.of(state.name);
-  const create = (group: NodeRecord[]) =>
+  const create = async (group: NodeRecord[]) =>
     provider.createNodes({
       label: labelOf(state),
       network: networkRequest(state),
-      nodes: group.map((n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE)),
+      nodes: await Promise.all(group.map((n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, configFrom(state)))),
       workDir: paths.nodesWork,
       timeoutMs: 30_000,
     });
@@ -349,7 +354,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     };
     for (const node of state.nodes.filter((n) => running.has(n.name))) {
       const have = running.get(node.name)!.processes;
-      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE).filter((d) => !have.includes(d.name))) {
+      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state)).filter((d) => !have.includes(d.name))) {
         progress.info(`  ${daemon.name} on ${node.name} is not running`);
         await progress.phase(`restart ${daemon.name} on ${node.name}`, () => runDaemon(node, daemon, daemon.start));
       }
@@ -368,7 +373,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     if (missing.some((n) => n.role === 'head') || restarted.includes(`slurmctld@${headOf(state).name}`)) {
       const again = state.nodes
         .filter((n) => n.role === 'worker' && running.get(n.name)?.processes.includes('slurmd'))
-        .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));
+        .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state)).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));
       if (again.length > 0) {
         await progress.phase(`restart slurmd on ${again.length} running worker(s)`, () => Promise.all(again.map(({ node, daemon, command }) => runDaemon(node, daemon, command))));
       }

@@ -62,6 +62,11 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       pairs: [['PrivateData', PRIVATE_DATA]],
     },
     {
+      comment: 'Nodes that do not see the cluster folder (containers) fetch this configuration from slurmctld.',
+      doc: `${DOC}#OPT_enable_configless`,
+      pairs: [['SlurmctldParameters', 'enable_configless']],
+    },
+    {
       comment: 'State, spool, pid and log files. %n is the node name, so nodes sharing a folder do not collide.',
       doc: `${DOC}#OPT_StateSaveLocation`,
       pairs: [
