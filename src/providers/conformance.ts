@@ -393,6 +393,24 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         assert.equal(found.stdout.trim(), '', 'copies of the secret in the node');
       });
 
+      check('a volume is shared by the nodes that mount it, kept when they are made again, and empty after removeByLabel', async (t) => {
+        const c = await cluster(t);
+        const vol = (hostname: string, index: number) => c.node(hostname, index, { mounts: [{ type: 'volume', name: 'data', target: '/tmp/data' }] });
+        await c.up([vol('alpha', 0), vol('beta', 1)]);
+        assert.equal(await c.shOk('alpha', 'ls -A /tmp/data'), '', 'a new volume is empty');
+        await c.shOk('alpha', 'echo kept > /tmp/data/file');
+        assert.equal(await c.shOk('beta', 'cat /tmp/data/file'), 'kept\n');
+        await c.provider.destroyNodes(c.label, ['alpha', 'beta'], { graceMs: 0 });
+        await c.create([vol('alpha', 0)]);
+        assert.equal(await c.shOk('alpha', 'cat /tmp/data/file'), 'kept\n', 'the volume lost its files when its nodes went');
+        const report = await c.remove();
+        assert.deepEqual(report.failed, []);
+        // Where a provider keeps volumes in the work dir, they go with it (as `down` removes the cluster folder).
+        await rm(c.workDir, { recursive: true, force: true });
+        await c.up([vol('alpha', 0)]);
+        assert.equal(await c.shOk('alpha', 'ls -A /tmp/data'), '', 'removeByLabel left the volume');
+      });
+
       check('a mount target missing on the host rejects before anything starts', async (t) => {
         const c = await cluster(t);
         await c.ensureNetwork();

@@ -20,7 +20,14 @@ export interface ClusterLabel {
 
 export type Mount =
   | { type: 'bind'; source: string; target: string; readOnly?: boolean }
-  | { type: 'tmpfs'; target: string; mode?: string; sizeMiB?: number; readOnly?: boolean };
+  | { type: 'tmpfs'; target: string; mode?: string; sizeMiB?: number; readOnly?: boolean }
+  /**
+   * A folder of the cluster by name (e.g. "home"): the same for every node that mounts it, kept
+   * while nodes are destroyed and created again (stop/start), removed with the cluster
+   * (removeByLabel; a provider may keep them in the work dir, which goes with the cluster's
+   * folder). Empty at first.
+   */
+  | { type: 'volume'; name: string; target: string };
 
 export interface NodeFile {
   /** Absolute path inside the node; missing folders are made (root's, 0755). */

@@ -55,6 +55,7 @@ const RUNTIME: Mount[] = [
 ];
 
 const networkName = (label: ClusterLabel): string => `sk-${label.name}-${label.id}`;
+const volumeName = (label: ClusterLabel, name: string): string => `sk-${label.name}-${label.id}-${name}`;
 const containerName = (label: ClusterLabel, hostname: string): string => `sk-${label.name}-${label.id}-${hostname}`;
 
 function labelsOf(label: ClusterLabel, node?: string): Record<string, string> {
@@ -72,7 +73,7 @@ function dockerCli(): string {
  * target once. So a bind from inside the node resolves to its host source, and a later mount on
  * the same target replaces the earlier one (which is only seen through such binds).
  */
-export function engineMounts(mounts: Mount[]): { mounts: Docker.MountSettings[]; tmpfs: Record<string, string> } {
+export function engineMounts(mounts: Mount[], volumeName: (name: string) => string): { mounts: Docker.MountSettings[]; tmpfs: Record<string, string> } {
   const applied: Mount[] = [];
   for (const m of mounts) {
     let mount = m;
@@ -90,6 +91,8 @@ export function engineMounts(mounts: Mount[]): { mounts: Docker.MountSettings[];
   const tmpfs: Record<string, string> = {};
   for (const m of applied) {
     if (m.type === 'bind') binds.push({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly ?? false });
+    // Empty at first, as the contract says: nothing is copied from the image.
+    else if (m.type === 'volume') binds.push({ Type: 'volume', Source: volumeName(m.name), Target: m.target, VolumeOptions: { NoCopy: true } } as Docker.MountSettings);
     else tmpfs[m.target] = [m.readOnly ? 'ro' : 'rw', 'exec', 'nosuid', 'nodev', ...(m.mode ? [`mode=${m.mode}`] : []), ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : [])].join(',');
   }
   return { mounts: binds, tmpfs };
@@ -244,6 +247,11 @@ export class DockerProvider implements NodeProvider {
   async createNodes(req: CreateNodesRequest): Promise<void> {
     const { tag } = await this.prepare();
     await mkdir(req.workDir, { recursive: true, mode: 0o700 });
+    // Volumes made here with the cluster's label (an existing one is kept, with its files).
+    const volumes = new Set(req.nodes.flatMap((n) => n.mounts.flatMap((m) => (m.type === 'volume' ? [m.name] : []))));
+    for (const v of volumes) {
+      await this.call(() => this.docker.createVolume({ Name: volumeName(req.label, v), Labels: labelsOf(req.label) } as Docker.VolumeCreateOptions));
+    }
     const made: string[] = [];
     const failures: string[] = [];
     await Promise.all(
@@ -264,7 +272,7 @@ export class DockerProvider implements NodeProvider {
   private async createNode(req: CreateNodesRequest, node: NodeSpec, tag: string, made: string[]): Promise<void> {
     const { label, network } = req;
     const name = containerName(label, node.hostname);
-    const mounts = engineMounts([...RUNTIME, ...node.mounts]);
+    const mounts = engineMounts([...RUNTIME, ...node.mounts], (v) => volumeName(label, v));
     const options: Docker.ContainerCreateOptions = {
       name,
       Image: tag,

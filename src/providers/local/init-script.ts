@@ -23,7 +23,8 @@ function hostPathOf(path: string, mounts: Mount[]): string | undefined {
   for (let i = mounts.length - 1; i >= 0; i--) {
     const m = mounts[i]!;
     if (!isUnder(path, m.target)) continue;
-    if (m.type === 'tmpfs') return undefined;
+    // A tmpfs or a volume (a folder the provider makes): nothing needed on the host.
+    if (m.type !== 'bind') return undefined;
     return hostPathOf(m.source + path.slice(m.target.length), mounts.slice(0, i));
   }
   return path;
@@ -87,6 +88,7 @@ export function renderFstab(mounts: Mount[]): string {
       const opts = [...(m.readOnly ? ['ro'] : []), `mode=${m.mode ?? '0755'}`, ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : []), ...mkdir];
       return `slurmkit ${fstabField(m.target)} tmpfs ${opts.join(',')} 0 0`;
     }
+    if (m.type === 'volume') throw new SlurmkitError('INTERNAL', `volume ${m.name} reached the fstab unresolved`);
     // util-linux applies "ro" to a bind mount itself.
     return `${fstabField(m.source)} ${fstabField(m.target)} none ${['bind', ...(m.readOnly ? ['ro'] : []), ...mkdir].join(',')} 0 0`;
   });

@@ -4,6 +4,7 @@ import { openSync, closeSync } from 'node:fs';
 import { readFile, readlink, writeFile, mkdir, rm } from 'node:fs/promises';
 import type {
   Check,
+  Mount,
   PreflightRequest,
   ClusterLabel,
   CreateNodesRequest,
@@ -43,6 +44,18 @@ async function tailOf(path: string, lines = 12): Promise<string> {
   }
 }
 
+/** Volumes as binds of folders under `${workDir}/volumes`, made on first use. */
+async function volumesAsBinds(mounts: Mount[], workDir: string): Promise<Mount[]> {
+  return Promise.all(
+    mounts.map(async (m): Promise<Mount> => {
+      if (m.type !== 'volume') return m;
+      const source = `${workDir}/volumes/${m.name}`;
+      await mkdir(source, { recursive: true, mode: 0o755 });
+      return { type: 'bind', source, target: m.target };
+    }),
+  );
+}
+
 /**
  * Nodes as Linux namespaces on this machine: each node is an `unshare`d init with its own
  * network, UTS, mount, IPC and PID namespaces, plugged into a per-cluster bridge by a veth
@@ -64,10 +77,13 @@ export class LocalProvider implements NodeProvider {
     await createNetwork(req);
   }
 
-  async createNodes(req: CreateNodesRequest): Promise<void> {
-    const { label, network } = req;
-    await mkdir(req.workDir, { recursive: true, mode: 0o700 });
-    for (const node of req.nodes) checkMounts(node.hostname, node.mounts);
+  async createNodes(request: CreateNodesRequest): Promise<void> {
+    const { label, network } = request;
+    await mkdir(request.workDir, { recursive: true, mode: 0o700 });
+    // A volume is a folder of the cluster's work dir here, bound like any other.
+    const nodes = await Promise.all(request.nodes.map(async (node) => ({ ...node, mounts: await volumesAsBinds(node.mounts, request.workDir) })));
+    const req = { ...request, nodes };
+    for (const node of nodes) checkMounts(node.hostname, node.mounts);
     await Promise.all(
       req.nodes.map(async (node) => {
         // A status left by an earlier boot of this node must not be taken for this one.
