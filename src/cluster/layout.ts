@@ -42,6 +42,21 @@ export function programsFor(clusterName: string, site: SiteFeatures): string[] {
 }
 
 /**
+ * The shared folders' first contents where they are volumes of the cluster (made empty): a
+ * 0700 home per user, and /shared writable by all. Leaves what exists as it is.
+ */
+function siteFolders(users: string[]): Daemon {
+  return {
+    name: 'site folders',
+    start: [
+      'chmod 1777 /shared',
+      ...users.map((u) => `[ -d /home/${u} ] || install -d -m 0700 -o ${u} -g "$(id -g ${u})" /home/${u}`),
+    ].join('\n'),
+    programs: ['install', 'id'],
+  };
+}
+
+/**
  * Daemons per role, in start order. `configFrom` (the head's address) is for nodes that do not
  * see the cluster folder: a worker then runs a munged of its own and fetches Slurm's
  * configuration from slurmctld (configless).
@@ -50,13 +65,15 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
   const shared = configFrom === undefined;
   if (node.role === 'head') {
     return [
+      ...(shared ? [] : [siteFolders(site.users)]),
       {
         name: 'munged',
         // One munged per cluster, on the head; every node reaches its socket through /run/munge.
         start: 'munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid',
         programs: ['munged'],
       },
-      ...(site.accounting ? accountingSteps(clusterName, site.users) : []),
+      // Where the database lives in a volume of the cluster, the head makes it on first boot.
+      ...(site.accounting ? accountingSteps(clusterName, site.users, !shared) : []),
       {
         name: 'slurmctld',
         // Return only once slurmctld answers, so that slurmd's first registration succeeds
@@ -127,13 +144,26 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
     ...(own ? [] : [{ type: 'bind', source: paths.mungeRun, target: '/run/munge' } as const]),
     { type: 'bind', source: paths.hosts, target: '/etc/hosts', readOnly: true },
     ...(own ? [] : [{ type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true } as const]),
-    { type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' },
+    // Slurm's state: the head's in a volume of the cluster where nodes do not share this machine
+    // (a worker's spool is its own).
+    ...(!configless
+      ? [{ type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' } as const]
+      : node.role === 'head'
+        ? [{ type: 'volume', name: 'slurm-state', target: '/var/lib/slurm' } as const]
+        : []),
     { type: 'bind', source: paths.logs, target: '/var/log/slurm' },
     // The cluster's own accounts, home and data folder: the same on every node, the host's untouched.
     { type: 'bind', source: sp.passwd, target: '/etc/passwd', readOnly: true },
     { type: 'bind', source: sp.group, target: '/etc/group', readOnly: true },
-    { type: 'bind', source: sp.home, target: '/home' },
-    { type: 'bind', source: sp.shared, target: '/shared' },
+    ...(configless
+      ? ([
+          { type: 'volume', name: 'home', target: '/home' },
+          { type: 'volume', name: 'shared', target: '/shared' },
+        ] as const)
+      : ([
+          { type: 'bind', source: sp.home, target: '/home' },
+          { type: 'bind', source: sp.shared, target: '/shared' },
+        ] as const)),
     ...hideOtherClusters(paths),
   ];
   if (node.role === 'head') {
@@ -142,7 +172,7 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
     mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
     if (site.rest) mounts.push({ type: 'bind', source: sp.rest, target: '/run/slurmrestd' });
     if (site.accounting) {
-      mounts.push({ type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
+      mounts.push(configless ? { type: 'volume', name: 'mysql', target: '/var/lib/mysql' } : { type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
       mounts.push({ type: 'bind', source: sp.dbSecrets, target: '/etc/mysql' });
       // slurmdbd reads its config (with the database password) next to slurm.conf.
       mounts.push({ type: 'bind', source: sp.slurmdbdConfSecret, target: '/etc/slurm/slurmdbd.conf', readOnly: true });

@@ -307,7 +307,8 @@ export async function stop(name: string, progress = Progress.silent()): Promise<
     await progress.phase(`stop ${workers.length} worker(s)`, () => provider.destroyNodes(labelOf(state), workers, { graceMs: 10_000 }));
     await progress.phase(`stop ${headOf(state).name} (slurmctld saves its state)`, () => provider.destroyNodes(labelOf(state), [headOf(state).name], { graceMs: 10_000 }));
     await progress.phase('remove network', async () => {
-      const report = await provider.removeByLabel({ id: state.id });
+      // The cluster's volumes (its shared folders, the head's state) stay for start.
+      const report = await provider.removeByLabel({ id: state.id, keepVolumes: true });
       failOnLeftovers(state, report, `slurmkit stop ${name}`);
     });
     return updateState(name, state.id, (s) => {

@@ -144,7 +144,7 @@ export function siteHostPrograms(site: SiteFeatures): string[] {
 }
 
 /** Boot steps on the head for accounting, before slurmctld starts (so it registers at once). */
-export function accountingSteps(clusterName: string, users: string[]): { name: string; start: string; programs: string[] }[] {
+export function accountingSteps(clusterName: string, users: string[], makeDatabase = false): { name: string; start: string; programs: string[] }[] {
   const wait = (what: string, probe: string, proc: string, log: string) =>
     [
       `for _ in $(seq 400); do`,
@@ -154,6 +154,11 @@ export function accountingSteps(clusterName: string, users: string[]): { name: s
       'done',
     ].join('\n');
   const mariadb = [
+    ...(makeDatabase
+      ? [
+          `[ -d /var/lib/mysql/mysql ] || mariadb-install-db ${MARIADB_OPTIONS.join(' ')} --auth-root-authentication-method=socket --skip-test-db >/var/log/slurm/mariadb-install.log 2>&1 || { tail -5 /var/log/slurm/mariadb-install.log >&2; exit 1; }`,
+        ]
+      : []),
     'mkdir -p /run/mysqld',
     `setsid mariadbd ${MARIADB_OPTIONS.join(' ')} --socket=${MYSQL_SOCKET} --pid-file=/run/mysqld/mariadbd.pid --skip-networking --log-error=/var/log/slurm/mariadb.log </dev/null >/dev/null 2>&1 &`,
     wait('mariadbd', `mariadb-admin --no-defaults --socket=${MYSQL_SOCKET} ping`, 'mariadbd', '/var/log/slurm/mariadb.log'),

@@ -112,7 +112,10 @@ export interface NodeStatus {
  * whose folder exists but whose state cannot be read is kept by name: its id is unknown, and
  * its nodes may still run jobs.
  */
-export type LabelSelector = { id: string } | { home: string; keepIds: string[]; keepNames: string[] };
+export type LabelSelector =
+  /** `keepVolumes`: everything but the cluster's volumes (stop keeps them for start). */
+  | { id: string; keepVolumes?: boolean }
+  | { home: string; keepIds: string[]; keepNames: string[] };
 
 export interface LeftoverReport {
   /** Human-readable resource descriptions, e.g. "bridge skab12cdbr". */

@@ -32,10 +32,12 @@ const FILES_DIR = '/.slurmkit/files';
 /**
  * The node's main process, under the engine's init (which reaps orphans such as slurmstepd's):
  * runs the boot commands, says whether they succeeded, then idles. On SIGTERM (docker stop) it
- * passes the signal to every process of the node, so slurmctld saves its state, and waits.
+ * passes the signal to every process of the node and waits (up to 10 s) until they are gone:
+ * daemons are not its children, and whatever still runs when it exits is killed outright, so
+ * slurmctld would lose the state it saves on SIGTERM.
  */
 const MAIN = [
-  `trap 'kill -TERM -1 2>/dev/null; wait; exit 0' TERM`,
+  `trap 'kill -TERM -1 2>/dev/null; for _ in $(seq 100); do kill -0 -1 2>/dev/null || break; sleep 0.1; done; exit 0' TERM`,
   `bash ${BOOT_FILE} || { rc=$?; echo "slurmkit-boot: failed with exit code $rc"; exit $rc; }`,
   `echo '${READY}'`,
   'sleep infinity &',
@@ -486,7 +488,7 @@ export class DockerProvider implements NodeProvider {
     for (const n of networks.filter((x) => chosen(x.Labels))) {
       await remove(`network ${n.Name}`, `${dockerCli()} network rm ${n.Name}`, () => this.docker.getNetwork(n.Id).remove());
     }
-    for (const v of volumes.filter((x) => chosen(x.Labels))) {
+    for (const v of volumes.filter((x) => chosen(x.Labels) && !('keepVolumes' in select && select.keepVolumes))) {
       await remove(`volume ${v.Name}`, `${dockerCli()} volume rm ${v.Name}`, () => this.docker.getVolume(v.Name).remove());
     }
     return report;
