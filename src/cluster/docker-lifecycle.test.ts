@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { down, up } from '../app/clusters.js';
+import { down, start, stop, up } from '../app/clusters.js';
 import { parseSpec } from '../spec/load.js';
 import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
 import { runCli } from '../testing/cli.js';
@@ -72,6 +72,18 @@ describe('provider docker: clusters', { skip }, () => {
     );
     assert.equal(await shOk(dk, 'sinfo -h -o %D', 'c2'), '2\n', 'a client on a worker reads the fetched configuration');
     assert.equal((await shOk(dk, 'stat -c %a /etc/munge/munge.key')).trim(), '400');
+
+    // stop keeps the cluster's volumes (shared folders, the head's Slurm state): files and the queue are there after start.
+    await shOk(dk, 'echo kept > /shared/file && sbatch -H --wrap hostname >/dev/null');
+    await stop('dk');
+    assert.deepEqual((await docker.listContainers({ all: true, filters: { label: [`slurmkit.id=${dk.id}`] } })).length, 0, 'stop left containers');
+    assert.deepEqual(
+      (await engineLeftovers(docker, dk.id)).sort(),
+      ['home', 'shared', 'slurm-state'].map((v) => `volume sk-dk-${dk.id}-${v}`),
+    );
+    const again = await start('dk');
+    assert.equal(await shOk(again, 'cat /shared/file', 'c2'), 'kept\n');
+    assert.equal((await shOk(again, 'squeue -h -o "%j %T %r"')).trim(), 'wrap PENDING JobHeldUser');
 
     await down('dk');
     assert.deepEqual(await engineLeftovers(docker, dk.id), []);

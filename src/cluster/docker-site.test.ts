@@ -154,7 +154,6 @@ describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, s
 
   test(
     'users from the spec: exec as a user (slurmkit exec --user) runs as them in their home, on the head and on a worker',
-    { todo: 'the engine resolves ExecConfig.User in the image\'s /etc/passwd, not the cluster\'s bound over it: "unable to find user alice"' },
     async () => {
       for (const node of ['head', 'c2']) {
         const r = await execAs('alice', 'id -un; id -u; id -Gn; pwd; echo $HOME', node);
@@ -269,7 +268,6 @@ describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, s
     'stop then start keeps the queue, the job ids and fresh blobs: a held job survives, new ids continue, a blob put just before stop is there',
     {
       timeout: 180_000,
-      todo: 'the head container ends as soon as its main shell has waited for its own children (provider.ts MAIN): slurmctld and Azurite, not among them, are killed before they save their state',
     },
     async (t) => {
       const done = (await asOk('bob', 'sbatch --parsable -o /dev/null --wrap true')).trim();
@@ -330,7 +328,6 @@ describe('the REST API on docker', { skip }, () => {
     'a cluster with rest: true comes up; slurmrestd in the head answers through its socket on the host with a token, and refuses one without',
     {
       timeout: 120_000,
-      todo: 'the node image has no auth/jwt plugin (slurm-wlm-jwt-plugin is not in NODE_PACKAGES), so slurmctld/slurmdbd exit at boot; with it, slurmrestd exits: the container may not unshare(2)',
     },
     async () => {
       const raw = { name: 'drest', provider: 'docker', nodes: [{ name: 'c', count: 2 }], rest: true };

@@ -197,7 +197,9 @@ export function restStep(accounting: boolean): { name: string; start: string; pr
     programs: ['slurmrestd', 'pgrep', 'tail'],
     start: [
       'rm -f /run/slurmrestd/slurmrestd.sock',
-      `SLURM_JWT=daemon SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/jwt${accounting ? '' : ' -s openapi/v0.0.38'} unix:/run/slurmrestd/slurmrestd.sock </dev/null >>/var/log/slurm/slurmrestd.log 2>&1 &`,
+      // A container's seccomp profile refuses unshare(2) (Docker's default): slurmrestd then does without.
+      'sec=disable_user_check; unshare --ipc true 2>/dev/null || sec=$sec,disable_unshare_sysv,disable_unshare_files',
+      `SLURM_JWT=daemon SLURMRESTD_SECURITY=$sec setsid slurmrestd -a rest_auth/jwt${accounting ? '' : ' -s openapi/v0.0.38'} unix:/run/slurmrestd/slurmrestd.sock </dev/null >>/var/log/slurm/slurmrestd.log 2>&1 &`,
       'for _ in $(seq 200); do [ -S /run/slurmrestd/slurmrestd.sock ] && break; pgrep -x slurmrestd >/dev/null || { echo "slurmrestd exited:" >&2; tail -5 /var/log/slurm/slurmrestd.log >&2; exit 1; }; sleep 0.05; done',
     ].join('\n'),
   };

@@ -25,6 +25,8 @@ export const NODE_PACKAGES = [
   'slurm-client',
   'slurmdbd',
   'slurmrestd',
+  // AuthAltTypes=auth/jwt (rest: true) is loaded by slurmctld and slurmdbd from this package.
+  'slurm-wlm-jwt-plugin',
   'munge',
   'mariadb-server',
   'openmpi-bin',
