@@ -17,6 +17,7 @@ import { requireState, type ClusterState } from '../cluster/state.js';
 import { CLUSTER_NAME } from '../spec/names.js';
 import { SlurmkitError } from '../util/errors.js';
 import { shellQuote } from '../util/run.js';
+import { packTar } from '../util/tar.js';
 
 export type Place = { kind: 'local'; path: string } | { kind: 'node'; cluster: string; node?: string; path: string };
 
@@ -63,24 +64,6 @@ async function readTree(path: string, name: string, out: Entry[] = []): Promise<
   } else if (st.isFile()) out.push({ ...base, type: 'file', content: await readFile(path) });
   // Sockets, fifos and devices are not copied (as with docker cp).
   return out;
-}
-
-async function pack(entries: Entry[]): Promise<Buffer> {
-  const p = tar.pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => void chunks.push(c as Buffer));
-  const done = new Promise<void>((res, rej) => {
-    p.on('end', () => res());
-    p.on('error', rej);
-  });
-  for (const e of entries) {
-    const header = { name: e.name, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, ...(e.linkname ? { linkname: e.linkname } : {}) };
-    if (e.content) p.entry(header, e.content);
-    else p.entry(header);
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 async function unpack(archive: Buffer): Promise<Entry[]> {
@@ -186,7 +169,7 @@ async function upload(srcPath: string, dest: Extract<Place, { kind: 'node' }>, u
   if ('missing' in landing) throw new SlurmkitError('NOT_FOUND', `DEST: no folder ${landing.missing} on ${node}`, { hint: `make it first: slurmkit exec ${state.name} --node ${node} -- mkdir -p ${landing.missing}` });
   if ('conflict' in landing) throw new SlurmkitError('CONFLICT', `DEST: ${landing.conflict}`, { hint: 'copy into a folder instead' });
   const entries = await readTree(resolve(srcPath), landing.name);
-  const archive = await pack(entries);
+  const archive = await packTar(entries);
   // As root tar keeps owners (-p keeps modes); as a user, the files are theirs.
   const r = await inNode(state, node, `base64 -d | tar -x -p -f - -C ${shellQuote(landing.dir)}`, who, archive.toString('base64'));
   if (r.exitCode !== 0) {

@@ -23,10 +23,10 @@ import { storageFor } from '../jobs/storage.js';
 import { runImageDemo, DEMO_IMAGES, type DemoStorage } from '../jobs/demo.js';
 import { isGrayscale } from '../jobs/grayscale.js';
 import { LABEL } from '../providers/docker/engine.js';
-import { useTestEngine } from '../testing/dockerd.js';
+import { engineLeftovers, useTestEngine } from '../testing/dockerd.js';
 import { cleanupHome, sh, shOk, useTempHome, waitForJob } from '../testing/harness.js';
 import { Progress } from '../util/progress.js';
-import { run, sleep, which } from '../util/run.js';
+import { sleep } from '../util/run.js';
 
 const HELLO_C = fileURLToPath(new URL('../../examples/mpi/hello.c', import.meta.url));
 const CLUSTER = 'dsite';
@@ -34,35 +34,6 @@ const WORKERS = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'];
 
 // The engine and the node image once, before the tests' own timeouts start.
 const { skip, engine } = await useTestEngine({ before, after });
-
-/** Everything of a cluster in the engine and on this host, found without the provider. */
-async function engineLeftovers(id: string): Promise<string[]> {
-  const docker = engine().docker;
-  const filters = { label: [`${LABEL.id}=${id}`] };
-  const [containers, networks, volumes] = await Promise.all([
-    docker.listContainers({ all: true, filters }),
-    docker.listNetworks({ filters }),
-    docker.listVolumes({ filters }),
-  ]);
-  const links = (await run('ip', ['-o', 'link', 'show'], { allowFailure: true })).stdout
-    .split('\n')
-    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
-    .filter((l) => l === `skd${id}`);
-  const rules: string[] = [];
-  for (const save of ['iptables-save', 'ip6tables-save']) {
-    const bin = await which(save);
-    if (!bin) continue;
-    // Rule lines only: without -c they carry no counters a numeric id could match by chance.
-    rules.push(...(await run(bin, [], { allowFailure: true })).stdout.split('\n').filter((r) => r.startsWith('-A ') && r.includes(id)));
-  }
-  return [
-    ...containers.map((c) => `container ${c.Names[0]?.replace(/^\//, '')} (${c.State})`),
-    ...networks.map((n) => `network ${n.Name}`),
-    ...(volumes.Volumes ?? []).map((v) => `volume ${v.Name}`),
-    ...links.map((l) => `link ${l}`),
-    ...rules.map((r) => `rule ${r}`),
-  ];
-}
 
 describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, stop/start, down', { skip }, () => {
   let home: string;
@@ -303,14 +274,14 @@ describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, s
   test('down leaves nothing of the cluster: no container, network, volume, bridge or firewall rule, no folder', { timeout: 60_000 }, async () => {
     const id = lab.id;
     // What is looked for is there before down, so its absence after means something.
-    const before_ = await engineLeftovers(id);
+    const before_ = await engineLeftovers(engine().docker, id);
     assert.ok(before_.some((l) => l.startsWith('container ')), before_.join('\n'));
     assert.ok(before_.includes('network sk-dsite-' + id), before_.join('\n'));
     assert.ok(before_.includes(`link skd${id}`), before_.join('\n'));
     assert.ok(before_.some((l) => l.startsWith('rule ') && l.includes(`skd${id}`)), before_.join('\n'));
     const r = await down(CLUSTER);
     assert.equal(r.existed, true);
-    assert.deepEqual(await engineLeftovers(id), []);
+    assert.deepEqual(await engineLeftovers(engine().docker, id), []);
     assert.equal(existsSync(ClusterPaths.of(CLUSTER).root), false);
   });
 });

@@ -13,11 +13,10 @@
 import { rng } from '../util/rng.js';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCli as cli } from '../testing/cli.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { planNetwork } from '../cluster/subnet.js';
 import { renderGroup, renderPasswd } from '../slurm/accounts.js';
 import { renderHosts, renderSlurmConf, renderSlurmdbdConf } from '../slurm/render.js';
@@ -352,7 +351,6 @@ test('found by fuzzing: problems stay on one line whatever the spec says', () =>
 // The real CLI: exit 2, the field on stderr, nothing created.
 // -------------------------------------------------------------------------------------------
 
-const BIN = fileURLToPath(new URL('../../bin/slurmkit', import.meta.url));
 let cliHome: string | undefined;
 
 after(async () => {
@@ -364,22 +362,7 @@ after(async () => {
   await rm(cliHome, { recursive: true, force: true });
 });
 
-function runCli(home: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLURMKIT_HOME: home };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runCli = (home: string, args: string[]) => cli(args, { home, bin: true, timeoutMs: 60_000 });
 
 test('bin/slurmkit up -f BAD.yaml exits 2, names the field on stderr, and creates nothing', async () => {
   // Under SLURMKIT_HOME when the caller set one (tests of real clusters keep out of /tmp), else /var/tmp.

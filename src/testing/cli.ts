@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The built CLI entry point. */
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The launcher a user runs (bin/slurmkit), for tests of the command as installed. */
+const BIN = fileURLToPath(new URL('../../bin/slurmkit', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -19,6 +21,8 @@ export interface CliOptions {
   cwd?: string;
   /** Killed with SIGKILL after this long (default 120 s); code is then null. */
   timeoutMs?: number;
+  /** Through bin/slurmkit instead of node and the built entry point. */
+  bin?: boolean;
   /** Called with all stderr so far on every chunk; `kill` ends the CLI with SIGKILL. */
   onStderr?: (text: string, kill: () => void) => void;
 }
@@ -30,7 +34,8 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   delete env.NODE_TEST_CONTEXT;
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { env, cwd: opts.cwd ?? opts.home ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = opts.bin ? [BIN, args] : [process.execPath, [CLI_MAIN, ...args]];
+    const child = spawn(cmd, argv, { env, cwd: opts.cwd ?? opts.home ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const kill = () => child.kill('SIGKILL');

@@ -45,6 +45,8 @@ async function iptablesRules(): Promise<string> {
  */
 async function removeDockerChains(before: string): Promise<void> {
   if (!(await which('iptables'))) return;
+  // Another engine (a user's, another test run's) still uses them.
+  if ((await run('pgrep', ['-x', 'dockerd'], { allowFailure: true })).stdout.trim() !== '') return;
   for (const [table, chains] of DOCKER_CHAINS) {
     for (const chain of chains) {
       if (before.includes(`:${chain} `)) continue;
@@ -179,7 +181,7 @@ function assertNever(): never {
 
 /**
  * Everything of one cluster in an engine and on this host, found without the provider: its
- * containers, networks and volumes by label, its bridge, and firewall rules naming its id.
+ * containers, networks and volumes by label, its bridge, and firewall rules (v4 and v6) naming its id.
  */
 export async function engineLeftovers(docker: Docker, id: string): Promise<string[]> {
   const filters = { label: [`slurmkit.id=${id}`] };
@@ -192,9 +194,15 @@ export async function engineLeftovers(docker: Docker, id: string): Promise<strin
     .split('\n')
     .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
     .filter((l) => l === `skd${id}`);
-  const rules = (await iptablesRules()).split('\n').filter((r) => r.includes(`skd${id}`));
+  const rules: string[] = [];
+  for (const save of ['iptables-save', 'ip6tables-save']) {
+    const bin = await which(save);
+    if (!bin) continue;
+    // Rule lines only: without -c they carry no counters a numeric id could match by chance.
+    rules.push(...(await run(bin, [], { allowFailure: true })).stdout.split('\n').filter((r) => r.startsWith('-A ') && r.includes(id)));
+  }
   return [
-    ...containers.map((c) => `container ${c.Names[0]?.replace(/^\//, '')}`),
+    ...containers.map((c) => `container ${c.Names[0]?.replace(/^\//, '')} (${c.State})`),
     ...networks.map((n) => `network ${n.Name}`),
     ...(volumes.Volumes ?? []).map((v) => `volume ${v.Name}`),
     ...links.map((l) => `link ${l}`),

@@ -1,7 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PassThrough, type Duplex } from 'node:stream';
-import tar from 'tar-stream';
 import type Docker from 'dockerode';
 import type {
   Check,
@@ -19,6 +18,7 @@ import type {
   PreflightRequest,
 } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
+import { packTar } from '../../util/tar.js';
 import { run, sleep, which } from '../../util/run.js';
 import { LABEL, engine, engineEndpoint, engineMessage, isUnreachable, reachable, statusOf, unreachableError } from './engine.js';
 import { defaultRecipe, ensureImage, imageTag, type EnsuredImage } from './image.js';
@@ -98,21 +98,6 @@ export function engineMounts(mounts: Mount[], volumeName: (name: string) => stri
     else tmpfs[m.target] = [m.readOnly ? 'ro' : 'rw', 'exec', 'nosuid', 'nodev', ...(m.mode ? [`mode=${m.mode}`] : []), ...(m.sizeMiB ? [`size=${m.sizeMiB}m`] : [])].join(',');
   }
   return { mounts: binds, tmpfs };
-}
-
-/** One file as a tar archive, for the engine's put-archive call. */
-async function tarOf(files: { path: string; content: string | Buffer; mode: number }[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('end', () => resolve());
-    pack.on('error', reject);
-  });
-  for (const f of files) pack.entry({ name: f.path.replace(/^\/+/, ''), mode: f.mode }, f.content);
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 /** Collects a multiplexed (non-TTY) engine stream into stdout and stderr. */
@@ -308,7 +293,7 @@ export class DockerProvider implements NodeProvider {
     // The node's files wait in its own layer, root's only, until the boot installs them after the mounts.
     const staged = (node.files ?? []).map((f, i) => ({ path: `${FILES_DIR}/${i}`, content: f.content, mode: 0o600 }));
     const boot = `${installFilesScript(node.files, FILES_DIR)}\n${node.boot}\n`;
-    await container.putArchive(await tarOf([{ path: BOOT_FILE, content: boot, mode: 0o700 }, ...staged]), { path: '/' });
+    await container.putArchive(await packTar([{ path: BOOT_FILE, content: boot, mode: 0o700 }, ...staged].map((f) => ({ name: f.path.replace(/^\/+/, ''), mode: f.mode, content: f.content }))), { path: '/' });
     let console_ = '';
     let sawReady!: () => void;
     const ready = new Promise<void>((resolve) => (sawReady = resolve));
