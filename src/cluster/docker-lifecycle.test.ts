@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { down, start, stop, up } from '../app/clusters.js';
 import { parseSpec } from '../spec/load.js';
@@ -71,7 +71,13 @@ describe('provider docker: clusters', { skip }, () => {
       '400 root\ntmpfs\nmunged\nno-local-conf\nfetched\nboot\n',
     );
     assert.equal(await shOk(dk, 'sinfo -h -o %D', 'c2'), '2\n', 'a client on a worker reads the fetched configuration');
-    assert.equal((await shOk(dk, 'stat -c %a /etc/munge/munge.key')).trim(), '400');
+    assert.equal((await shOk(dk, 'stat -c "%a %U" /etc/munge/munge.key /etc/slurm/slurm.conf')).trim(), '400 root\n644 root');
+    // Nothing of Slurm's or munge's comes from this machine's folders into any node.
+    for (const c of containers) {
+      const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind').map((m) => m.Destination);
+      const slurmBinds = binds.filter((d) => /^\/(etc\/slurm|etc\/munge|run\/munge|var\/lib\/slurm|etc\/mysql)(\/|$)/.test(d));
+      assert.deepEqual(slurmBinds, [], `${c.Labels['slurmkit.node']} binds ${slurmBinds.join(', ')}`);
+    }
 
     // stop keeps the cluster's volumes (shared folders, the head's Slurm state): files and the queue are there after start.
     await shOk(dk, 'echo kept > /shared/file && sbatch -H --wrap hostname >/dev/null');
@@ -92,8 +98,64 @@ describe('provider docker: clusters', { skip }, () => {
     assert.deepEqual(await leftoversOf(lc.id), []);
     const after_ = await hostSnapshot();
     assert.deepEqual(after_.links, before_.links);
-    assert.equal(after_.forward, before_.forward);
+    // Docker's own jumps (DOCKER-ISOLATION comes with an engine's first network) are the engine's, not the clusters'.
+    const ours = (rules: string) => rules.split('\n').filter((r) => !/DOCKER/.test(r));
+    assert.deepEqual(ours(after_.forward), ours(before_.forward));
     assert.deepEqual(after_.files, before_.files);
     assert.equal(after_.netns, before_.netns);
+  });
+});
+
+describe('provider docker: the CLI verbs', { skip }, () => {
+  let home = '';
+  before(async () => {
+    home = await useTempHome();
+  });
+  after(async () => {
+    await cleanupHome(home);
+  });
+  const cli = (...args: string[]) => runCli(args, { home });
+
+  test('list, show, list-nodes, exec, logs and down behave as on the local provider; gc collects a cluster whose folder is gone', { timeout: 180_000 }, async () => {
+    const spec = join(home, 'cli.yaml');
+    await writeFile(spec, 'name: verbs\nprovider: docker\nnodes: [{name: c, count: 2}]\nstorage: {blob: none}\n');
+    const up_ = await cli('up', '-f', spec, '--json');
+    assert.equal(up_.code, 0, up_.stderr);
+    const state = JSON.parse(up_.stdout) as { id: string; provider: string };
+    assert.equal(state.provider, 'docker');
+    assert.match(up_.stderr, /✓ node image/);
+
+    const list = JSON.parse((await cli('list', '--json')).stdout) as { name: string; phase: string }[];
+    assert.deepEqual(list.map((c) => [c.name, c.phase]), [['verbs', 'running']]);
+    const show = await cli('show', 'verbs');
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /docker/);
+    const nodes = JSON.parse((await cli('list-nodes', 'verbs', '--json')).stdout) as { name: string; running: boolean; slurmState?: string; processes: string[] }[];
+    assert.deepEqual(
+      nodes.map((n) => [n.name, n.running, n.slurmState ?? '-', n.processes.filter((p) => ['munged', 'slurmctld', 'slurmd'].includes(p)).join(',')]),
+      [
+        ['head', true, '-', 'munged,slurmctld'],
+        ['c1', true, 'idle', 'munged,slurmd'],
+        ['c2', true, 'idle', 'munged,slurmd'],
+      ],
+    );
+
+    const exec = await cli('exec', 'verbs', '--node', 'c2', '--', 'bash', '-c', 'hostname; exit 3');
+    assert.equal(exec.code, 3);
+    assert.equal(exec.stdout, 'c2\n');
+    const logs = await cli('logs', 'verbs', '--daemon', 'slurmctld');
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /slurmctld version 22\.05/);
+    const worker = await cli('logs', 'verbs', '--node', 'c1', '--daemon', 'munged');
+    assert.equal(worker.code, 0, worker.stderr);
+    assert.match(worker.stdout, /Starting munge/i);
+
+    // A cluster whose folder is gone: gc finds its containers, network and volumes by label.
+    await rm(join(home, 'clusters', 'verbs'), { recursive: true, force: true });
+    assert.notDeepEqual(await engineLeftovers(engine().docker, state.id), []);
+    const gc = await cli('gc', '--json');
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.deepEqual(await engineLeftovers(engine().docker, state.id), []);
+    assert.equal((await cli('down', 'verbs')).code, 0, 'down of a cluster that is gone is a no-op');
   });
 });

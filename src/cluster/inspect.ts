@@ -115,7 +115,9 @@ export async function logPath(name: string, node?: string, daemon?: Daemon): Pro
     });
   }
   const d: Daemon = daemon ?? (nodeRec.role === 'head' ? 'slurmctld' : 'slurmd');
-  const headOnly = d === 'slurmctld' || d === 'munged';
+  // Workers that do not share this machine run a munged of their own.
+  const ownMunged = !providerFor(state).capabilities.sharesHost;
+  const headOnly = d === 'slurmctld' || (d === 'munged' && !ownMunged);
   if (headOnly && nodeRec.role !== 'head') {
     throw new SlurmkitError('USAGE', `${d} runs on the head (${headOf(state).name}), not on ${nodeRec.name}`, {
       hint: `use --node ${headOf(state).name}, or --daemon slurmd for ${nodeRec.name}`,
@@ -124,7 +126,12 @@ export async function logPath(name: string, node?: string, daemon?: Daemon): Pro
   if (d === 'slurmd' && nodeRec.role === 'head') {
     throw new SlurmkitError('USAGE', `the head ${nodeRec.name} runs no slurmd`, { hint: 'pick a worker with --node, or --daemon slurmctld' });
   }
-  const file = d === 'console' ? paths.consoleLog(nodeRec.name) : d === 'slurmd' ? `${paths.logs}/slurmd-${nodeRec.name}.log` : `${paths.logs}/${d}.log`;
+  const file =
+    d === 'console'
+      ? paths.consoleLog(nodeRec.name)
+      : d === 'slurmd' || (d === 'munged' && nodeRec.role === 'worker')
+        ? `${paths.logs}/${d}-${nodeRec.name}.log`
+        : `${paths.logs}/${d}.log`;
   return file;
 }
 

@@ -1,7 +1,7 @@
-import type { Mount, NodeSpec } from '../providers/types.js';
+import type { Mount, NodeFile, NodeSpec } from '../providers/types.js';
 import { HEAD_SECRETS, type ClusterPaths } from './paths.js';
-import { dirname } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readFile, readdir } from 'node:fs/promises';
 import type { NodeRecord } from './state.js';
 import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
@@ -68,8 +68,9 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
       ...(shared ? [] : [siteFolders(site.users)]),
       {
         name: 'munged',
-        // One munged per cluster, on the head; every node reaches its socket through /run/munge.
-        start: 'munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid',
+        // On the local provider the head's munged is the cluster's only one: every node reaches its
+        // socket through /run/munge. Nodes that do not share this machine run their own.
+        start: `${shared ? '' : 'mkdir -p -m 0755 /run/munge && '}munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged.log --pid-file=/run/munged.pid`,
         programs: ['munged'],
       },
       // Where the database lives in a volume of the cluster, the head makes it on first boot.
@@ -134,8 +135,9 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
 
 export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE, configless = false): Mount[] {
   const sp = sitePaths(paths);
-  // A configless worker has its own munged and fetches Slurm's configuration from slurmctld.
-  const own = configless && node.role === 'worker';
+  // Without the cluster folder, each node has its own munged; its keys and configuration are
+  // files placed into it at start (a worker fetches Slurm's configuration from slurmctld).
+  const own = configless;
   const mounts: Mount[] = [
     // A private /tmp per node: PMIx and others create per-step files there that must not collide.
     { type: 'tmpfs', target: '/tmp', mode: '1777' },
@@ -169,10 +171,14 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
   if (node.role === 'head') {
     // The head runs every service that needs a secret; it gets them before the folder is hidden.
     mounts.push({ type: 'bind', source: paths.secrets, target: HEAD_SECRETS, readOnly: true });
-    mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
+    // Where the head does not see the cluster folder, the key is placed into a tmpfs at start.
+    mounts.push(own ? { type: 'tmpfs', target: '/etc/munge', mode: '0700' } : { type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
     if (site.rest) mounts.push({ type: 'bind', source: sp.rest, target: '/run/slurmrestd' });
-    if (site.accounting) {
-      mounts.push(configless ? { type: 'volume', name: 'mysql', target: '/var/lib/mysql' } : { type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
+    if (site.accounting && own) {
+      // The database in a volume; its SQL and slurmdbd.conf (with the password) are placed files.
+      mounts.push({ type: 'volume', name: 'mysql', target: '/var/lib/mysql' });
+    } else if (site.accounting) {
+      mounts.push({ type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
       mounts.push({ type: 'bind', source: sp.dbSecrets, target: '/etc/mysql' });
       // slurmdbd reads its config (with the database password) next to slurm.conf.
       mounts.push({ type: 'bind', source: sp.slurmdbdConfSecret, target: '/etc/slurm/slurmdbd.conf', readOnly: true });
@@ -210,16 +216,37 @@ function hideOtherClusters(paths: ClusterPaths): Mount[] {
  * not share this machine), a worker gets the munge key as a file and fetches the rest from slurmctld.
  */
 export async function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string): Promise<NodeSpec> {
-  const own = configFrom !== undefined && node.role === 'worker';
+  const own = configFrom !== undefined;
   return {
     hostname: node.name,
     index: node.index,
     address: node.address,
-    mounts: mountsFor(node, paths, site, configFrom !== undefined),
-    ...(own ? { files: [{ path: '/etc/munge/munge.key', content: await readFile(paths.mungeKey), mode: 0o400 }] } : {}),
+    mounts: mountsFor(node, paths, site, own),
+    ...(own ? { files: await placedFiles(node, paths, site) } : {}),
     boot: daemonsFor(node, clusterName, site, configFrom).map((d) => d.start).join('\n'),
     consoleLog: paths.consoleLog(node.name),
   };
+}
+
+/**
+ * What a node that does not see the cluster folder gets as files at start: the munge key
+ * (root's, 0400, in a tmpfs); the head also Slurm's configuration and, with accounting,
+ * slurmdbd.conf and the database's setup SQL (root's, 0600), which hold the database password.
+ */
+async function placedFiles(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures): Promise<NodeFile[]> {
+  const files: NodeFile[] = [{ path: '/etc/munge/munge.key', content: await readFile(paths.mungeKey), mode: 0o400 }];
+  if (node.role !== 'head') return files;
+  for (const name of (await readdir(paths.slurmEtc)).sort()) {
+    // slurmdbd.conf there is an empty stand-in for the nodes that share this machine.
+    if (name === 'slurmdbd.conf') continue;
+    files.push({ path: `/etc/slurm/${name}`, content: await readFile(join(paths.slurmEtc, name)), mode: 0o644 });
+  }
+  if (site.accounting) {
+    const sp = sitePaths(paths);
+    files.push({ path: '/etc/slurm/slurmdbd.conf', content: await readFile(sp.slurmdbdConfSecret), mode: 0o600 });
+    files.push({ path: '/etc/mysql/init.sql', content: await readFile(join(sp.dbSecrets, 'init.sql')), mode: 0o600 });
+  }
+  return files;
 }
 
 /**

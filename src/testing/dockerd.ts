@@ -131,6 +131,10 @@ export async function startTestEngine(opts: { ipForward?: boolean } = {}): Promi
       // Containers first, so that dockerd's own shutdown does not wait out their stop timeouts.
       const containers = await docker.listContainers({ all: true }).catch(() => []);
       await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      // Networks too: dockerd leaves their bridges on the host when it stops with them.
+      const networks = await docker.listNetworks().catch(() => []);
+      const builtin = new Set(['bridge', 'host', 'none']);
+      await Promise.all(networks.filter((n) => !builtin.has(n.Name)).map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
       child.kill('SIGTERM');
       const stopped = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
       if (!stopped) child.kill('SIGKILL');
