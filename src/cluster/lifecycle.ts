@@ -189,7 +189,7 @@ async function writeClusterFiles(state: ClusterState, config: ClusterConfig, spe
 }
 
 export async function renderConfig(state: ClusterState, config: ClusterConfig, paths: ClusterPaths): Promise<void> {
-  await writeFile(paths.slurmConf, renderSlurmConf(config, state.network), { mode: 0o644 });
+  await writeFile(paths.slurmConf, renderSlurmConf(config, state.network, { configless: configFrom(state) !== undefined }), { mode: 0o644 });
   await writeFile(paths.cgroupConf, renderCgroupConf(config), { mode: 0o644 });
   await writeFile(`${paths.slurmEtc}/mpi.conf`, renderMpiConf(config), { mode: 0o644 });
   await writeFile(paths.hosts, renderHosts(config, state.network), { mode: 0o644 });

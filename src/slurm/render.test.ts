@@ -202,3 +202,9 @@ test('conflictsWithHost names users and groups that clash with kept system entri
   assert.equal(odd.length, 2);
   assert.match(odd[0]!, /uid 70000 belongs to the system account svc/);
 });
+
+test('configless: SlurmctldParameters=enable_configless only for clusters whose nodes fetch the configuration', async () => {
+  const lab = await loadTemplate('lab');
+  assert.match(renderSlurmConf(lab, fixedPlan(lab), { configless: true }), /^SlurmctldParameters=enable_configless$/m);
+  assert.doesNotMatch(renderSlurmConf(lab, fixedPlan(lab)), /enable_configless/);
+});

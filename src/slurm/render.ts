@@ -36,7 +36,7 @@ function addressOf(net: NetworkPlan, host: string): string {
 }
 
 /** Our settings, grouped; kept in this order because it reads top-down like the man page. */
-function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
+function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptions): Section[] {
   return [
     {
       comment: 'Cluster identity and the controller slurmd and the clients talk to.',
@@ -61,11 +61,16 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan): Section[] {
       doc: `${DOC}#OPT_PrivateData`,
       pairs: [['PrivateData', PRIVATE_DATA]],
     },
-    {
-      comment: 'Nodes that do not see the cluster folder (containers) fetch this configuration from slurmctld.',
-      doc: `${DOC}#OPT_enable_configless`,
-      pairs: [['SlurmctldParameters', 'enable_configless']],
-    },
+    // Only where nodes fetch it: a slurmd with a local file logs an error at every start otherwise.
+    ...(opts.configless
+      ? [
+          {
+            comment: 'Nodes that do not see the cluster folder (containers) fetch this configuration from slurmctld.',
+            doc: `${DOC}#OPT_enable_configless`,
+            pairs: [['SlurmctldParameters', 'enable_configless']] as [string, string][],
+          },
+        ]
+      : []),
     {
       comment: 'State, spool, pid and log files. %n is the node name, so nodes sharing a folder do not collide.',
       doc: `${DOC}#OPT_StateSaveLocation`,
@@ -183,10 +188,15 @@ function comment(text: string, doc: string): string[] {
   return [...text.split('\n').map((l) => `# ${l}`), `# ${doc}`];
 }
 
-export function renderSlurmConf(cfg: ClusterConfig, net: NetworkPlan): string {
+export interface SlurmConfOptions {
+  /** Nodes fetch the configuration from slurmctld (SlurmctldParameters=enable_configless). */
+  configless?: boolean;
+}
+
+export function renderSlurmConf(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptions = {}): string {
   const keep = overriddenBy(cfg.slurm.extraConf);
   const out = [header(cfg)];
-  for (const section of baseSections(cfg, net)) {
+  for (const section of baseSections(cfg, net, opts)) {
     const pairs = section.pairs.filter(keep);
     if (pairs.length === 0) continue;
     out.push('', ...comment(section.comment, section.doc), ...pairs.map((p) => line([p])));
