@@ -18,6 +18,7 @@ import { CLUSTER_NAME } from '../spec/names.js';
 import { SlurmkitError } from '../util/errors.js';
 import { shellQuote } from '../util/run.js';
 import { packTar } from '../util/tar.js';
+import { asClusterUser } from './users.js';
 
 export type Place = { kind: 'local'; path: string } | { kind: 'node'; cluster: string; node?: string; path: string };
 
@@ -113,16 +114,7 @@ async function clusterOf(p: Extract<Place, { kind: 'node' }>): Promise<{ state: 
   return { state, node };
 }
 
-function asUser(state: ClusterState, user: string | undefined): { user?: string; cwd: string; env?: Record<string, string> } {
-  if (user === undefined || user === 'root') return { cwd: '/' };
-  const users = state.site?.users ?? [];
-  if (!users.includes(user)) {
-    throw new SlurmkitError('NOT_FOUND', `cluster ${state.name} has no user "${user}"`, {
-      hint: users.length ? `users: ${users.join(', ')}` : 'add users to the spec (users: [{name: alice}]) and create the cluster again',
-    });
-  }
-  return { user, cwd: `/home/${user}`, env: { HOME: `/home/${user}`, USER: user, LOGNAME: user } };
-}
+const asUser = (state: ClusterState, user: string | undefined) => asClusterUser(state, user, '/');
 
 /** Copies `src` to `dest`: one of them a place in a cluster (`NAME:[NODE:]PATH`), the other a path here. */
 export async function copy(srcArg: string, destArg: string, opts: { user?: string } = {}): Promise<CopyResult> {

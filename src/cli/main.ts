@@ -9,6 +9,7 @@ import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type D
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
 import { PROVIDER_TYPES } from '../spec/schema.js';
+import { asClusterUser } from '../app/users.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { renderTable } from './table.js';
@@ -56,15 +57,8 @@ function requireNode(state: ClusterState, node: string): void {
 }
 
 /** Who runs a command in a node: root in the caller's folder, or a cluster user in their home. */
-function asUser(state: ClusterState, user: string | undefined): { cwd: string; user?: string; env?: Record<string, string> } {
-  if (user === undefined || user === 'root') return { cwd: providerFor(state).capabilities.sharesHost ? nodeCwd() : '/root' };
-  const users = state.site?.users ?? [];
-  if (!users.includes(user)) {
-    throw new SlurmkitError('NOT_FOUND', `cluster ${state.name} has no user "${user}"`, {
-      hint: users.length ? `users: ${users.join(', ')}` : 'add users to the spec (users: [{name: alice}]) and create the cluster again',
-    });
-  }
-  return { cwd: `/home/${user}`, user, env: { HOME: `/home/${user}`, USER: user, LOGNAME: user } };
+function asUser(state: ClusterState, user: string | undefined) {
+  return asClusterUser(state, user, providerFor(state).capabilities.sharesHost ? nodeCwd() : '/root');
 }
 
 /** Where a command should run inside a node: the caller's folder, unless it is one the node keeps private. */
