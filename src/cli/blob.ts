@@ -10,7 +10,7 @@ import type { TransferProgress } from '../storage/transfer.js';
 import { SlurmkitError } from '../util/errors.js';
 import { shellQuote } from '../util/run.js';
 import { Progress, formatMs } from '../util/progress.js';
-import { renderTable } from './table.js';
+import { print, renderTable } from './table.js';
 
 const ACTIONS = `
 Actions:
@@ -24,10 +24,6 @@ Every action takes --json. Help for one action: slurmkit blob NAME ACTION --help
 
 Storage is the cluster's own Azurite (started on its head node when first needed), or the
 account in AZURE_STORAGE_CONNECTION_STRING when that is set.`;
-
-function print(json: boolean, value: unknown, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
-}
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

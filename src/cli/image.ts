@@ -7,12 +7,8 @@ import { engine, reachable } from '../providers/docker/engine.js';
 import { defaultRecipe, ensureImage, imageCache, listImages, recipeHash, removeImages } from '../providers/docker/image.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress, formatMs } from '../util/progress.js';
-import { renderTable } from './table.js';
+import { print, renderTable } from './table.js';
 import { formatBytes } from './blob.js';
-
-function print(json: boolean, value: unknown, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
-}
 
 /** The engine, or undefined when none answers (ls and rm then work on the cache alone). */
 async function engineIfUp() {

@@ -12,14 +12,10 @@ import { PROVIDER_TYPES } from '../spec/schema.js';
 import { asClusterUser } from '../app/users.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
-import { renderTable } from './table.js';
+import { print, renderTable } from './table.js';
 import { registerBatchCommands } from './batch.js';
 import { registerImageCommands } from './image.js';
 import { registerBlobCommands } from './blob.js';
-
-function print(json: boolean, value: unknown, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
-}
 
 /** `--provider`, checked before anything else is read. */
 export function providerOption(value: string | undefined): string | undefined {
