@@ -5,7 +5,7 @@ import { SlurmkitError, exitCodeOf } from '../util/errors.js';
 import { Progress, formatMs, setInterruptSignal } from '../util/progress.js';
 import { up, stop, start, down, gc } from '../app/clusters.js';
 import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
-import { listClusters, listNodes, showCluster, logPath, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
+import { listClusters, listNodes, showCluster, logSource, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
 import { PROVIDER_TYPES } from '../spec/schema.js';
@@ -249,10 +249,10 @@ export function buildCli(): Command {
     .option('-f, --follow', 'keep printing new lines')
     .option('-n, --lines <n>', 'only the last n lines')
     .action(async (name, opts) => {
-      const file = await logPath(name, opts.node, opts.daemon as Daemon | undefined);
+      const source = await logSource(name, opts.node, opts.daemon as Daemon | undefined);
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());
-      await showLog(file, process.stdout, { follow: opts.follow, signal: ac.signal, lines: opts.lines ? Number(opts.lines) : undefined });
+      await showLog(source, process.stdout, { follow: opts.follow, signal: ac.signal, lines: opts.lines ? Number(opts.lines) : undefined });
     });
 
   program

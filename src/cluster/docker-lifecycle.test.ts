@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterPaths } from './paths.js';
 import { down, start, stop, up } from '../app/clusters.js';
 import { parseSpec } from '../spec/load.js';
 import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
@@ -72,12 +74,19 @@ describe('provider docker: clusters', { skip }, () => {
     );
     assert.equal(await shOk(dk, 'sinfo -h -o %D', 'c2'), '2\n', 'a client on a worker reads the fetched configuration');
     assert.equal((await shOk(dk, 'stat -c "%a %U" /etc/munge/munge.key /etc/slurm/slurm.conf')).trim(), '400 root\n644 root');
-    // Nothing of Slurm's or munge's comes from this machine's folders into any node.
+    // What a node binds from this machine is slurmkit's own program (this Node.js and this
+    // install, read-only) and the cluster's batch folder; Slurm's and munge's files, names,
+    // accounts, logs and secrets come as placed files or volumes.
+    const program = [process.execPath, fileURLToPath(new URL('../../', import.meta.url)).replace(/\/+$/, '')];
+    const batchFolder = [ClusterPaths.of('dk').root, '/run/slurmkit/cluster'];
     for (const c of containers) {
-      const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind').map((m) => m.Destination);
-      const slurmBinds = binds.filter((d) => /^\/(etc\/slurm|etc\/munge|run\/munge|var\/lib\/slurm|etc\/mysql)(\/|$)/.test(d));
-      assert.deepEqual(slurmBinds, [], `${c.Labels['slurmkit.node']} binds ${slurmBinds.join(', ')}`);
+      const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind');
+      const other = binds.filter((m) => !batchFolder.includes(m.Destination) && !(program.includes(m.Destination) && !m.RW)).map((m) => m.Destination);
+      assert.deepEqual(other, [], `${c.Labels['slurmkit.node']} binds ${other.join(', ')}`);
     }
+    // A node's system accounts are its image's (their ids need not be this machine's): the
+    // image's munge files show munge as their owner; /etc/hosts names every node.
+    assert.equal(await shOk(dk, 'stat -c %U /var/lib/munge; getent hosts c2 | cut -d" " -f1', 'c1'), `munge\n${dk.nodes.find((n) => n.name === 'c2')!.address}\n`);
 
     // stop keeps the cluster's volumes (shared folders, the head's Slurm state): files and the queue are there after start.
     await shOk(dk, 'echo kept > /shared/file && sbatch -H --wrap hostname >/dev/null');
@@ -85,7 +94,7 @@ describe('provider docker: clusters', { skip }, () => {
     assert.deepEqual((await docker.listContainers({ all: true, filters: { label: [`slurmkit.id=${dk.id}`] } })).length, 0, 'stop left containers');
     assert.deepEqual(
       (await engineLeftovers(docker, dk.id)).sort(),
-      ['home', 'shared', 'slurm-state'].map((v) => `volume sk-dk-${dk.id}-${v}`),
+      ['home', 'logs', 'shared', 'slurm-state'].map((v) => `volume sk-dk-${dk.id}-${v}`),
     );
     const again = await start('dk');
     assert.equal(await shOk(again, 'cat /shared/file', 'c2'), 'kept\n');

@@ -7,7 +7,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -17,7 +16,7 @@ import { templateText } from '../spec/templates.js';
 import { labelOf, providerFor } from './nodes.js';
 import { ClusterPaths } from './paths.js';
 import { REST_API, restRequest } from './rest.js';
-import { restSocket } from './site.js';
+import { runCli } from '../testing/cli.js';
 import type { ClusterState } from './state.js';
 import { storageFor } from '../jobs/storage.js';
 import { runImageDemo, DEMO_IMAGES, type DemoStorage } from '../jobs/demo.js';
@@ -228,6 +227,16 @@ describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, s
     assert.equal((await again.list('output')).length, DEMO_IMAGES);
     const nodes = (await shOk(lab, 'sinfo -h -N -o "%N %t"')).trim().split('\n').sort();
     assert.deepEqual(nodes, WORKERS.map((w) => `${w} idle`));
+    // The logs are in a volume of the cluster: what the daemons wrote before the stop is there after it.
+    const cli = (...args: string[]) => runCli(args, { home });
+    const slurmd = await cli('logs', CLUSTER, '--node', 'c4');
+    assert.equal(slurmd.code, 0, slurmd.stderr);
+    assert.ok((slurmd.stdout.match(/slurmd version 22\.05/g) ?? []).length >= 2, `c4's slurmd started twice:\n${slurmd.stdout.slice(-500)}`);
+    for (const [daemon, says] of [['azurite', /starting azurite/], ['slurmdbd', /slurmdbd version 22\.05/], ['mariadb', /ready for connections/]] as const) {
+      const r = await cli('logs', CLUSTER, '--daemon', daemon, '-n', '200');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, says, daemon);
+    }
   });
 
   /**
@@ -263,7 +272,7 @@ describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, s
       );
       if (fresh !== 'note.txt') problems.push(`blobs of container fresh after start: ${fresh}`);
       // Why it holds: slurmctld logged its last save after the stop's SIGTERM (as it does on the local provider).
-      const log = (await readFile(`${ClusterPaths.of(CLUSTER).logs}/slurmctld.log`, 'utf8')).split('\n');
+      const log = (await shOk(lab, 'cat /var/log/slurm/slurmctld.log')).split('\n');
       const term = log.findLastIndex((l) => l.includes('Terminate signal (SIGINT or SIGTERM) received'));
       if (term < 0) problems.push('slurmctld.log has no SIGTERM');
       else if (!log.slice(term).some((l) => l.includes('Saving all slurm state'))) problems.push(`slurmctld did not save its state after SIGTERM:\n${log.slice(term, term + 3).join('\n')}`);
@@ -296,7 +305,7 @@ describe('the REST API on docker', { skip }, () => {
   });
 
   test(
-    'a cluster with rest: true comes up; slurmrestd in the head answers through its socket on the host with a token, and refuses one without',
+    'a cluster with rest: true comes up; slurmrestd answers through its socket in the head with a token, and refuses one without',
     {
       timeout: 120_000,
     },
@@ -309,15 +318,11 @@ describe('the REST API on docker', { skip }, () => {
         assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
         assert.deepEqual((r.body as { nodes: { name: string }[] }).nodes.map((n) => n.name).sort(), ['c1', 'c2']);
         // The same path without a token is refused: the socket does not trust whoever reaches it.
-        const bare = await new Promise<number>((resolve, reject) => {
-          request({ socketPath: restSocket(ClusterPaths.of('drest')), path: `${REST_API}/nodes` }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          })
-            .on('error', reject)
-            .end();
-        });
-        assert.equal(bare, 401);
+        const bare = await shOk(
+          state,
+          `${process.execPath} -e 'require("http").request({socketPath: "/run/slurmrestd/slurmrestd.sock", path: "${REST_API}/nodes"}, (r) => console.log(r.statusCode)).end()'`,
+        );
+        assert.equal(bare.trim(), '401');
       } finally {
         await down('drest', { force: true });
       }

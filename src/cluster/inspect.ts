@@ -1,5 +1,5 @@
 import { createReadStream, existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { SlurmkitError } from '../util/errors.js';
 import { sleep } from '../util/run.js';
 import { ClusterPaths } from './paths.js';
@@ -102,10 +102,25 @@ export async function showCluster(name: string): Promise<ClusterView & { nodeLis
   return { ...(await clusterView(state)), nodeList: await nodeViews(state), timings: state.timings };
 }
 
-export const DAEMONS = ['slurmctld', 'slurmd', 'munged', 'console'] as const;
+export const DAEMONS = ['slurmctld', 'slurmd', 'munged', 'slurmdbd', 'mariadb', 'slurmrestd', 'azurite', 'console'] as const;
 export type Daemon = (typeof DAEMONS)[number];
 
-export async function logPath(name: string, node?: string, daemon?: Daemon): Promise<string> {
+/** Where the nodes write their logs, when they do not see the cluster folder (a volume of the cluster). */
+export const NODE_LOGS = '/var/log/slurm';
+
+/**
+ * A daemon's log: a file on this machine (the local provider's nodes write into the cluster
+ * folder; consoles are kept by the provider), or a file in the logs volume of a cluster whose
+ * nodes do not share this machine, read through a running node.
+ */
+export interface LogSource {
+  /** For messages: the file as a user would look for it. */
+  where: string;
+  /** The file's size and its bytes from `from` on (all without), or undefined when there is no such file yet. */
+  read(from?: number): Promise<{ size: number; data: Buffer } | undefined>;
+}
+
+export async function logSource(name: string, node?: string, daemon?: Daemon): Promise<LogSource> {
   const state = await requireState(name);
   const paths = ClusterPaths.of(name);
   const nodeRec = node ? state.nodes.find((n) => n.name === node) : headOf(state);
@@ -115,9 +130,10 @@ export async function logPath(name: string, node?: string, daemon?: Daemon): Pro
     });
   }
   const d: Daemon = daemon ?? (nodeRec.role === 'head' ? 'slurmctld' : 'slurmd');
+  const provider = providerFor(state);
   // Workers that do not share this machine run a munged of their own.
-  const ownMunged = !providerFor(state).capabilities.sharesHost;
-  const headOnly = d === 'slurmctld' || (d === 'munged' && !ownMunged);
+  const ownMunged = !provider.capabilities.sharesHost;
+  const headOnly = d === 'slurmctld' || d === 'slurmdbd' || d === 'mariadb' || d === 'slurmrestd' || d === 'azurite' || (d === 'munged' && !ownMunged);
   if (headOnly && nodeRec.role !== 'head') {
     throw new SlurmkitError('USAGE', `${d} runs on the head (${headOf(state).name}), not on ${nodeRec.name}`, {
       hint: `use --node ${headOf(state).name}, or --daemon slurmd for ${nodeRec.name}`,
@@ -126,35 +142,65 @@ export async function logPath(name: string, node?: string, daemon?: Daemon): Pro
   if (d === 'slurmd' && nodeRec.role === 'head') {
     throw new SlurmkitError('USAGE', `the head ${nodeRec.name} runs no slurmd`, { hint: 'pick a worker with --node, or --daemon slurmctld' });
   }
-  const file =
-    d === 'console'
-      ? paths.consoleLog(nodeRec.name)
-      : d === 'slurmd' || (d === 'munged' && nodeRec.role === 'worker')
-        ? `${paths.logs}/${d}-${nodeRec.name}.log`
-        : `${paths.logs}/${d}.log`;
-  return file;
+  if (d === 'console') return hostFile(paths.consoleLog(nodeRec.name));
+  const file = d === 'slurmd' || (d === 'munged' && nodeRec.role === 'worker') ? `${d}-${nodeRec.name}.log` : `${d}.log`;
+  if (provider.capabilities.sharesHost) return hostFile(`${paths.logs}/${file}`);
+  const inNode = `${NODE_LOGS}/${file}`;
+  return {
+    where: `${inNode} (in the logs volume of cluster ${name})`,
+    async read(from = 0) {
+      // Any running node sees the volume: the node itself, else the head, else another.
+      const running = (await provider.list(labelOf(state))).filter((n) => n.running).map((n) => n.hostname);
+      const via = [nodeRec.name, headOf(state).name, ...running].find((n) => running.includes(n));
+      if (!via) {
+        throw new SlurmkitError('CONFLICT', `cluster ${name} has no running node to read ${inNode} through`, { hint: `slurmkit start ${name}` });
+      }
+      const script = `[ -f ${inNode} ] || exit 3; stat -c %s ${inNode}; tail -c +${from + 1} ${inNode} | base64 -w0`;
+      const r = await provider.exec({ label: labelOf(state), node: via, command: ['bash', '-c', script], stdio: 'capture' });
+      if (r.exitCode === 3) return undefined;
+      if (r.exitCode !== 0) throw new SlurmkitError('COMMAND_FAILED', `could not read ${inNode} on ${via}: ${r.stderr.trim()}`);
+      const [size = '0', data = ''] = r.stdout.split('\n');
+      return { size: Number(size), data: Number(size) > from ? Buffer.from(data, 'base64') : Buffer.alloc(0) };
+    },
+  };
 }
 
-/** Writes a log file to `out`; with follow, keeps writing what is appended until the signal aborts. */
-export async function showLog(file: string, out: NodeJS.WritableStream, opts: { follow?: boolean; signal?: AbortSignal; lines?: number } = {}): Promise<void> {
-  if (!existsSync(file)) {
-    if (!opts.follow) throw new SlurmkitError('NOT_FOUND', `no log yet at ${file}`, { hint: 'the daemon has not started on this node' });
+function hostFile(file: string): LogSource {
+  return {
+    where: file,
+    async read(from = 0) {
+      if (!existsSync(file)) return undefined;
+      const size = (await stat(file)).size;
+      if (from >= size) return { size, data: Buffer.alloc(0) };
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        createReadStream(file, { start: from, end: size - 1 }).on('data', (c) => chunks.push(c as Buffer)).on('end', resolve).on('error', reject);
+      });
+      return { size, data: Buffer.concat(chunks) };
+    },
+  };
+}
+
+/** Writes a log to `out`; with follow, keeps writing what is appended until the signal aborts. */
+export async function showLog(source: LogSource, out: NodeJS.WritableStream, opts: { follow?: boolean; signal?: AbortSignal; lines?: number } = {}): Promise<void> {
+  const first = await source.read();
+  if (!first) {
+    if (!opts.follow) throw new SlurmkitError('NOT_FOUND', `no log yet at ${source.where}`, { hint: 'the daemon has not started on this node' });
   } else {
-    const text = await readFile(file, 'utf8');
-    const lines = text.split('\n');
-    out.write(opts.lines ? lines.slice(-opts.lines - 1).join('\n') : text);
+    const lines = first.data.toString('utf8').split('\n');
+    out.write(opts.lines ? lines.slice(-opts.lines - 1).join('\n') : first.data);
   }
   if (!opts.follow) return;
-  let offset = existsSync(file) ? (await stat(file)).size : 0;
+  let offset = first?.data.length ?? 0;
   while (!opts.signal?.aborted) {
     await sleep(250);
-    const size = existsSync(file) ? (await stat(file)).size : 0;
-    if (size < offset) offset = 0; // rotated or truncated
-    if (size > offset) {
-      await new Promise<void>((resolve, reject) => {
-        createReadStream(file, { start: offset, end: size - 1 }).on('data', (c) => out.write(c)).on('end', resolve).on('error', reject);
-      });
-      offset = size;
+    const more = await source.read(offset);
+    if (more === undefined) continue;
+    // Rotated or truncated: shorter than what was shown. Start again from its beginning.
+    if (more.size < offset) offset = 0;
+    else if (more.data.length > 0) {
+      out.write(more.data);
+      offset += more.data.length;
     }
   }
 }

@@ -1,8 +1,11 @@
 import type { Mount, NodeFile, NodeSpec } from '../providers/types.js';
 import { HEAD_SECRETS, type ClusterPaths } from './paths.js';
+import { JWT_KEY_PATH } from '../slurm/render.js';
+import { MAX_ID, MIN_ID } from '../spec/names.js';
 import { dirname, join } from 'node:path';
 import { readFile, readdir } from 'node:fs/promises';
 import type { NodeRecord } from './state.js';
+import type { HeadNeeds } from './services.js';
 import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
 /**
@@ -135,49 +138,48 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
 
 export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE, configless = false): Mount[] {
   const sp = sitePaths(paths);
-  // Without the cluster folder, each node has its own munged; its keys and configuration are
-  // files placed into it at start (a worker fetches Slurm's configuration from slurmctld).
+  // Without the cluster folder (configless), each node has its own munged; its keys,
+  // configuration, names and accounts are files placed into it at start (a worker fetches
+  // Slurm's configuration from slurmctld), and what outlives a node is in volumes of the cluster.
   const own = configless;
   const mounts: Mount[] = [
     // A private /tmp per node: PMIx and others create per-step files there that must not collide.
     { type: 'tmpfs', target: '/tmp', mode: '1777' },
     { type: 'tmpfs', target: '/dev/shm', mode: '1777' },
     { type: 'tmpfs', target: '/run', mode: '0755' },
-    ...(own ? [] : [{ type: 'bind', source: paths.mungeRun, target: '/run/munge' } as const]),
-    { type: 'bind', source: paths.hosts, target: '/etc/hosts', readOnly: true },
-    ...(own ? [] : [{ type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true } as const]),
-    // Slurm's state: the head's in a volume of the cluster where nodes do not share this machine
-    // (a worker's spool is its own).
-    ...(!configless
-      ? [{ type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' } as const]
-      : node.role === 'head'
-        ? [{ type: 'volume', name: 'slurm-state', target: '/var/lib/slurm' } as const]
-        : []),
-    { type: 'bind', source: paths.logs, target: '/var/log/slurm' },
-    // The cluster's own accounts, home and data folder: the same on every node, the host's untouched.
-    { type: 'bind', source: sp.passwd, target: '/etc/passwd', readOnly: true },
-    { type: 'bind', source: sp.group, target: '/etc/group', readOnly: true },
-    ...(configless
+    ...(own
       ? ([
+          // Slurm's state: the head's in a volume (a worker's spool is its own); the logs of every node in one.
+          ...(node.role === 'head' ? [{ type: 'volume', name: 'slurm-state', target: '/var/lib/slurm' } as const] : []),
+          { type: 'volume', name: 'logs', target: '/var/log/slurm' },
           { type: 'volume', name: 'home', target: '/home' },
           { type: 'volume', name: 'shared', target: '/shared' },
         ] as const)
       : ([
+          { type: 'bind', source: paths.mungeRun, target: '/run/munge' },
+          { type: 'bind', source: paths.hosts, target: '/etc/hosts', readOnly: true },
+          { type: 'bind', source: paths.slurmEtc, target: '/etc/slurm', readOnly: true },
+          { type: 'bind', source: paths.slurmLib, target: '/var/lib/slurm' },
+          { type: 'bind', source: paths.logs, target: '/var/log/slurm' },
+          // The cluster's own accounts, home and data folder: the same on every node, the host's untouched.
+          { type: 'bind', source: sp.passwd, target: '/etc/passwd', readOnly: true },
+          { type: 'bind', source: sp.group, target: '/etc/group', readOnly: true },
           { type: 'bind', source: sp.home, target: '/home' },
           { type: 'bind', source: sp.shared, target: '/shared' },
         ] as const)),
     ...hideOtherClusters(paths),
   ];
-  if (node.role === 'head') {
+  if (node.role === 'head' && own) {
+    // Its secrets (munge key, JWT key, blob account, database password) are placed files in memory.
+    mounts.push({ type: 'tmpfs', target: '/etc/munge', mode: '0700' });
+    mounts.push({ type: 'tmpfs', target: HEAD_SECRETS, mode: '0700' });
+    if (site.accounting) mounts.push({ type: 'volume', name: 'mysql', target: '/var/lib/mysql' });
+  } else if (node.role === 'head') {
     // The head runs every service that needs a secret; it gets them before the folder is hidden.
     mounts.push({ type: 'bind', source: paths.secrets, target: HEAD_SECRETS, readOnly: true });
-    // Where the head does not see the cluster folder, the key is placed into a tmpfs at start.
-    mounts.push(own ? { type: 'tmpfs', target: '/etc/munge', mode: '0700' } : { type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
+    mounts.push({ type: 'bind', source: paths.mungeEtc, target: '/etc/munge' });
     if (site.rest) mounts.push({ type: 'bind', source: sp.rest, target: '/run/slurmrestd' });
-    if (site.accounting && own) {
-      // The database in a volume; its SQL and slurmdbd.conf (with the password) are placed files.
-      mounts.push({ type: 'volume', name: 'mysql', target: '/var/lib/mysql' });
-    } else if (site.accounting) {
+    if (site.accounting) {
       mounts.push({ type: 'bind', source: sp.mysqlData, target: '/var/lib/mysql' });
       mounts.push({ type: 'bind', source: sp.dbSecrets, target: '/etc/mysql' });
       // slurmdbd reads its config (with the database password) next to slurm.conf.
@@ -213,40 +215,78 @@ function hideOtherClusters(paths: ClusterPaths): Mount[] {
 
 /**
  * What the provider makes of a node. With `configFrom` (the head's address; for nodes that do
- * not share this machine), a worker gets the munge key as a file and fetches the rest from slurmctld.
+ * not share this machine), the node gets its keys, names and accounts as files (and the head
+ * the volumes its `services` need) and a worker fetches the rest from slurmctld.
  */
-export async function nodeSpecFor(node: NodeRecord, paths: ClusterPaths, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string): Promise<NodeSpec> {
+export async function nodeSpecFor(
+  node: NodeRecord,
+  paths: ClusterPaths,
+  clusterName: string,
+  site: SiteFeatures = NO_SITE,
+  configFrom?: string,
+  services: HeadNeeds[] = [],
+): Promise<NodeSpec> {
   const own = configFrom !== undefined;
+  const boot = daemonsFor(node, clusterName, site, configFrom).map((d) => d.start);
   return {
     hostname: node.name,
     index: node.index,
     address: node.address,
-    mounts: mountsFor(node, paths, site, own),
+    mounts: [...mountsFor(node, paths, site, own), ...services.flatMap((s) => s.mounts ?? [])],
     ...(own ? { files: await placedFiles(node, paths, site) } : {}),
-    boot: daemonsFor(node, clusterName, site, configFrom).map((d) => d.start).join('\n'),
+    boot: (own ? [mergeAccounts(), ...boot] : boot).join('\n'),
     consoleLog: paths.consoleLog(node.name),
   };
 }
 
+/** Where a node that does not see the cluster folder finds the cluster's own users and groups. */
+const CLUSTER_ACCOUNTS = '/etc/slurmkit';
+
+/**
+ * The node's /etc/passwd and /etc/group: its own system accounts (the image's: their ids need
+ * not be this machine's) and the cluster's users and groups, placed at CLUSTER_ACCOUNTS.
+ */
+function mergeAccounts(): string {
+  return [
+    'for f in passwd group; do',
+    `  { awk -F: '$3 < ${MIN_ID} || $3 > ${MAX_ID}' /etc/$f; cat ${CLUSTER_ACCOUNTS}/$f; } > /etc/$f.slurmkit && mv /etc/$f.slurmkit /etc/$f`,
+    'done',
+  ].join('\n');
+}
+
 /**
  * What a node that does not see the cluster folder gets as files at start: the munge key
- * (root's, 0400, in a tmpfs); the head also Slurm's configuration and, with accounting,
- * slurmdbd.conf and the database's setup SQL (root's, 0600), which hold the database password.
+ * (root's, 0400, in a tmpfs), /etc/hosts and the cluster's accounts; the head also Slurm's
+ * configuration, the JWT key and, with accounting, slurmdbd.conf and the database's setup SQL
+ * (root's, 0600), which hold the database password.
  */
 async function placedFiles(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures): Promise<NodeFile[]> {
-  const files: NodeFile[] = [{ path: '/etc/munge/munge.key', content: await readFile(paths.mungeKey), mode: 0o400 }];
+  const sp = sitePaths(paths);
+  const clusterOnly = (text: string) => text.split('\n').filter((l) => /^[^:]+:[^:]*:(\d+):/.test(l) && !isSystemLine(l)).map((l) => `${l}\n`).join('');
+  const files: NodeFile[] = [
+    { path: '/etc/munge/munge.key', content: await readFile(paths.mungeKey), mode: 0o400 },
+    { path: '/etc/hosts', content: await readFile(paths.hosts), mode: 0o644 },
+    { path: `${CLUSTER_ACCOUNTS}/passwd`, content: clusterOnly(await readFile(sp.passwd, 'utf8')), mode: 0o644 },
+    { path: `${CLUSTER_ACCOUNTS}/group`, content: clusterOnly(await readFile(sp.group, 'utf8')), mode: 0o644 },
+  ];
   if (node.role !== 'head') return files;
   for (const name of (await readdir(paths.slurmEtc)).sort()) {
     // slurmdbd.conf there is an empty stand-in for the nodes that share this machine.
     if (name === 'slurmdbd.conf') continue;
     files.push({ path: `/etc/slurm/${name}`, content: await readFile(join(paths.slurmEtc, name)), mode: 0o644 });
   }
+  if (site.rest) files.push({ path: JWT_KEY_PATH, content: await readFile(paths.jwtKey), mode: 0o600 });
   if (site.accounting) {
-    const sp = sitePaths(paths);
     files.push({ path: '/etc/slurm/slurmdbd.conf', content: await readFile(sp.slurmdbdConfSecret), mode: 0o600 });
     files.push({ path: '/etc/mysql/init.sql', content: await readFile(join(sp.dbSecrets, 'init.sql')), mode: 0o600 });
   }
   return files;
+}
+
+/** A passwd or group line of a system account (id outside the range of the cluster's users). */
+function isSystemLine(line: string): boolean {
+  const id = Number(line.split(':')[2]);
+  return id < MIN_ID || id > MAX_ID;
 }
 
 /**

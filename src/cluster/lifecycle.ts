@@ -19,6 +19,7 @@ import { daemonsFor, nodeSpecFor, type Daemon } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { preflight } from './doctor.js';
 import type { HeadService } from './services.js';
+import { logSource } from './inspect.js';
 
 /**
  * A lifecycle command (up, stop, start, down) holds its cluster for as long as it runs; a
@@ -115,7 +116,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     // Head services start as soon as the head runs, while the workers boot; each is only
     // launched here (Azurite takes about a second to answer): the first command that needs it waits.
     const booting: { service: HeadService; done: Promise<void> }[] = [];
-    await bootAll(st, progress, opts.readyTimeoutMs, () => {
+    await bootAll(st, progress, services, opts.readyTimeoutMs, () => {
       for (const service of services.filter((s) => s.wanted(st))) {
         const done = service.boot(st);
         done.catch(() => undefined); // awaited below; a failure there fails `up`
@@ -130,7 +131,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     return state;
   } catch (err) {
     if (state) {
-      const diagnosis = await diagnose(paths);
+      const diagnosis = await diagnose(state.name);
       await progress
         .phase('clean up after failure', () => destroy(state!, { force: true }), { always: true })
         .catch((cleanupErr: unknown) => progress.info(`  cleanup incomplete: ${(cleanupErr as Error).message}`));
@@ -165,12 +166,14 @@ async function finishInterrupted(name: string, progress: Progress): Promise<void
 }
 
 /** The last lines of the daemons' logs, to say why a cluster did not come up. */
-async function diagnose(paths: ClusterPaths): Promise<string> {
+async function diagnose(name: string): Promise<string> {
   const parts: string[] = [];
-  for (const file of ['slurmctld.log', 'munged.log']) {
-    const text = await readFile(`${paths.logs}/${file}`, 'utf8').catch(() => '');
-    const errors = text.split('\n').filter((l) => /error|fatal/i.test(l)).slice(-5);
-    if (errors.length) parts.push(`\n${file}:\n${errors.join('\n')}`);
+  for (const daemon of ['slurmctld', 'munged'] as const) {
+    const log = await logSource(name, undefined, daemon)
+      .then((source) => source.read())
+      .catch(() => undefined);
+    const errors = (log?.data.toString('utf8') ?? '').split('\n').filter((l) => /error|fatal/i.test(l)).slice(-5);
+    if (errors.length) parts.push(`\n${daemon}.log:\n${errors.join('\n')}`);
   }
   return parts.join('');
 }
@@ -210,10 +213,10 @@ function networkRequest(state: ClusterState) {
 }
 
 /** Network, head, workers, then wait for Slurm to call every worker idle. */
-async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs = 60_000, afterHead?: () => void): Promise<void> {
+async function bootAll(state: ClusterState, progress: Progress, services: HeadService[], readyTimeoutMs = 60_000, afterHead?: () => void): Promise<void> {
   const provider = providerFor(state);
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
-  await createInOrder(state, state.nodes, progress, afterHead);
+  await createInOrder(state, state.nodes, progress, services, afterHead);
   await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
 }
 
@@ -221,14 +224,17 @@ async function bootAll(state: ClusterState, progress: Progress, readyTimeoutMs =
  * Creates nodes, the head first: slurmd registers at once with a controller that answers,
  * but waits about a second before retrying one that does not answer yet.
  */
-async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress, afterHead?: () => void): Promise<void> {
+async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress, services: HeadService[], afterHead?: () => void): Promise<void> {
   const provider = providerFor(state);
   const paths = ClusterPaths.of(state.name);
+  const from = configFrom(state);
+  // A head that does not see the cluster folder keeps its services' data in volumes.
+  const headNeeds = async () => (from === undefined ? [] : await Promise.all(services.filter((s) => s.wanted(state)).map((s) => s.headNeeds?.(state) ?? {})));
   const create = async (group: NodeRecord[]) =>
     provider.createNodes({
       label: labelOf(state),
       network: networkRequest(state),
-      nodes: await Promise.all(group.map((n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, configFrom(state)))),
+      nodes: await Promise.all(group.map(async (n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, from, n.role === 'head' ? await headNeeds() : []))),
       workDir: paths.nodesWork,
       timeoutMs: 30_000,
     });
@@ -342,7 +348,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     state = await updateState(name, state.id, (s) => void (s.phase = 'starting'));
     await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
     const missing = state.nodes.filter((n) => !running.has(n.name));
-    await createInOrder(state, missing, progress);
+    await createInOrder(state, missing, progress, services);
     const restarted: string[] = [];
     const runDaemon = async (node: NodeRecord, daemon: Daemon, command: string) => {
       const r = await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', command], stdio: 'capture' });

@@ -6,6 +6,7 @@
 import type { Progress } from '../util/progress.js';
 import type { ClusterConfig } from '../spec/types.js';
 import type { ClusterState } from './state.js';
+import type { Mount } from '../providers/types.js';
 
 export interface HeadService {
   /** For progress lines, e.g. "blob storage". */
@@ -18,6 +19,11 @@ export interface HeadService {
   /** Whether this cluster runs the service (its spec asks for it). */
   wanted(state: ClusterState): boolean;
   /**
+   * What the service needs in a head that does not see the cluster folder (volumes for its
+   * data), given when the head is made. Asked only where the service is wanted.
+   */
+  headNeeds?(state: ClusterState): Promise<HeadNeeds>;
+  /**
    * Once the head runs, while the workers boot: launches the service. `up` awaits it before it
    * reports success; it need not wait for the service to answer (`waitReady` does).
    */
@@ -28,4 +34,8 @@ export interface HeadService {
   resume(state: ClusterState, progress: Progress): Promise<void>;
   /** Before the head stops (the service's state is saved); optional: most die with the head cleanly. */
   stop?(state: ClusterState): Promise<void>;
+}
+
+export interface HeadNeeds {
+  mounts?: Mount[];
 }

@@ -196,11 +196,13 @@ export function restStep(accounting: boolean): { name: string; start: string; pr
     name: 'slurmrestd',
     programs: ['slurmrestd', 'pgrep', 'tail'],
     start: [
-      'rm -f /run/slurmrestd/slurmrestd.sock',
+      'mkdir -p -m 0700 /run/slurmrestd && rm -f /run/slurmrestd/slurmrestd.sock',
       // A container's seccomp profile refuses unshare(2) (Docker's default): slurmrestd then does without.
       'sec=disable_user_check; unshare --ipc true 2>/dev/null || sec=$sec,disable_unshare_sysv,disable_unshare_files',
       `SLURM_JWT=daemon SLURMRESTD_SECURITY=$sec setsid slurmrestd -a rest_auth/jwt${accounting ? '' : ' -s openapi/v0.0.38'} unix:/run/slurmrestd/slurmrestd.sock </dev/null >>/var/log/slurm/slurmrestd.log 2>&1 &`,
-      'for _ in $(seq 200); do [ -S /run/slurmrestd/slurmrestd.sock ] && break; pgrep -x slurmrestd >/dev/null || { echo "slurmrestd exited:" >&2; tail -5 /var/log/slurm/slurmrestd.log >&2; exit 1; }; sleep 0.05; done',
+      // Its pid first: right after the fork the child may not be called slurmrestd yet.
+      'pid=$!',
+      'for _ in $(seq 200); do [ -S /run/slurmrestd/slurmrestd.sock ] && break; kill -0 $pid 2>/dev/null || pgrep -x slurmrestd >/dev/null || { echo "slurmrestd exited:" >&2; tail -5 /var/log/slurm/slurmrestd.log >&2; exit 1; }; sleep 0.05; done',
     ].join('\n'),
   };
 }

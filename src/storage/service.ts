@@ -2,6 +2,7 @@
 import type { HeadService } from '../cluster/services.js';
 import { ensureBlobStorage, resumeBlobStorage, startSpecBlobStorage } from './blob.js';
 import { readConnectionStringFile } from './connection-string.js';
+import { AZURITE_HEAD_NEEDS } from './azurite.js';
 
 export const blobService: HeadService = {
   name: 'blob storage',
@@ -10,6 +11,7 @@ export const blobService: HeadService = {
     if (config.storage.blob === 'azure' && config.storage.connectionStringFile) await readConnectionStringFile(config.storage.connectionStringFile);
   },
   wanted: (state) => (state.storage?.blob ?? 'none') !== 'none',
+  headNeeds: async () => AZURITE_HEAD_NEEDS,
   // Azurite takes about a second to answer: launched only; the first command that needs it waits.
   boot: async (state) => void (await startSpecBlobStorage(state.name, { wait: false })),
   waitReady: async (state) => void (await ensureBlobStorage(state.name)),
