@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterPaths } from './paths.js';
 import { down, start, stop, up } from '../app/clusters.js';
 import { parseSpec } from '../spec/load.js';
 import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
@@ -75,13 +74,12 @@ describe('provider docker: clusters', { skip }, () => {
     assert.equal(await shOk(dk, 'sinfo -h -o %D', 'c2'), '2\n', 'a client on a worker reads the fetched configuration');
     assert.equal((await shOk(dk, 'stat -c "%a %U" /etc/munge/munge.key /etc/slurm/slurm.conf')).trim(), '400 root\n644 root');
     // What a node binds from this machine is slurmkit's own program (this Node.js and this
-    // install, read-only) and the cluster's batch folder; Slurm's and munge's files, names,
-    // accounts, logs and secrets come as placed files or volumes.
+    // install, read-only) and nothing else: Slurm's and munge's files, names, accounts, logs,
+    // secrets and batch folders come as placed files or volumes.
     const program = [process.execPath, fileURLToPath(new URL('../../', import.meta.url)).replace(/\/+$/, '')];
-    const batchFolder = [ClusterPaths.of('dk').root, '/run/slurmkit/cluster'];
     for (const c of containers) {
       const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind');
-      const other = binds.filter((m) => !batchFolder.includes(m.Destination) && !(program.includes(m.Destination) && !m.RW)).map((m) => m.Destination);
+      const other = binds.filter((m) => !(program.includes(m.Destination) && !m.RW)).map((m) => `${m.Source} on ${m.Destination}`);
       assert.deepEqual(other, [], `${c.Labels['slurmkit.node']} binds ${other.join(', ')}`);
     }
     // A node's system accounts are its image's (their ids need not be this machine's): the
@@ -94,7 +92,7 @@ describe('provider docker: clusters', { skip }, () => {
     assert.deepEqual((await docker.listContainers({ all: true, filters: { label: [`slurmkit.id=${dk.id}`] } })).length, 0, 'stop left containers');
     assert.deepEqual(
       (await engineLeftovers(docker, dk.id)).sort(),
-      ['home', 'logs', 'shared', 'slurm-state'].map((v) => `volume sk-dk-${dk.id}-${v}`),
+      ['home', 'logs', 'shared', 'slurm-state', 'work'].map((v) => `volume sk-dk-${dk.id}-${v}`),
     );
     const again = await start('dk');
     assert.equal(await shOk(again, 'cat /shared/file', 'c2'), 'kept\n');

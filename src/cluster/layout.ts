@@ -1,5 +1,5 @@
 import type { Mount, NodeFile, NodeSpec } from '../providers/types.js';
-import { HEAD_SECRETS, type ClusterPaths } from './paths.js';
+import { HEAD_SECRETS, NODE_WORK, type ClusterPaths } from './paths.js';
 import { JWT_KEY_PATH } from '../slurm/render.js';
 import { MAX_ID, MIN_ID } from '../spec/names.js';
 import { dirname, join } from 'node:path';
@@ -154,6 +154,7 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
           { type: 'volume', name: 'logs', target: '/var/log/slurm' },
           { type: 'volume', name: 'home', target: '/home' },
           { type: 'volume', name: 'shared', target: '/shared' },
+          { type: 'volume', name: 'work', target: NODE_WORK },
         ] as const)
       : ([
           { type: 'bind', source: paths.mungeRun, target: '/run/munge' },
@@ -166,8 +167,8 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
           { type: 'bind', source: sp.group, target: '/etc/group', readOnly: true },
           { type: 'bind', source: sp.home, target: '/home' },
           { type: 'bind', source: sp.shared, target: '/shared' },
+          ...hideOtherClusters(paths),
         ] as const)),
-    ...hideOtherClusters(paths),
   ];
   if (node.role === 'head' && own) {
     // Its secrets (munge key, JWT key, blob account, database password) are placed files in memory.
@@ -193,7 +194,7 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
     mounts.push({ type: 'tmpfs', target: '/etc/munge', mode: '0700', readOnly: true });
   }
   // The cluster's secrets folder, at its host path, is an empty read-only folder in every node.
-  mounts.push({ type: 'tmpfs', target: paths.secrets, mode: '0700', readOnly: true });
+  if (!own) mounts.push({ type: 'tmpfs', target: paths.secrets, mode: '0700', readOnly: true });
   return mounts;
 }
 

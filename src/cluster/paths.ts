@@ -16,6 +16,12 @@ export function homeTag(): string {
 
 export { HEAD_SECRETS } from '../slurm/render.js';
 
+/**
+ * slurmkit's own folder in every node that does not see the cluster folder: a volume of the
+ * cluster that all its nodes mount (batch folders live there).
+ */
+export const NODE_WORK = '/var/lib/slurmkit';
+
 /** The layout of one cluster's folder on the host. Nothing else on the host is written. */
 export class ClusterPaths {
   constructor(readonly root: string) {}

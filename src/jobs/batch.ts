@@ -4,27 +4,23 @@
  * undone, and reports each blob exactly once.
  */
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterPaths } from '../cluster/paths.js';
 import { runInHead } from '../cluster/nodes.js';
 import { requireState } from '../cluster/state.js';
 import { SlurmkitError } from '../util/errors.js';
 import { checkContainerName } from '../storage/names.js';
 import { shellQuote } from '../util/run.js';
+import { batchFolder } from './folder.js';
 import {
   attemptPath,
   claimDir,
   etagTag,
   logDir,
   manifestPath,
-  readJson,
   SOURCE_KEY,
-  statusDir,
   statusPath,
-  writeJsonAtomic,
   type Attempt,
   type BatchBlob,
   type BatchMode,
@@ -97,71 +93,8 @@ export interface BatchSummary {
 }
 
 const TASK_SCRIPT = fileURLToPath(new URL('./task.js', import.meta.url));
-
-/** Reads the status files of a batch, each once: the poll loop calls it many times. */
-class StatusReader {
-  readonly statuses = new Map<number, BlobStatus>();
-  constructor(private readonly dir: string) {}
-
-  async refresh(): Promise<Map<number, BlobStatus>> {
-    for (const f of await readdir(statusDir(this.dir)).catch(() => [] as string[])) {
-      const m = /^(\d+)\.json$/.exec(f);
-      if (!m || this.statuses.has(Number(m[1]))) continue;
-      const s = await readJson<BlobStatus>(join(statusDir(this.dir), f)).catch(() => undefined);
-      if (s) this.statuses.set(s.index, s);
-    }
-    return this.statuses;
-  }
-
-  /** Forgets a blob's status (and removes its file) before the blob is tried again. */
-  async forget(index: number): Promise<void> {
-    this.statuses.delete(index);
-    await rm(statusPath(this.dir, index), { force: true });
-  }
-}
-
-/** Wakes the poll loop as soon as anything changes in a folder (inotify), or after a timeout. */
-class FolderWatch {
-  private changed = false;
-  private wake: (() => void) | undefined;
-  private readonly watcher: FSWatcher | undefined;
-
-  constructor(dir: string) {
-    try {
-      this.watcher = watch(dir, () => {
-        this.changed = true;
-        this.wake?.();
-      });
-      this.watcher.on('error', () => undefined); // the timeout alone paces the loop then
-    } catch {
-      this.watcher = undefined;
-    }
-  }
-
-  /** Resolves at once if something changed since the last call, else on the next change or after `ms`. */
-  next(ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.changed || signal?.aborted) {
-      this.changed = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        this.wake = undefined;
-        this.changed = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener('abort', done, { once: true });
-      this.wake = done;
-    });
-  }
-
-  close(): void {
-    this.watcher?.close();
-  }
-}
+/** The jobs' connection string in a batch folder, for tasks without signed URLs. */
+const CONNECTION_STRING = 'connection-string';
 
 function countPerNode(statuses: Iterable<BlobStatus>): Record<string, number> {
   const perNode: Record<string, number> = {};
@@ -227,9 +160,9 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     return summary;
   }
 
-  const dir = join(ClusterPaths.of(opts.cluster).root, 'batches', batchId);
-  await mkdir(statusDir(dir), { recursive: true, mode: 0o700 });
-  await mkdir(logDir(dir), { recursive: true });
+  const folder = batchFolder(state, batchId);
+  const dir = folder.inNodes;
+  await folder.mkdirs('status', 'logs');
   const sign = opts.storage.signedUrl?.bind(opts.storage);
   if (sign) {
     const day = 24 * 3600;
@@ -238,24 +171,27 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       b.putUrl = await sign(opts.output, b.name, 'cw', day);
     }
   }
+  // Without signed URLs, tasks use the jobs' connection string: a copy in the batch folder (root's only).
+  if (!sign) await folder.write(CONNECTION_STRING, await readFile(opts.storage.connectionStringFile, 'utf8'));
   const manifest: Manifest = {
     batchId,
     cluster: opts.cluster,
     input: opts.input,
     output: opts.output,
     mode: opts.mode,
-    connectionStringFile: opts.storage.connectionStringFile,
+    connectionStringFile: join(dir, CONNECTION_STRING),
     blobs: todo,
   };
-  await writeJsonAtomic(manifestPath(dir), manifest);
+  await folder.writeJson(relative(dir, manifestPath(dir)), manifest);
 
   const workerCpus = state.nodes.filter((n) => n.role === 'worker').length;
   const maxAttempts = opts.maxAttempts ?? 3;
   const startedAt = Date.now() - Math.round(performance.now() - t0);
   let submittedAt = startedAt;
-  const reader = new StatusReader(dir);
-  let statuses = reader.statuses;
-  const folder = new FolderWatch(statusDir(dir));
+  const statuses = new Map<number, BlobStatus>();
+  const refresh = async () => {
+    for (const s of await folder.newStatuses(new Set(statuses.keys()))) statuses.set(s.index, s);
+  };
   try {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       // A blob is retried when no task reported on it (its task died) or its storage I/O failed.
@@ -264,13 +200,18 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
         return !s || (s.state === 'failed' && s.retryable && attempt > 1);
       });
       if (pending.length === 0) break;
-      for (const b of pending) if (statuses.has(b.index)) await reader.forget(b.index);
+      // A blob tried again loses its status first.
+      for (const b of pending) {
+        if (!statuses.has(b.index)) continue;
+        statuses.delete(b.index);
+        await folder.remove(relative(dir, statusPath(dir, b.index)));
+      }
       const tasks = Math.max(1, Math.min(pending.length, opts.tasks ?? workerCpus));
       // Largest first, so that no big image is left for the end while the other tasks idle.
       const indices = [...pending].sort((a, b) => b.size - a.size || a.index - b.index).map((b) => b.index);
       const plan: Attempt = { attempt, tasks, indices };
-      await mkdir(claimDir(dir, attempt), { recursive: true, mode: 0o700 });
-      await writeJsonAtomic(attemptPath(dir, attempt), plan);
+      await folder.mkdirs(relative(dir, claimDir(dir, attempt)));
+      await folder.writeJson(relative(dir, attemptPath(dir, attempt)), plan);
       const taskCmd = [process.execPath, TASK_SCRIPT, dir, String(attempt), '$SLURM_ARRAY_TASK_ID'].map((a) => (a.startsWith('$') ? `"${a}"` : shellQuote(a))).join(' ');
       const sbatch = [
         'sbatch --parsable --requeue',
@@ -283,7 +224,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
       const jobId = (await runInHead(state, sbatch)).trim().split(';')[0]!;
       if (attempt === 1) submittedAt = Date.now();
       plan.jobId = jobId;
-      await writeJsonAtomic(attemptPath(dir, attempt), plan);
+      await folder.writeJson(relative(dir, attemptPath(dir, attempt)), plan);
       summary.jobIds.push(jobId);
       summary.attempts = attempt;
 
@@ -304,7 +245,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
               : 'run the same command again to convert the rest, or give more time with --timeout',
           });
         }
-        statuses = await reader.refresh();
+        await refresh();
         opts.onProgress?.({
           total: todo.length,
           done: [...statuses.values()].filter((s) => s.state === 'done').length,
@@ -327,7 +268,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
           waitingFor = waiting.length > 0 && !started ? `${waiting.length} task(s) pending: ${waiting[0]![2] ?? 'unknown reason'}` : undefined;
           if (gone) {
             // The array is gone from the queue: read the statuses once more, then retry what is missing.
-            statuses = await reader.refresh();
+            await refresh();
             break;
           }
         }
@@ -342,12 +283,12 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
   for (const b of todo) {
     const s = statuses.get(b.index);
     if (s?.state === 'done') summary.converted++;
-    else summary.failed.push({ blob: b.name, reason: s?.reason ?? `no task finished it in ${summary.attempts} attempt(s); see ${logDir(dir)}` });
+    else summary.failed.push({ blob: b.name, reason: s?.reason ?? `no task finished it in ${summary.attempts} attempt(s); see the task logs in ${folder.where.replace(dir, logDir(dir))}` });
   }
   summary.perNode = countPerNode(statuses.values());
   summary.wallMs = Math.round(performance.now() - t0);
   summary.phases = phasesOf(startedAt, submittedAt, startedAt + summary.wallMs, statuses.values());
   summary.imagesPerSecond = summary.wallMs > 0 ? Math.round((summary.converted / summary.wallMs) * 1000 * 100) / 100 : 0;
-  await writeJsonAtomic(join(dir, 'summary.json'), summary);
+  await folder.writeJson('summary.json', summary);
   return summary;
 }
