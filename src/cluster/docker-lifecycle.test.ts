@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { down, start, stop, up } from '../app/clusters.js';
 import { parseSpec } from '../spec/load.js';
 import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
@@ -73,15 +72,13 @@ describe('provider docker: clusters', { skip }, () => {
     );
     assert.equal(await shOk(dk, 'sinfo -h -o %D', 'c2'), '2\n', 'a client on a worker reads the fetched configuration');
     assert.equal((await shOk(dk, 'stat -c "%a %U" /etc/munge/munge.key /etc/slurm/slurm.conf')).trim(), '400 root\n644 root');
-    // What a node binds from this machine is slurmkit's own program (this Node.js and this
-    // install, read-only) and nothing else: Slurm's and munge's files, names, accounts, logs,
-    // secrets and batch folders come as placed files or volumes.
-    const program = [process.execPath, fileURLToPath(new URL('../../', import.meta.url)).replace(/\/+$/, '')];
+    // A node binds nothing of this machine: Slurm's and munge's files, names, accounts, logs,
+    // secrets and batch folders come as placed files or volumes, slurmkit's program in the image.
     for (const c of containers) {
-      const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind');
-      const other = binds.filter((m) => !(program.includes(m.Destination) && !m.RW)).map((m) => `${m.Source} on ${m.Destination}`);
-      assert.deepEqual(other, [], `${c.Labels['slurmkit.node']} binds ${other.join(', ')}`);
+      const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind').map((m) => `${m.Source} on ${m.Destination}`);
+      assert.deepEqual(binds, [], `${c.Labels['slurmkit.node']} binds ${binds.join(', ')}`);
     }
+    assert.equal(await shOk(dk, `${process.execPath} -e 'console.log(process.version)'`, 'c2'), `${process.version}\n`, 'the image has this Node.js');
     // A node's system accounts are its image's (their ids need not be this machine's): the
     // image's munge files show munge as their owner; /etc/hosts names every node.
     assert.equal(await shOk(dk, 'stat -c %U /var/lib/munge; getent hosts c2 | cut -d" " -f1', 'c1'), `munge\n${dk.nodes.find((n) => n.name === 'c2')!.address}\n`);

@@ -97,6 +97,17 @@ describe('the lab site on docker: accounting, users, MPI, REST, blob pipeline, s
     assert.equal(networks.length, 1);
     assert.equal((await shOk(lab, 'hostname')).trim(), 'head');
     assert.equal((await shOk(lab, 'hostname', 'c5')).trim(), 'c5');
+    // Nothing of this machine is bound into a node (slurmkit's program is in the image).
+    for (const c of containers) {
+      const binds = (await docker.getContainer(c.Id).inspect()).Mounts.filter((m) => m.Type === 'bind');
+      assert.deepEqual(binds.map((m) => `${m.Source} on ${m.Destination}`), [], c.Labels[LABEL.node]);
+    }
+    // The head's secrets are root's files in its memory; a worker has none of them.
+    assert.equal(
+      await shOk(lab, 'stat -c "%a %U %n" /run/slurmkit/secrets/blob/account /etc/slurm/slurmdbd.conf; stat -f -c %T /run/slurmkit/secrets'),
+      '600 root /run/slurmkit/secrets/blob/account\n600 root /etc/slurm/slurmdbd.conf\ntmpfs\n',
+    );
+    assert.equal(await shOk(lab, 'ls -A /run/slurmkit/secrets /etc/slurm/slurmdbd.conf /etc/mysql/init.sql 2>/dev/null | wc -l', 'c3'), '0\n');
   });
 
   test('accounting: slurmdbd and MariaDB run in the head, and a job run with srun is in sacct as COMPLETED', { timeout: 60_000 }, async () => {
@@ -323,6 +334,9 @@ describe('the REST API on docker', { skip }, () => {
           `${process.execPath} -e 'require("http").request({socketPath: "/run/slurmrestd/slurmrestd.sock", path: "${REST_API}/nodes"}, (r) => console.log(r.statusCode)).end()'`,
         );
         assert.equal(bare.trim(), '401');
+        // The key that signs tokens is the head's alone: root's, in memory; no worker has it.
+        assert.equal(await shOk(state, 'stat -c "%a %U" /run/slurmkit/secrets/jwt/jwt_hs256.key; stat -f -c %T /run/slurmkit/secrets'), '600 root\ntmpfs\n');
+        assert.equal((await sh(state, 'test -e /run/slurmkit/secrets/jwt/jwt_hs256.key', 'c1')).exitCode, 1);
       } finally {
         await down('drest', { force: true });
       }

@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { defaultRecipe, ensureImage, imageTag, listImages, recipeHash, removeImages, type ImageRecipe } from './image.js';
+import { fileURLToPath } from 'node:url';
+import { defaultRecipe, ensureImage, ensureRuntime, imageTag, listImages, recipeHash, removeImages, type ImageRecipe } from './image.js';
 import { useTestEngine } from '../../testing/dockerd.js';
 
 const { skip, engine } = await useTestEngine({ before, after }, { image: false });
@@ -15,7 +16,8 @@ const { skip, engine } = await useTestEngine({ before, after }, { image: false }
 /** Runs a command in a throwaway container of `tag`; its exit code and output. */
 async function runIn(tag: string, cmd: string[]): Promise<{ code: number; out: string }> {
   const docker = engine().docker;
-  const container = await docker.createContainer({ Image: tag, Cmd: cmd, HostConfig: { NetworkMode: 'none' } });
+  // With a TTY, the log is the plain output (no stream headers).
+  const container = await docker.createContainer({ Image: tag, Cmd: cmd, Tty: true, HostConfig: { NetworkMode: 'none' } });
   try {
     await container.start();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
@@ -82,6 +84,37 @@ describe('node image cache', { skip }, () => {
       const { tag } = await ensureImage(engine().docker);
       const r = await runIn(tag, ['bash', '-c', 'ls -A /etc/munge; test ! -e /etc/munge/munge.key']);
       assert.equal(r.code, 0, `found: ${r.out}`);
+    } finally {
+      process.env.SLURMKIT_IMAGE_CACHE = cache;
+    }
+  });
+
+  test("slurmkit's program goes into the node image as one more layer, once, and runs there at this machine's paths", { timeout: 300_000 }, async () => {
+    delete process.env.SLURMKIT_IMAGE_CACHE;
+    try {
+      const docker = engine().docker;
+      const base = await ensureImage(docker);
+      // An earlier version of the program, as a build of yesterday's slurmkit left it.
+      const earlier = `${base.tag.split(':')[1]}-000000000000`;
+      const old = await docker.createContainer({ Image: base.tag, Cmd: ['true'] });
+      await old.commit({ repo: 'slurmkit-node', tag: earlier, changes: [`LABEL slurmkit.image=${earlier}`] } as object);
+      await old.remove();
+      const made = performance.now();
+      const withProgram = await ensureRuntime(docker, base);
+      console.log(`# program layer made in ${Math.round(performance.now() - made)} ms`);
+      assert.match(withProgram.tag, new RegExp(`^${base.tag}-[0-9a-f]{12}$`));
+      const task = fileURLToPath(new URL('../../jobs/task.js', import.meta.url));
+      const r = await runIn(withProgram.tag, [process.execPath, '-e', `console.log(process.version + ' ' + require('fs').existsSync(${JSON.stringify(task)}))`]);
+      assert.equal(r.out.trim(), `${process.version} true`);
+      // Made once: a second ensure finds it in the engine.
+      const t0 = performance.now();
+      assert.equal((await ensureRuntime(docker, base)).tag, withProgram.tag);
+      assert.ok(performance.now() - t0 < 2_000);
+      // The earlier version is gone from the engine; the current one is there, beside the node
+      // image it is made from; no build container is left.
+      const listed = (await listImages(docker)).filter((i) => i.inEngine).map((i) => `${i.tag} ${i.current ? 'current' : 'stale'}`);
+      assert.deepEqual(listed.sort(), [`${base.tag} current`, `${withProgram.tag} current`].sort());
+      assert.deepEqual(await docker.listContainers({ all: true }), []);
     } finally {
       process.env.SLURMKIT_IMAGE_CACHE = cache;
     }

@@ -8,9 +8,11 @@
  * cluster's key reaches its nodes when they start.
  */
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { SlurmkitError } from '../../util/errors.js';
 import { run, which } from '../../util/run.js';
@@ -158,6 +160,83 @@ export async function ensureImage(docker: Docker, recipe = defaultRecipe(), log?
   return { tag, source: built ? 'built' : 'cache' };
 }
 
+/** This install of slurmkit: its package.json, dist/ and node_modules/. */
+const INSTALL = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/+$/, '');
+
+/**
+ * slurmkit's own program, which nodes run (Azurite in the head, batch tasks on the workers):
+ * this Node.js and this install, at the same paths as on this machine, so that the commands
+ * slurmkit gives nodes name them as it names them here.
+ */
+export function runtimePaths(): string[] {
+  return [process.execPath, ...['package.json', 'package-lock.json', 'dist', 'node_modules'].map((p) => join(INSTALL, p))];
+}
+
+/**
+ * What nodes never run: the compiler, type declarations, source maps, documents and tests. Half
+ * of the files, and the engine's time to add the layer goes by the file.
+ */
+const RUNTIME_EXCLUDES = [join(INSTALL, 'node_modules/typescript'), join(INSTALL, 'node_modules/@types'), '*.d.ts', '*.d.mts', '*.d.cts', '*.map', '*.md', '*.test.js'].map((e) =>
+  e.replace(/^\/+/, ''),
+);
+
+/**
+ * The hash of the program nodes run: Node.js's version and path, the install's path, the
+ * dependencies as package-lock.json pins them, and every file of dist/. Cheap (dist/ is small).
+ */
+export async function runtimeHash(): Promise<string> {
+  const hash = createHash('sha256').update(`${process.version}\0${process.execPath}\0${INSTALL}\0`);
+  hash.update(await readFile(join(INSTALL, 'package-lock.json')).catch(() => Buffer.from('no lock')));
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) await walk(path);
+      else hash.update(`${relative(INSTALL, path)}\0`).update(await readFile(path));
+    }
+  };
+  await walk(join(INSTALL, 'dist'));
+  return hash.digest('hex').slice(0, 12);
+}
+
+/**
+ * The node image with slurmkit's program in it, made from the node image by adding one layer
+ * (a container of it gets the files, then is committed), tagged by both hashes: no registry, no
+ * bind of this machine's files into nodes. Made once per program version and engine.
+ */
+export async function ensureRuntime(docker: Docker, base: EnsuredImage, log?: (line: string) => void): Promise<EnsuredImage> {
+  const hash = `${base.tag.split(':')[1]}-${await runtimeHash()}`;
+  const tag = `${IMAGE_REPO}:${hash}`;
+  try {
+    await docker.getImage(tag).inspect();
+    return { tag, source: base.source };
+  } catch (err) {
+    if (isUnreachable(err)) throw unreachableError(err);
+    if (statusOf(err) !== 404) throw err;
+  }
+  log?.(`adding slurmkit's program to ${base.tag} as ${tag}`);
+  const container = await docker.createContainer({ Image: base.tag, Cmd: ['true'], Labels: { [LABEL.image]: `${hash}-build` } });
+  try {
+    const tar = spawn('tar', ['-c', '-f', '-', ...RUNTIME_EXCLUDES.map((e) => `--exclude=${e}`), '-C', '/', ...runtimePaths().map((p) => p.replace(/^\/+/, ''))], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number>((resolve) => tar.on('close', (code) => resolve(code ?? 1)));
+    await container.putArchive(tar.stdout, { path: '/' });
+    if ((await exited) !== 0) throw new SlurmkitError('COMMAND_FAILED', `could not pack slurmkit's program for ${tag}: ${stderr.trim()}`);
+    await container.commit({ repo: IMAGE_REPO, tag: hash, changes: [`LABEL ${LABEL.image}=${hash}`] } as object);
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+  // Earlier versions of the program go (a few hundred MiB each), unless a cluster still runs on one.
+  const earlier = await docker.listImages({ filters: { label: [LABEL.image] } } as Docker.ListImagesOptions);
+  for (const img of earlier) {
+    const other = img.Labels?.[LABEL.image];
+    if (other && other !== hash && other.includes('-')) await docker.getImage(`${IMAGE_REPO}:${other}`).remove().catch(() => undefined);
+  }
+  return { tag, source: base.source };
+}
+
 export interface ImageEntry {
   tag: string;
   /** In the engine, in the cache, or both. */
@@ -169,11 +248,12 @@ export interface ImageEntry {
 
 /** slurmkit's node images: those the engine has (by label) and the tarballs in the cache. */
 export async function listImages(docker: Docker | undefined): Promise<ImageEntry[]> {
-  const current = recipeHash(defaultRecipe());
+  const base = recipeHash(defaultRecipe());
+  const current = new Set([base, `${base}-${await runtimeHash()}`]);
   const entries = new Map<string, ImageEntry>();
   const entry = (hash: string): ImageEntry => {
     let e = entries.get(hash);
-    if (!e) entries.set(hash, (e = { tag: `${IMAGE_REPO}:${hash}`, inEngine: false, cached: false, sizeBytes: 0, current: hash === current }));
+    if (!e) entries.set(hash, (e = { tag: `${IMAGE_REPO}:${hash}`, inEngine: false, cached: false, sizeBytes: 0, current: current.has(hash) }));
     return e;
   };
   for (const file of await readdir(imageCache()).catch(() => [] as string[])) {
@@ -200,11 +280,12 @@ export async function listImages(docker: Docker | undefined): Promise<ImageEntry
 
 /** Removes node images from the engine and the cache: one hash, or every one but the current. */
 export async function removeImages(docker: Docker | undefined, which_: { hash: string } | 'stale' | 'all'): Promise<string[]> {
-  const current = recipeHash(defaultRecipe());
   const removed: string[] = [];
-  for (const e of await listImages(docker)) {
+  // Images with slurmkit's program first: they are made from a node image.
+  const entries = (await listImages(docker)).sort((a, b) => Number(b.tag.includes('-')) - Number(a.tag.includes('-')));
+  for (const e of entries) {
     const hash = e.tag.split(':')[1]!;
-    const wanted = which_ === 'all' || (which_ === 'stale' ? hash !== current : hash === which_.hash);
+    const wanted = which_ === 'all' || (which_ === 'stale' ? !e.current : hash === which_.hash || hash.startsWith(`${which_.hash}-`));
     if (!wanted) continue;
     if (e.inEngine && docker) {
       try {

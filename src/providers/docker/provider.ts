@@ -1,5 +1,4 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type {
@@ -21,7 +20,7 @@ import { SlurmkitError } from '../../util/errors.js';
 import { packTar } from '../../util/tar.js';
 import { run, sleep, which } from '../../util/run.js';
 import { LABEL, engine, engineEndpoint, engineMessage, isUnreachable, reachable, statusOf, unreachableError } from './engine.js';
-import { defaultRecipe, ensureImage, imageTag, type EnsuredImage } from './image.js';
+import { defaultRecipe, ensureImage, ensureRuntime, imageTag, type EnsuredImage } from './image.js';
 import { installFilesScript } from '../files.js';
 
 const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -45,16 +44,6 @@ const MAIN = [
 ].join('\n');
 /** Programs of the node's own machinery, left out of `list` (as the local provider leaves out its init). */
 const MACHINERY = new Set(['docker-init', 'tini', 'tini-static', 'bash', 'sleep']);
-
-/**
- * slurmkit's own runtime, which head services (Azurite) and batch tasks run: this Node.js and
- * this install (dist/ and node_modules/), bound read-only at the same paths. A step for an
- * engine on this machine, whose binds see its files; an engine elsewhere needs them in the image.
- */
-const RUNTIME: Mount[] = [
-  { type: 'bind', source: process.execPath, target: process.execPath, readOnly: true },
-  { type: 'bind', source: fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/+$/, ''), target: fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/+$/, ''), readOnly: true },
-];
 
 const networkName = (label: ClusterLabel): string => `sk-${label.name}-${label.id}`;
 const volumeName = (label: ClusterLabel, name: string): string => `sk-${label.name}-${label.id}-${name}`;
@@ -133,9 +122,12 @@ export class DockerProvider implements NodeProvider {
   private readonly docker = engine();
   private image: Promise<EnsuredImage> | undefined;
 
-  /** Makes sure the engine has the node image (built and imported the first time). */
+  /**
+   * Makes sure the engine has the node image (built and imported the first time) with
+   * slurmkit's own program in it (added once per version of the program).
+   */
   prepare(log?: (line: string) => void): Promise<EnsuredImage> {
-    this.image ??= ensureImage(this.docker, defaultRecipe(), log);
+    this.image ??= ensureImage(this.docker, defaultRecipe(), log).then((base) => ensureRuntime(this.docker, base, log));
     this.image.catch(() => (this.image = undefined));
     return this.image;
   }
@@ -259,7 +251,7 @@ export class DockerProvider implements NodeProvider {
   private async createNode(req: CreateNodesRequest, node: NodeSpec, tag: string, made: string[]): Promise<void> {
     const { label, network } = req;
     const name = containerName(label, node.hostname);
-    const mounts = engineMounts([...RUNTIME, ...node.mounts], (v) => volumeName(label, v));
+    const mounts = engineMounts(node.mounts, (v) => volumeName(label, v));
     const options: Docker.ContainerCreateOptions = {
       name,
       Image: tag,
