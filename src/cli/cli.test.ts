@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSpec } from '../spec/load.js';
 import { scanLabeledProcesses } from '../providers/local/procscan.js';
+import { runInTerminal } from '../testing/cli.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const execFileP = promisify(execFile);
@@ -454,6 +455,13 @@ describe('slurmkit CLI', () => {
     test('exec srun -N2 hostname runs on c1 and c2', async () => {
       const r = await expectExit(['exec', NAME, '--', 'srun', '-N2', 'hostname'], 0, { timeoutMs: 60_000 });
       assert.deepEqual(r.stdout.trim().split('\n').sort(), ['c1', 'c2']);
+    });
+
+    test('shell at a terminal: an interactive bash in the node with a terminal of its own, its exit code passed on', async () => {
+      const shell = await runInTerminal(['shell', NAME, '--node', 'c2'], 'echo "in-$(hostname) $(tty)"\nexit 7\n', { home });
+      assert.equal(shell.code, 7, shell.screen);
+      assert.match(shell.screen, new RegExp(`\\[root@${NAME}:c2 [^\\]]*\\]# `), 'the prompt names the cluster and node');
+      assert.match(shell.screen, /in-c2 \/dev\/pts\/\d+/, shell.screen);
     });
 
     test('exec --node nosuch: exit 3 listing the nodes', async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { down, start, stop, up } from '../app/clusters.js';
 import { parseSpec } from '../spec/load.js';
 import { cleanupHome, hostSnapshot, leftoversOf, shOk, useTempHome } from '../testing/harness.js';
-import { runCli } from '../testing/cli.js';
+import { runCli, runInTerminal } from '../testing/cli.js';
 import { engineLeftovers, useTestEngine } from '../testing/dockerd.js';
 
 // An engine as on a user's machine: it turns ip_forward on and the FORWARD policy to DROP.
@@ -143,6 +143,12 @@ describe('provider docker: the CLI verbs', { skip }, () => {
         ['c2', true, 'idle', 'munged,slurmd'],
       ],
     );
+
+    // shell at a terminal: an interactive bash in the node, with a terminal of its own, its exit code passed on.
+    const shell = await runInTerminal(['shell', 'verbs', '--node', 'c1'], 'echo "in-$(hostname) $(tty)"\nexit 7\n', { home });
+    assert.equal(shell.code, 7, shell.screen);
+    assert.match(shell.screen, /\[root@verbs:c1 [^\]]*\]# /, 'the prompt names the cluster and node');
+    assert.match(shell.screen, /in-c1 \/dev\/pts\/\d+/, shell.screen);
 
     const exec = await cli('exec', 'verbs', '--node', 'c2', '--', 'bash', '-c', 'hostname; exit 3');
     assert.equal(exec.code, 3);

@@ -55,3 +55,26 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
     });
   });
 }
+
+/**
+ * The CLI as a user runs it at a terminal: inside a pseudo-terminal (util-linux `script`), typing
+ * `keys`. Its exit code and everything the terminal showed. stdin stays open until it exits, as
+ * a user's keyboard does.
+ */
+export function runInTerminal(args: string[], keys: string, opts: Pick<CliOptions, 'home' | 'timeoutMs'> = {}): Promise<{ code: number | null; screen: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.home ? { SLURMKIT_HOME: opts.home } : {}), TERM: 'dumb' };
+  delete env.NODE_TEST_CONTEXT;
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-q', '-e', '-c', [BIN, ...args].map(q).join(' '), '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (screen += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (screen += c));
+    child.stdin.write(keys);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen });
+    });
+  });
+}
