@@ -72,14 +72,17 @@ async function removeDockerChains(before: string): Promise<void> {
  * on a user's machine: turns on ip_forward and sets the FORWARD policy to DROP; stop() puts both
  * back as they were.
  */
-export async function startTestEngine(opts: { ipForward?: boolean } = {}): Promise<TestEngine> {
+export async function startTestEngine(opts: { ipForward?: boolean; netns?: string } = {}): Promise<TestEngine> {
   const id = randomBytes(3).toString('hex');
   const root = join('/var/lib/slurmkit-test', `dockerd-${id}`);
   const execRoot = `/run/skd-${id}`;
   await mkdir(root, { recursive: true, mode: 0o700 });
   const socket = join(root, 'docker.sock');
   const host = `unix://${socket}`;
-  const firewallBefore = await iptablesRules();
+  // In a network namespace of its own (a host of a test swarm), the engine's firewall and
+  // forwarding are that namespace's: nothing of this machine's to keep or put back.
+  const ownNet = opts.netns !== undefined;
+  const firewallBefore = ownNet ? '' : await iptablesRules();
   const forwardingBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
   const policyBefore = /^:FORWARD (\w+)/m.exec(firewallBefore)?.[1];
   const args = [
@@ -91,10 +94,12 @@ export async function startTestEngine(opts: { ipForward?: boolean } = {}): Promi
     `--pidfile=${join(root, 'dockerd.pid')}`,
     `--host=${host}`,
     '--bridge=none',
-    `--ip-forward=${opts.ipForward ? 'true' : 'false'}`,
+    `--ip-forward=${opts.ipForward || ownNet ? 'true' : 'false'}`,
     '--log-level=warn',
   ];
-  const child: ChildProcess = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  // nsenter --net, not `ip netns exec`, which would hide /sys/fs/cgroup from the engine.
+  const [cmd, argv] = ownNet ? ['nsenter', [`--net=/run/netns/${opts.netns}`, 'setpriv', ...args]] : ['setpriv', args];
+  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log = (log + d).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -139,8 +144,8 @@ export async function startTestEngine(opts: { ipForward?: boolean } = {}): Promi
       const stopped = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
       if (!stopped) child.kill('SIGKILL');
       await exited;
-      await removeDockerChains(firewallBefore);
-      if (opts.ipForward) {
+      if (!ownNet) await removeDockerChains(firewallBefore);
+      if (opts.ipForward && !ownNet) {
         await writeFile('/proc/sys/net/ipv4/ip_forward', forwardingBefore);
         if (policyBefore) await run('iptables', ['-P', 'FORWARD', policyBefore], { allowFailure: true });
       }

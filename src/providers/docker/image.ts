@@ -304,3 +304,41 @@ export async function removeImages(docker: Docker | undefined, which_: { hash: s
   }
   return removed;
 }
+
+/**
+ * Copies an image from one engine to others that lack it, without a registry: the engine's own
+ * save (a tarball stream) into each other's load, side by side. An engine is skipped when it has
+ * the tag with the same content (image id). Returns the engines it loaded.
+ */
+export async function distributeImage(source: Docker, targets: { name: string; docker: Docker }[], tag: string, log?: (line: string) => void): Promise<string[]> {
+  const id = (await source.getImage(tag).inspect()).Id;
+  const missing: { name: string; docker: Docker }[] = [];
+  for (const t of targets) {
+    const has = await t.docker
+      .getImage(tag)
+      .inspect()
+      .then((i) => i.Id === id)
+      .catch((err: unknown) => {
+        if (isUnreachable(err)) throw unreachableError(err);
+        return false;
+      });
+    if (!has) missing.push(t);
+  }
+  await Promise.all(
+    missing.map(async (t) => {
+      log?.(`loading ${tag} into the engine of ${t.name}`);
+      const saved = (await source.getImage(tag).get()) as NodeJS.ReadableStream;
+      const loading = await t.docker.loadImage(saved, { quiet: true });
+      await new Promise<void>((resolve, reject) =>
+        t.docker.modem.followProgress(loading, (err: Error | null, out: { error?: string }[]) => {
+          const failed = err?.message ?? out.find((o) => o.error)?.error;
+          if (failed) reject(new SlurmkitError('COMMAND_FAILED', `the engine of ${t.name} did not load ${tag}: ${failed}`));
+          else resolve();
+        }),
+      );
+      const loaded = await t.docker.getImage(tag).inspect();
+      if (loaded.Id !== id) throw new SlurmkitError('COMMAND_FAILED', `the engine of ${t.name} holds ${tag} as ${loaded.Id}, not ${id}`);
+    }),
+  );
+  return missing.map((t) => t.name);
+}
