@@ -12,7 +12,7 @@ import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
 import { SlurmkitError } from '../util/errors.js';
 import { shellQuote as q, sleep } from '../util/run.js';
-import { readJson, statusDir, writeJsonAtomic, type BlobStatus } from './manifest.js';
+import { readJson, statusDir, type BlobStatus } from './manifest.js';
 
 export interface BatchFolder {
   /** The folder as the nodes see it: what tasks are given. */
@@ -39,6 +39,9 @@ export function batchFolder(state: ClusterState, batchId: string): BatchFolder {
 }
 
 const statusFile = /^(\d+)\.json$/;
+
+/** A batch file's JSON, as tasks write theirs (manifest.ts). */
+const jsonText = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
 
 class HostFolder implements BatchFolder {
   readonly where: string;
@@ -74,7 +77,7 @@ class HostFolder implements BatchFolder {
   }
 
   writeJson(rel: string, value: unknown): Promise<void> {
-    return writeJsonAtomic(join(this.inNodes, rel), value);
+    return this.write(rel, jsonText(value));
   }
 
   remove(rel: string): Promise<void> {
@@ -156,7 +159,7 @@ class VolumeFolder implements BatchFolder {
   }
 
   writeJson(rel: string, value: unknown): Promise<void> {
-    return this.write(rel, `${JSON.stringify(value, null, 2)}\n`);
+    return this.write(rel, jsonText(value));
   }
 
   async remove(rel: string): Promise<void> {
