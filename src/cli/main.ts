@@ -8,6 +8,7 @@ import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import { listClusters, listNodes, showCluster, logSource, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
+import { hostsOf } from '../cluster/placement.js';
 import { PROVIDER_TYPES } from '../spec/schema.js';
 import { asClusterUser } from '../app/users.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
@@ -146,10 +147,11 @@ export function buildCli(): Command {
     .option('--json', 'print as JSON')
     .action(async (name, opts) => {
       const nodes = await listNodes(name);
+      const hosts = nodes.some((n) => n.host !== null);
       print(opts.json, nodes, () =>
         renderTable(
-          ['NODE', 'ROLE', 'ADDRESS', 'RUNNING', 'SLURM', 'PROCESSES'],
-          nodes.map((n) => [n.name, n.role, n.address, n.running ? 'yes' : 'no', n.slurmState ?? '-', n.processes.join(',') || '-']),
+          ['NODE', 'ROLE', ...(hosts ? ['HOST'] : []), 'ADDRESS', 'RUNNING', 'SLURM', 'PROCESSES'],
+          nodes.map((n) => [n.name, n.role, ...(hosts ? [n.host ?? '-'] : []), n.address, n.running ? 'yes' : 'no', n.slurmState ?? '-', n.processes.join(',') || '-']),
         ),
       );
     });
@@ -257,11 +259,21 @@ export function buildCli(): Command {
 
   program
     .command('doctor')
-    .description('check that this machine can run clusters (local, or docker with --provider docker), with a fix for each problem')
+    .description('check that this machine can run clusters (local, docker with --provider docker, or the hosts of a spec with -f), with a fix for each problem')
     .option('--provider <type>', 'the provider to check: local or docker', 'local')
+    .option('-f, --file <spec>', "check the provider of this spec (a swarm's hosts)")
     .option('--json', 'print as JSON')
     .action(async (opts) => {
-      const checks = await doctor(providerOption(opts.provider));
+      let kind = providerOption(opts.provider);
+      let hosts: ReturnType<typeof hostsOf>;
+      if (opts.file) {
+        const { config } = await loadConfig({ file: opts.file });
+        kind = config.provider.type;
+        hosts = hostsOf(config.provider);
+      } else if (kind === 'swarm') {
+        throw new SlurmkitError('USAGE', '--provider swarm needs the hosts of a spec', { hint: 'run slurmkit doctor -f SPEC with a spec whose provider lists the hosts' });
+      }
+      const checks = await doctor(kind, hosts);
       print(opts.json, checks, () =>
         checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok ? '' : `\n    fix: ${c.fix}`}`).join('\n'),
       );

@@ -7,7 +7,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlurmkitError } from '../util/errors.js';
-import type { Check, NodeProvider, PreflightRequest } from '../providers/types.js';
+import type { Check, NodeProvider, PreflightRequest, ProviderHost } from '../providers/types.js';
 import { providerFor } from '../providers/registry.js';
 import { listStates } from './state.js';
 import { pickSubnet } from './subnet.js';
@@ -70,8 +70,8 @@ function visibilityChecks(provider: NodeProvider): Check[] {
  * The checks `up` cannot do without, for this cluster's provider and features (default: what
  * every template needs); throws PRECONDITION with every failure and its fix.
  */
-export async function preflight(cluster?: { name: string; site: SiteFeatures; provider?: string }): Promise<void> {
-  const provider = providerFor(cluster?.provider ?? 'local');
+export async function preflight(cluster?: { name: string; site: SiteFeatures; provider?: string; hosts?: ProviderHost[] }): Promise<void> {
+  const provider = providerFor(cluster?.provider ?? 'local', cluster?.hosts ? { hosts: cluster.hosts } : {});
   const req = requirementsOf(cluster ? [{ name: `cluster ${cluster.name}`, site: cluster.site }] : await templateSites());
   const failed = [...(await provider.preflight(req)), ...visibilityChecks(provider)].filter((c) => !c.ok);
   if (failed.length > 0) {
@@ -83,8 +83,8 @@ export async function preflight(cluster?: { name: string; site: SiteFeatures; pr
 }
 
 /** Everything every template needs on this provider, each with its fix. */
-export async function doctor(kind = 'local'): Promise<Check[]> {
-  const provider = providerFor(kind);
+export async function doctor(kind = 'local', hosts?: ProviderHost[]): Promise<Check[]> {
+  const provider = providerFor(kind, hosts ? { hosts } : {});
   const checks: Check[] = [...(await provider.preflight({ ...requirementsOf(await templateSites()), thorough: true })), ...visibilityChecks(provider)];
   try {
     const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await provider.takenSubnets())];

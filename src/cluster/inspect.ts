@@ -10,6 +10,8 @@ export interface NodeView {
   name: string;
   role: 'head' | 'worker';
   address: string;
+  /** The host it runs on (where it was found, else where it was placed), for providers of several hosts; else null. */
+  host: string | null;
   /** The node's namespaces exist (its init runs). */
   running: boolean;
   pid: number | null;
@@ -49,6 +51,7 @@ async function nodeViews(state: ClusterState): Promise<NodeView[]> {
       name: n.name,
       role: n.role,
       address: n.address,
+      host: l?.host ?? n.host ?? null,
       running: l?.running ?? false,
       pid: l?.pid ?? null,
       processes: l?.processes ?? [],

@@ -231,6 +231,7 @@ export async function nodeSpecFor(
   const boot = daemonsFor(node, clusterName, site, configFrom).map((d) => d.start);
   return {
     hostname: node.name,
+    ...(node.host ? { host: node.host } : {}),
     index: node.index,
     address: node.address,
     mounts: [...mountsFor(node, paths, site, own), ...services.flatMap((s) => s.mounts ?? [])],

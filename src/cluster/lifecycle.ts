@@ -7,6 +7,7 @@ import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '.
 import { isInService, isReady, type NodeSlurmState } from '../slurm/status.js';
 import type { LeftoverReport } from '../providers/types.js';
 import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
+import { hostsOf, placeNodes } from './placement.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
@@ -61,10 +62,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const { config } = opts;
   const progress = opts.progress ?? Progress.silent();
   const paths = ClusterPaths.of(config.name);
-  await preflight({ name: config.name, site: siteOf(config), provider: config.provider.type });
+  const hosts = hostsOf(config.provider);
+  await preflight({ name: config.name, site: siteOf(config), provider: config.provider.type, ...(hosts ? { hosts } : {}) });
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
-  const nodeProvider = providerOfKind(config.provider.type);
+  const nodeProvider = providerOfKind(config.provider.type, hosts ? { hosts } : {});
   if (nodeProvider.prepare) await progress.phase('node image', () => nodeProvider.prepare!((line) => progress.info(`  ${line}`)));
 
   let state: ClusterState | undefined;
@@ -75,7 +77,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
         await mkdir(paths.root, { recursive: true, mode: 0o700 });
         hold = await holdCluster(config.name, 'up');
         await finishInterrupted(config.name, progress);
-        const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await providerOfKind(config.provider.type).takenSubnets())];
+        const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await nodeProvider.takenSubnets())];
         const workers = config.nodes.map((n) => n.name);
         let subnet = config.network.subnet;
         if (subnet) {
@@ -90,9 +92,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
         }
         const net = planNetwork(subnet, config.head.hostname, workers);
         const id = randomBytes(3).toString('hex');
+        const placed = placeNodes(config.provider, config.head.hostname, workers);
+        const on = (name: string) => (placed ? { host: placed.get(name)! } : {});
         const nodes: NodeRecord[] = [
-          { name: config.head.hostname, role: 'head', index: 0, address: net.addresses[config.head.hostname]! },
-          ...workers.map((w, i): NodeRecord => ({ name: w, role: 'worker', index: i + 1, address: net.addresses[w]! })),
+          { name: config.head.hostname, role: 'head', index: 0, address: net.addresses[config.head.hostname]!, ...on(config.head.hostname) },
+          ...workers.map((w, i): NodeRecord => ({ name: w, role: 'worker', index: i + 1, address: net.addresses[w]!, ...on(w) })),
         ];
         const now = new Date().toISOString();
         return createState({
@@ -105,6 +109,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           phase: 'creating',
           network: net,
           nodes,
+          ...(hosts ? { hosts } : {}),
           site: siteOf(config),
           storage: config.storage,
           timings: [],
@@ -342,7 +347,7 @@ async function usableState(name: string, verb: string): Promise<ClusterState> {
 export async function start(name: string, progress = Progress.silent(), readyTimeoutMs = 60_000, services: HeadService[] = []): Promise<ClusterState> {
   return holding(name, 'start', async () => {
     let state = await usableState(name, 'start');
-    await preflight({ name, site: state.site ?? NO_SITE, provider: state.provider });
+    await preflight({ name, site: state.site ?? NO_SITE, provider: state.provider, ...(state.hosts ? { hosts: state.hosts } : {}) });
     const provider = providerFor(state);
     const running = new Map((await provider.list(labelOf(state))).filter((n) => n.running).map((n) => [n.hostname, n]));
     state = await updateState(name, state.id, (s) => void (s.phase = 'starting'));

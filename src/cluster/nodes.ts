@@ -13,8 +13,8 @@ import type { ClusterState, NodeRecord } from './state.js';
 export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
 
 /** The provider that runs this cluster's nodes, from the registry (tests may override it there). */
-export function providerFor(state: Pick<ClusterState, 'provider'>): NodeProvider {
-  return providerOfKind(state.provider);
+export function providerFor(state: Pick<ClusterState, 'provider' | 'hosts'>): NodeProvider {
+  return providerOfKind(state.provider, state.hosts ? { hosts: state.hosts } : {});
 }
 
 /** Slurm's view of the workers, from inside the head. Undefined while slurmctld does not answer. */

@@ -27,6 +27,8 @@ const nodeRecordSchema = z.strictObject({
   /** Stable index for host-side interface names. */
   index: z.number().int().min(0),
   address: ipv4,
+  /** The host it runs on, for providers of several hosts (swarm). */
+  host: z.string().min(1).optional(),
 });
 
 const stateSchema = z
@@ -47,6 +49,11 @@ const stateSchema = z
       bridge: z.string().min(1).optional(),
     }),
     nodes: z.array(nodeRecordSchema).min(1),
+    /** A swarm's hosts: how each engine is reached (every command of the cluster needs them). */
+    hosts: z
+      .array(z.strictObject({ name: z.string().min(1), endpoint: z.string().min(1), tlsCertPath: z.string().min(1).optional() }))
+      .min(1)
+      .optional(),
     /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */
     site: z.strictObject({ accounting: z.boolean(), rest: z.boolean(), users: z.array(z.string()) }).optional(),
     /** Blob storage from the spec; clusters made before it existed have Azurite on first use. */

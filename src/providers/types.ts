@@ -50,6 +50,11 @@ export interface NetworkRequest {
 export interface NodeSpec {
   /** Hostname inside the node. */
   hostname: string;
+  /**
+   * The machine it runs on, for providers of several (a host name of the swarm provider);
+   * left out, the provider chooses.
+   */
+  host?: string;
   /** Stable small integer, unique in the cluster (names host-side interfaces). */
   index: number;
   address: string;
@@ -103,6 +108,8 @@ export interface NodeStatus {
   /** Host PID of the node's init, when running. */
   pid: number | undefined;
   running: boolean;
+  /** The machine it runs on, for providers of several. */
+  host?: string;
   /** Names of the programs running in the node (e.g. slurmd, munged). */
   processes: string[];
 }
@@ -202,6 +209,20 @@ export interface NodeProvider {
    * throws for a resource it cannot remove: it reports it with the command to retry.
    */
   removeByLabel(select: LabelSelector): Promise<LeftoverReport>;
+}
+
+/** One machine of a provider of several: a Docker engine, by the name the spec gives it. */
+export interface ProviderHost {
+  name: string;
+  /** DOCKER_HOST-style: unix:///path, tcp://host:port or ssh://user@host[:port]. */
+  endpoint: string;
+  /** Folder with ca.pem, cert.pem and key.pem for a tcp:// endpoint with TLS. */
+  tlsCertPath?: string;
+}
+
+/** What a provider is made with, from the cluster's spec (nothing for local and docker). */
+export interface ProviderOptions {
+  hosts?: ProviderHost[];
 }
 
 export class UnsupportedError extends SlurmkitError {

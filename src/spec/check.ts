@@ -6,7 +6,7 @@
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
 import { describe, problem, type Path } from './issues.js';
-import { CONF_KEY, MAX_CONF_VALUE, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
 import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
@@ -84,10 +84,50 @@ export function checkSpec(raw: unknown): string[] {
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
   problems.push(...storageProblems(raw.storage));
+  problems.push(...providerProblems(raw.provider, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : undefined));
 
   const subnet = field(raw.network, 'subnet', networkSchema.shape.subnet);
   if (subnet !== undefined) {
     problems.push(...subnetProblems(subnet, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : 0));
+  }
+  return problems;
+}
+
+/**
+ * A swarm needs its hosts, each named once and reached at its own endpoint; the head on one of
+ * them; room for every worker where hosts cap theirs.
+ */
+function providerProblems(provider: unknown, workers: number | undefined): string[] {
+  const example = '{type: swarm, hosts: [{name: h1, endpoint: "unix:///run/docker.sock"}, {name: h2, endpoint: "ssh://root@10.0.0.2"}]}';
+  if (provider === 'swarm' || (isRecord(provider) && provider.type === 'swarm' && !('hosts' in provider))) {
+    return [problem(['provider'], 'the swarm provider needs the Docker engines of its hosts', `write provider: ${example}`)];
+  }
+  if (!isRecord(provider) || provider.type !== 'swarm' || !Array.isArray(provider.hosts)) return [];
+  const hosts = provider.hosts as unknown[];
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  const names: (string | undefined)[] = [];
+  for (const key of ['name', 'endpoint'] as const) {
+    seen.clear();
+    hosts.forEach((h, index) => {
+      const value = field(h, key, swarmHostSchema.shape[key]);
+      if (key === 'name') names.push(value);
+      if (value === undefined) return;
+      const first = seen.get(value);
+      if (first === undefined) seen.set(value, index);
+      else problems.push(problem(['provider', 'hosts', index, key], `${key} "${value}" is already given at provider.hosts[${first}]`, key === 'name' ? 'give each host its own name' : 'list each engine once'));
+    });
+  }
+  const head = field(provider, 'head', swarmProviderSchema.shape.head.unwrap());
+  if (head !== undefined && names.every((n) => n !== undefined) && !names.includes(head)) {
+    problems.push(problem(['provider', 'head'], `"${head}" is not a host of provider.hosts`, `use one of ${names.join(', ')}, or leave head out for the first host`));
+  }
+  const caps = hosts.map((h) => (isRecord(h) && 'workers' in h ? field(h, 'workers', swarmHostSchema.shape.workers.unwrap()) : Infinity));
+  if (workers !== undefined && caps.every((c) => c !== undefined)) {
+    const room = (caps as number[]).reduce((a, b) => a + b, 0);
+    if (room < workers) {
+      problems.push(problem(['provider', 'hosts'], `the hosts take at most ${room} workers (their workers: limits) but the spec has ${workers}`, 'raise workers: on a host, leave it out on one for no limit, or add a host'));
+    }
   }
   return problems;
 }

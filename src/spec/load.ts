@@ -123,7 +123,7 @@ function toClusterConfig(spec: Spec): ClusterConfig {
   });
   return {
     name: spec.name,
-    provider: { type: typeof spec.provider === 'string' ? spec.provider : spec.provider.type },
+    provider: providerConfig(spec.provider),
     head: { hostname: spec.head.hostname },
     groups,
     nodes,
@@ -135,6 +135,16 @@ function toClusterConfig(spec: Spec): ClusterConfig {
     storage: spec.storage.connectionStringFile === undefined ? { blob: spec.storage.blob } : { blob: spec.storage.blob, connectionStringFile: spec.storage.connectionStringFile },
     ...resolveUsers(spec.users),
   };
+}
+
+function providerConfig(provider: Spec['provider']): ClusterConfig['provider'] {
+  if (typeof provider === 'string') {
+    // A bare "swarm" has no hosts: checkSpec refuses it before this runs.
+    if (provider === 'swarm') throw new Error('provider swarm without hosts');
+    return { type: provider };
+  }
+  if (provider.type !== 'swarm') return { type: provider.type };
+  return { type: 'swarm', hosts: provider.hosts.map((h) => ({ ...h })), head: provider.head ?? provider.hosts[0]!.name };
 }
 
 /** Slurm spells booleans YES/NO. */

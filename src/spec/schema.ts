@@ -35,10 +35,33 @@ export const MAX_CONF_VALUE = 1024;
 const confValue = z.union([z.string(), z.number(), z.boolean()]);
 const confMap = z.record(z.string().regex(CONF_KEY), confValue);
 
-/** Where nodes run: namespaces on this machine, or containers on a Docker engine (DOCKER_HOST or the default socket). */
-export const PROVIDER_TYPES = ['local', 'docker'] as const;
+/**
+ * Where nodes run: namespaces on this machine, containers on a Docker engine (DOCKER_HOST or
+ * the default socket), or containers on the engines of several hosts joined into a Docker Swarm.
+ */
+export const PROVIDER_TYPES = ['local', 'docker', 'swarm'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
-export const providerSchema = z.union([z.enum(PROVIDER_TYPES), z.strictObject({ type: z.enum(PROVIDER_TYPES) })]);
+export const MAX_SWARM_HOSTS = 64;
+/** DOCKER_HOST-style, as Docker's client takes it: unix:///path, tcp://host:port, ssh://[user@]host[:port]. */
+export const ENGINE_ENDPOINT = /^(?:unix:\/\/\/[A-Za-z0-9._/-]+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/(?:[a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9.-]+(?::\d{1,5})?)$/;
+
+export const swarmHostSchema = z.strictObject({
+  name: z.string().regex(HOSTNAME),
+  endpoint: z.string().regex(ENGINE_ENDPOINT),
+  /** A folder with ca.pem, cert.pem and key.pem (as DOCKER_CERT_PATH): TLS for a tcp:// endpoint. */
+  tlsCertPath: z.string().regex(/^\/[^\0]*$/).max(4096).optional(),
+  /** At most this many workers on the host; left out, no limit. */
+  workers: z.number().int().min(0).max(MAX_GROUP_COUNT).optional(),
+});
+
+export const swarmProviderSchema = z.strictObject({
+  type: z.literal('swarm'),
+  hosts: z.array(swarmHostSchema).min(1).max(MAX_SWARM_HOSTS),
+  /** The host the head runs on; left out, the first. */
+  head: z.string().regex(HOSTNAME).optional(),
+});
+
+export const providerSchema = z.union([z.enum(PROVIDER_TYPES), z.strictObject({ type: z.enum(['local', 'docker']) }), swarmProviderSchema]);
 
 export const headSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME).default('head'),
@@ -116,7 +139,8 @@ export type UserSpec = z.output<typeof userSchema>;
  */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(specSchema.shape),
-  provider: ['type'],
+  provider: Object.keys(swarmProviderSchema.shape),
+  'provider.hosts[]': Object.keys(swarmHostSchema.shape),
   head: Object.keys(headSchema.shape),
   'nodes[]': Object.keys(groupSchema.shape),
   'partitions[]': Object.keys(partitionSchema.shape),
@@ -180,7 +204,15 @@ export const KEY_ALIASES: Record<string, string> = {
 export const FIELD_HELP: Record<string, string> = {
   '': 'a spec is a YAML mapping with at least name and nodes; `slurmkit init --template minimal` writes a commented example',
   name: 'use 1-31 lowercase letters, digits or "-", starting with a letter, e.g. name: lab',
-  provider: 'use provider: local (namespaces on this machine) or provider: docker (containers on the engine DOCKER_HOST names)',
+  provider:
+    'use provider: local (namespaces on this machine), provider: docker (containers on the engine DOCKER_HOST names) or provider: {type: swarm, hosts: [...]} (containers on the engines of several hosts)',
+  'provider.hosts': `hosts lists 1 to ${MAX_SWARM_HOSTS} Docker engines, e.g. hosts: [{name: h1, endpoint: "unix:///run/docker.sock"}, {name: h2, endpoint: "ssh://root@10.0.0.2"}]`,
+  'provider.hosts[]': 'each host is a mapping with name and endpoint, e.g. {name: h2, endpoint: "tcp://10.0.0.2:2376", tlsCertPath: /root/.docker/h2}',
+  'provider.hosts[].name': 'use lowercase letters, digits or "-", starting with a letter, e.g. name: h1',
+  'provider.hosts[].endpoint': 'endpoint is where the host\'s engine answers, as DOCKER_HOST takes it: unix:///run/docker.sock, tcp://10.0.0.2:2376 or ssh://root@10.0.0.2',
+  'provider.hosts[].tlsCertPath': 'tlsCertPath is the absolute path of a folder holding ca.pem, cert.pem and key.pem for a tcp:// endpoint, or leave it out',
+  'provider.hosts[].workers': `workers is the most workers this host runs, a whole number from 0 to ${MAX_GROUP_COUNT}, or leave it out for no limit`,
+  'provider.head': 'head is the name of the host (from provider.hosts) that runs the head node, or leave it out for the first host',
   head: 'head is a mapping, e.g. head: {hostname: head}',
   'head.hostname': 'use lowercase letters, digits or "-", starting with a letter, e.g. hostname: head',
   nodes: 'list at least one node group, e.g. nodes: [{name: c, count: 2}]',

@@ -69,9 +69,20 @@ export interface UnixGroupConfig {
   members: string[];
 }
 
+export interface SwarmHostConfig {
+  name: string;
+  endpoint: string;
+  tlsCertPath?: string;
+  /** At most this many workers; left out, no limit. */
+  workers?: number;
+}
+
+/** Where nodes run; a swarm also names its hosts and the head's. */
+export type ProviderConfig = { type: Exclude<ProviderType, 'swarm'> } | { type: 'swarm'; hosts: SwarmHostConfig[]; head: string };
+
 export interface ClusterConfig {
   name: string;
-  provider: { type: ProviderType };
+  provider: ProviderConfig;
   head: { hostname: string };
   groups: NodeGroupConfig[];
   /** All compute nodes, group by group, in index order. */

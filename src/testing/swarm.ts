@@ -41,10 +41,11 @@ async function freeSubnet(): Promise<string> {
 }
 
 /**
- * Starts `count` hosts and joins their engines into a swarm (the first is the manager). On a
- * failure half-way, what was made is removed before the error is thrown.
+ * Starts `count` hosts and joins their engines into a swarm (the first is the manager; with
+ * `join: false` they stay out of any swarm, for code that makes its own). On a failure
+ * half-way, what was made is removed before the error is thrown.
  */
-export async function startTestSwarm(count: number): Promise<TestSwarm> {
+export async function startTestSwarm(count: number, opts: { join?: boolean } = {}): Promise<TestSwarm> {
   const id = randomBytes(3).toString('hex');
   const bridge = `sksw${id}`;
   const subnet = await freeSubnet();
@@ -93,6 +94,7 @@ export async function startTestSwarm(count: number): Promise<TestSwarm> {
         made.engines.push(h.engine);
       }),
     );
+    if (opts.join === false) return { hosts, subnet, stop };
     const [manager, ...others] = hosts;
     await manager!.engine.docker.swarmInit({ ListenAddr: `${manager!.address}:2377`, AdvertiseAddr: manager!.address, ForceNewCluster: false });
     const token = ((await manager!.engine.docker.swarmInspect()) as { JoinTokens: { Worker: string } }).JoinTokens.Worker;

@@ -45,7 +45,7 @@ const MAIN = [
 /** Programs of the node's own machinery, left out of `list` (as the local provider leaves out its init). */
 const MACHINERY = new Set(['docker-init', 'tini', 'tini-static', 'bash', 'sleep']);
 
-const networkName = (label: ClusterLabel): string => `sk-${label.name}-${label.id}`;
+export const networkName = (label: ClusterLabel): string => `sk-${label.name}-${label.id}`;
 const volumeName = (label: ClusterLabel, name: string): string => `sk-${label.name}-${label.id}-${name}`;
 const containerName = (label: ClusterLabel, hostname: string): string => `sk-${label.name}-${label.id}-${hostname}`;
 
@@ -111,16 +111,51 @@ function demux(docker: Docker, stream: NodeJS.ReadableStream, onStdout?: (text: 
 
 const tail = (text: string, lines = 15): string => text.trimEnd().split('\n').slice(-lines).join('\n');
 
+/** One engine nodes run on: a host of the provider, by name. */
+export interface EngineRef {
+  /** The host's name (e.g. h1), as the spec and `list-nodes` give it. */
+  name: string;
+  /** How it is reached, DOCKER_HOST-style, for messages and retry commands. */
+  endpoint: string;
+  docker: Docker;
+}
+
 /**
  * Nodes as containers on one Docker engine (DOCKER_HOST or the default socket): one
  * user-defined network per cluster, one container per node from slurmkit's node image, every
- * one of them labelled with the cluster's label.
+ * one of them labelled with the cluster's label. The swarm provider extends it to several
+ * engines: what is per engine here is per host there.
  */
 export class DockerProvider implements NodeProvider {
-  readonly kind = 'docker';
+  readonly kind: string = 'docker';
   readonly capabilities = { scale: true, needsRoot: false, sharesHost: false };
-  private readonly docker = engine();
+  /** Every engine nodes may run on; the first holds the cluster network (the swarm's manager). */
+  protected engines: EngineRef[];
   private image: Promise<EnsuredImage> | undefined;
+  /** Where each node of this process's clusters was found or made, by container name. */
+  private readonly placed = new Map<string, EngineRef>();
+
+  constructor(engines?: EngineRef[]) {
+    this.engines = engines ?? [{ name: 'docker', endpoint: engineEndpoint(), docker: engine() }];
+  }
+
+  /** The engine that holds cluster networks. */
+  protected get docker(): Docker {
+    return this.engines[0]!.docker;
+  }
+
+  /** The engine that makes and removes cluster networks (a swarm's manager). */
+  protected async manager(): Promise<EngineRef> {
+    return this.engines[0]!;
+  }
+
+  /** The engine a new node runs on: the host its spec names, else the first. */
+  protected engineFor(node: NodeSpec): EngineRef {
+    if (node.host === undefined) return this.engines[0]!;
+    const found = this.engines.find((e) => e.name === node.host);
+    if (!found) throw new SlurmkitError('PRECONDITION', `${node.hostname} is placed on host ${node.host}, which this provider does not have`, { hint: `hosts: ${this.engines.map((e) => e.name).join(', ')}` });
+    return found;
+  }
 
   /**
    * Makes sure the engine has the node image (built and imported the first time) with
@@ -143,13 +178,19 @@ export class DockerProvider implements NodeProvider {
   }
 
   async preflight(_req: PreflightRequest): Promise<Check[]> {
+    return (await Promise.all(this.engines.map((e) => this.engineChecks(e)))).flat();
+  }
+
+  /** Whether one engine answers and has (or can get) the node image. */
+  protected async engineChecks(e: EngineRef): Promise<Check[]> {
     const checks: Check[] = [];
+    const which_ = this.engines.length > 1 ? ` of ${e.name}` : '';
     try {
-      const v = await reachable(this.docker);
-      checks.push({ name: 'docker engine', ok: true, detail: `${engineEndpoint()}: Docker ${v.version} (API ${v.apiVersion}), storage driver ${v.storageDriver}` });
+      const v = await reachable(e.docker, e.endpoint);
+      checks.push({ name: `docker engine${which_}`, ok: true, detail: `${e.endpoint}: Docker ${v.version} (API ${v.apiVersion}), storage driver ${v.storageDriver}` });
     } catch (err) {
       checks.push({
-        name: 'docker engine',
+        name: `docker engine${which_}`,
         ok: false,
         detail: (err as Error).message,
         fix: (err as SlurmkitError).hint ?? 'start the Docker engine or set DOCKER_HOST',
@@ -157,12 +198,16 @@ export class DockerProvider implements NodeProvider {
       return checks;
     }
     const tag = imageTag(defaultRecipe());
-    const inEngine = await this.docker
+    const inEngine = await e.docker
       .getImage(tag)
       .inspect()
       .then(() => true)
       .catch(() => false);
     const mmdebstrap = await which('mmdebstrap');
+    if (e !== this.engines[0]) {
+      checks.push({ name: `node image${which_}`, ok: true, detail: inEngine ? `${tag} is in the engine` : `${tag} is loaded from the engine of ${this.engines[0]!.name} on first use` });
+      return checks;
+    }
     checks.push(
       inEngine
         ? { name: 'node image', ok: true, detail: `${tag} is in the engine` }
@@ -174,7 +219,7 @@ export class DockerProvider implements NodeProvider {
   }
 
   async takenSubnets(): Promise<string[]> {
-    const networks = await this.call(() => this.docker.listNetworks());
+    const networks = (await Promise.all(this.engines.map((e) => this.call(() => e.docker.listNetworks())))).flat();
     const subnets = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => !!s && s.includes('.')));
     // The engine's bridges live on this machine when it is local: its routes are taken too.
     const ip = await which('ip');
@@ -187,7 +232,7 @@ export class DockerProvider implements NodeProvider {
 
   private async networkOf(label: ClusterLabel): Promise<Docker.NetworkInspectInfo | undefined> {
     try {
-      const info = (await this.docker.getNetwork(networkName(label)).inspect()) as Docker.NetworkInspectInfo;
+      const info = (await (await this.manager()).docker.getNetwork(networkName(label)).inspect()) as Docker.NetworkInspectInfo;
       return info.Labels?.[LABEL.id] === label.id ? info : undefined;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -199,18 +244,7 @@ export class DockerProvider implements NodeProvider {
     const { label } = req;
     if (await this.call(() => this.networkOf(label))) return;
     try {
-      await this.docker.createNetwork({
-        Name: networkName(label),
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Labels: labelsOf(label),
-        IPAM: { Driver: 'default', Config: [{ Subnet: req.subnet, Gateway: req.gateway }] },
-        Options: {
-          'com.docker.network.bridge.name': `skd${label.id}`,
-          // Nodes talk to each other and to this machine only: no address translation to the outside.
-          'com.docker.network.bridge.enable_ip_masquerade': 'false',
-        },
-      });
+      await (await this.manager()).docker.createNetwork(this.networkOptions(req));
     } catch (err) {
       if (isUnreachable(err)) throw unreachableError(err);
       // Made at the same moment by another call for this cluster: that network is this one (the
@@ -223,15 +257,36 @@ export class DockerProvider implements NodeProvider {
     }
   }
 
+  /** The cluster network: a bridge on the engine. */
+  protected networkOptions(req: NetworkRequest): Docker.NetworkCreateOptions {
+    return {
+      Name: networkName(req.label),
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      Labels: labelsOf(req.label),
+      IPAM: { Driver: 'default', Config: [{ Subnet: req.subnet, Gateway: req.gateway }] },
+      Options: {
+        'com.docker.network.bridge.name': `skd${req.label.id}`,
+        // Nodes talk to each other and to this machine only: no address translation to the outside.
+        'com.docker.network.bridge.enable_ip_masquerade': 'false',
+      },
+    };
+  }
+
   async createNodes(req: CreateNodesRequest): Promise<void> {
     const { tag } = await this.prepare();
     await mkdir(req.workDir, { recursive: true, mode: 0o700 });
-    // Volumes made here with the cluster's label (an existing one is kept, with its files).
-    const volumes = new Set(req.nodes.flatMap((n) => n.mounts.flatMap((m) => (m.type === 'volume' ? [m.name] : []))));
-    for (const v of volumes) {
-      await this.call(() => this.docker.createVolume({ Name: volumeName(req.label, v), Labels: labelsOf(req.label) } as Docker.VolumeCreateOptions));
+    // Volumes made here with the cluster's label, on each engine whose nodes mount them (an
+    // existing one is kept, with its files).
+    const volumes = new Map<EngineRef, Set<string>>();
+    for (const n of req.nodes) {
+      const e = this.engineFor(n);
+      for (const m of n.mounts) if (m.type === 'volume') volumes.set(e, (volumes.get(e) ?? new Set()).add(m.name));
     }
-    const made: string[] = [];
+    for (const [e, names] of volumes) {
+      for (const v of names) await this.call(() => e.docker.createVolume({ Name: volumeName(req.label, v), Labels: labelsOf(req.label) } as Docker.VolumeCreateOptions));
+    }
+    const made: { name: string; engine: EngineRef }[] = [];
     const failures: string[] = [];
     await Promise.all(
       req.nodes.map(async (node) => {
@@ -243,14 +298,19 @@ export class DockerProvider implements NodeProvider {
       }),
     );
     if (failures.length > 0) {
-      await Promise.all(made.map((name) => this.docker.getContainer(name).remove({ force: true }).catch(() => undefined)));
+      await Promise.all(made.map((m) => m.engine.docker.getContainer(m.name).remove({ force: true }).catch(() => undefined)));
       throw new SlurmkitError('COMMAND_FAILED', failures.sort().join('\n'));
     }
   }
 
-  private async createNode(req: CreateNodesRequest, node: NodeSpec, tag: string, made: string[]): Promise<void> {
+  private async createNode(req: CreateNodesRequest, node: NodeSpec, tag: string, made: { name: string; engine: EngineRef }[]): Promise<void> {
     const { label, network } = req;
     const name = containerName(label, node.hostname);
+    const e = this.engineFor(node);
+    const docker = e.docker;
+    // Gone from wherever it ran before: a node placed elsewhere now must not run twice.
+    const earlier = await this.find(label, node.hostname).catch(() => undefined);
+    if (earlier && earlier !== e) await earlier.docker.getContainer(name).remove({ force: true }).catch(() => undefined);
     const mounts = engineMounts(node.mounts, (v) => volumeName(label, v));
     const options: Docker.ContainerCreateOptions = {
       name,
@@ -274,14 +334,16 @@ export class DockerProvider implements NodeProvider {
     };
     let container: Docker.Container;
     try {
-      container = await this.call(() => this.docker.createContainer(options));
+      container = await this.call(() => docker.createContainer(options));
     } catch (err) {
-      if (statusOf(err) !== 409) throw new Error(`${node.hostname}: the engine did not create its container: ${engineMessage(err)}`);
+      if (err instanceof SlurmkitError) throw err;
+      if (statusOf(err) !== 409) throw new Error(`${node.hostname}: the engine${this.engines.length > 1 ? ` of ${e.name}` : ''} did not create its container: ${engineMessage(err)}`);
       // A container of this cluster left from an earlier boot of this node: it goes.
-      await this.docker.getContainer(name).remove({ force: true });
-      container = await this.docker.createContainer(options);
+      await docker.getContainer(name).remove({ force: true });
+      container = await docker.createContainer(options);
     }
-    made.push(name);
+    made.push({ name, engine: e });
+    this.placed.set(name, e);
     // The node's files wait in its own layer, root's only, until the boot installs them after the mounts.
     const staged = (node.files ?? []).map((f, i) => ({ path: `${FILES_DIR}/${i}`, content: f.content, mode: 0o600 }));
     const boot = `${installFilesScript(node.files, FILES_DIR)}\n${node.boot}\n`;
@@ -290,7 +352,7 @@ export class DockerProvider implements NodeProvider {
     let sawReady!: () => void;
     const ready = new Promise<void>((resolve) => (sawReady = resolve));
     const attached = await container.attach({ stream: true, stdout: true, stderr: true });
-    const streams = demux(this.docker, attached, (text) => {
+    const streams = demux(docker, attached, (text) => {
       console_ += text;
       if (console_.includes(READY)) sawReady();
     });
@@ -314,7 +376,9 @@ export class DockerProvider implements NodeProvider {
     const grace = Math.ceil((opts.graceMs ?? 10_000) / 1000);
     await Promise.all(
       hostnames.map(async (hostname) => {
-        const container = this.docker.getContainer(containerName(label, hostname));
+        const e = await this.find(label, hostname);
+        if (!e) return;
+        const container = e.docker.getContainer(containerName(label, hostname));
         try {
           if (grace > 0) await this.call(() => container.stop({ t: grace }));
         } catch (err) {
@@ -331,10 +395,37 @@ export class DockerProvider implements NodeProvider {
     );
   }
 
+  /**
+   * The engine that holds a node's container (running or not), if any: where this process put
+   * it, else the one engine that has it.
+   */
+  protected async find(label: ClusterLabel, hostname: string): Promise<EngineRef | undefined> {
+    const name = containerName(label, hostname);
+    const known = this.placed.get(name);
+    if (known) return known;
+    if (this.engines.length === 1) return this.engines[0];
+    const holders = await Promise.all(
+      this.engines.map(async (e) => {
+        try {
+          const info = await e.docker.getContainer(name).inspect();
+          return info.Config.Labels?.[LABEL.id] === label.id ? e : undefined;
+        } catch (err) {
+          if (isUnreachable(err)) return undefined;
+          return undefined;
+        }
+      }),
+    );
+    const found = holders.find((h) => h !== undefined);
+    if (found) this.placed.set(name, found);
+    return found;
+  }
+
   /** The running container of a node of this cluster, or NOT_FOUND. */
-  private async running(label: ClusterLabel, node: string): Promise<Docker.Container> {
-    const container = this.docker.getContainer(containerName(label, node));
+  private async running(label: ClusterLabel, node: string): Promise<{ container: Docker.Container; docker: Docker }> {
     const notFound = () => new SlurmkitError('NOT_FOUND', `node ${node} of cluster ${label.name} is not running`);
+    const e = await this.call(() => this.find(label, node));
+    if (!e) throw notFound();
+    const container = e.docker.getContainer(containerName(label, node));
     try {
       const info = await container.inspect();
       if (!info.State.Running || info.Config.Labels?.[LABEL.id] !== label.id) throw notFound();
@@ -344,11 +435,11 @@ export class DockerProvider implements NodeProvider {
       if (statusOf(err) === 404) throw notFound();
       throw err;
     }
-    return container;
+    return { container, docker: e.docker };
   }
 
   async exec(req: ExecRequest): Promise<ExecResult> {
-    const container = await this.running(req.label, req.node);
+    const { container, docker } = await this.running(req.label, req.node);
     const interactive = req.stdio === 'inherit';
     const tty = interactive && process.stdin.isTTY === true && process.stdout.isTTY === true;
     const withInput = req.input !== undefined || interactive;
@@ -383,7 +474,7 @@ export class DockerProvider implements NodeProvider {
         stream.on('end', () => process.stdout.off('resize', resize));
         stream.pipe(process.stdout);
       } else {
-        this.docker.modem.demuxStream(stream, process.stdout, process.stderr);
+        docker.modem.demuxStream(stream, process.stdout, process.stderr);
       }
       process.stdin.pipe(stream);
       const ended = new Promise<void>((resolve) => {
@@ -396,7 +487,7 @@ export class DockerProvider implements NodeProvider {
       process.stdin.pause();
       restore();
     } else {
-      result = demux(this.docker, stream);
+      result = demux(docker, stream);
       if (req.input !== undefined) stream.end(req.input);
       await result.ended;
     }
@@ -405,11 +496,11 @@ export class DockerProvider implements NodeProvider {
   }
 
   async list(label: ClusterLabel): Promise<NodeStatus[]> {
-    const containers = await this.call(() => this.docker.listContainers({ all: true, filters: { label: [`${LABEL.id}=${label.id}`] } }));
+    const perEngine = await Promise.all(this.engines.map(async (e) => (await this.call(() => e.docker.listContainers({ all: true, filters: { label: [`${LABEL.id}=${label.id}`] } }))).map((c) => ({ c, e }))));
     return Promise.all(
-      containers.map(async (c): Promise<NodeStatus> => {
+      perEngine.flat().map(async ({ c, e }): Promise<NodeStatus> => {
         const hostname = c.Labels[LABEL.node] ?? c.Names[0] ?? c.Id;
-        const container = this.docker.getContainer(c.Id);
+        const container = e.docker.getContainer(c.Id);
         const info = await container.inspect().catch(() => undefined);
         const running = info?.State.Running === true;
         let processes: string[] = [];
@@ -418,7 +509,7 @@ export class DockerProvider implements NodeProvider {
           const col = top?.Titles.findIndex((t) => t === 'COMMAND') ?? -1;
           processes = [...new Set((top?.Processes ?? []).map((p) => p[col] ?? '').filter((p) => p && !MACHINERY.has(p)))].sort();
         }
-        return { hostname, pid: running ? info?.State.Pid : undefined, running, processes };
+        return { hostname, pid: running ? info?.State.Pid : undefined, running, processes, ...(this.engines.length > 1 ? { host: e.name } : {}) };
       }),
     );
   }
@@ -428,22 +519,9 @@ export class DockerProvider implements NodeProvider {
     const filter = 'id' in select ? `${LABEL.id}=${select.id}` : `${LABEL.home}=${select.home}`;
     const chosen = (labels: Record<string, string> | undefined): boolean =>
       'id' in select || (!select.keepIds.includes(labels?.[LABEL.id] ?? '') && !select.keepNames.includes(labels?.[LABEL.cluster] ?? ''));
-    let containers: Docker.ContainerInfo[];
-    let networks: Docker.NetworkInspectInfo[];
-    let volumes: { Name: string; Labels: Record<string, string> }[];
-    try {
-      [containers, networks, volumes] = await Promise.all([
-        this.docker.listContainers({ all: true, filters: { label: [filter] } }),
-        this.docker.listNetworks({ filters: { label: [filter] } }),
-        this.docker.listVolumes({ filters: { label: [filter] } }).then((v) => (v.Volumes ?? []) as { Name: string; Labels: Record<string, string> }[]),
-      ]);
-    } catch (err) {
-      // No engine, nothing of a cluster to find in it; a cluster's own `down` says so, `gc` goes on.
-      if ('id' in select) {
-        report.failed.push({ resource: `Docker engine at ${engineEndpoint()}`, error: (err as Error).message, retry: `${dockerCli()} info` });
-      }
-      return report;
-    }
+    const several = this.engines.length > 1;
+    const on = (e: EngineRef) => (several ? ` on ${e.name}` : '');
+    const cli = (e: EngineRef) => (several ? `docker -H ${e.endpoint}` : dockerCli());
     const remove = async (resource: string, retry: string, fn: () => Promise<unknown>) => {
       report.found.push(resource);
       try {
@@ -454,20 +532,79 @@ export class DockerProvider implements NodeProvider {
         else report.failed.push({ resource, error: engineMessage(err), retry });
       }
     };
-    await Promise.all(
-      containers
-        .filter((c) => chosen(c.Labels))
-        .map((c) => {
-          const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
-          return remove(`container ${name}`, `${dockerCli()} rm -f ${name}`, () => this.docker.getContainer(c.Id).remove({ force: true, v: true }));
-        }),
+    const found = await Promise.all(
+      this.engines.map(async (e) => {
+        try {
+          const [containers, networks, volumes] = await Promise.all([
+            e.docker.listContainers({ all: true, filters: { label: [filter] } }),
+            e.docker.listNetworks({ filters: { label: [filter] } }),
+            e.docker.listVolumes({ filters: { label: [filter] } }).then((v) => (v.Volumes ?? []) as { Name: string; Labels: Record<string, string> }[]),
+          ]);
+          return { e, containers, networks, volumes };
+        } catch (err) {
+          // No engine, nothing of a cluster to find in it; a cluster's own `down` says so, `gc` goes on.
+          if ('id' in select) report.failed.push({ resource: `Docker engine${on(e)} at ${e.endpoint}`, error: (err as Error).message, retry: `${cli(e)} info` });
+          return undefined;
+        }
+      }),
     );
-    for (const n of networks.filter((x) => chosen(x.Labels))) {
-      await remove(`network ${n.Name}`, `${dockerCli()} network rm ${n.Name}`, () => this.docker.getNetwork(n.Id).remove());
+    const engines = found.filter((f) => f !== undefined);
+    // Containers first, on every engine: a network goes only once nothing is attached to it.
+    await Promise.all(
+      engines.flatMap(({ e, containers }) =>
+        containers
+          .filter((c) => chosen(c.Labels))
+          .map((c) => {
+            const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
+            return remove(`container ${name}${on(e)}`, `${cli(e)} rm -f ${name}`, () => e.docker.getContainer(c.Id).remove({ force: true, v: true }));
+          }),
+      ),
+    );
+    // A swarm-wide network is seen from every engine a node used, and removed once, by the manager.
+    const seen = new Set<string>();
+    for (const { e, networks } of engines) {
+      for (const n of networks.filter((x) => chosen(x.Labels))) {
+        if (seen.has(n.Id)) continue;
+        seen.add(n.Id);
+        const by = n.Scope === 'swarm' ? await this.manager().catch(() => e) : e;
+        await remove(`network ${n.Name}${n.Scope === 'swarm' ? '' : on(e)}`, `${cli(by)} network rm ${n.Name}`, async () => {
+          await this.removeNetwork(by.docker, n.Id);
+          // The manager removes a swarm's network from its hosts after it answers: done when no engine has it.
+          if (n.Scope === 'swarm') await this.gone(n.Id, n.Name);
+        });
+      }
     }
-    for (const v of volumes.filter((x) => chosen(x.Labels) && !('keepVolumes' in select && select.keepVolumes))) {
-      await remove(`volume ${v.Name}`, `${dockerCli()} volume rm ${v.Name}`, () => this.docker.getVolume(v.Name).remove());
+    if (!('keepVolumes' in select && select.keepVolumes)) {
+      for (const { e, volumes } of engines) {
+        for (const v of volumes.filter((x) => chosen(x.Labels))) {
+          await remove(`volume ${v.Name}${on(e)}`, `${cli(e)} volume rm ${v.Name}`, () => e.docker.getVolume(v.Name).remove());
+        }
+      }
     }
     return report;
+  }
+
+  /** Waits (up to 15 s) until no engine lists the network any more. */
+  private async gone(id: string, name: string): Promise<void> {
+    for (let i = 0; i < 150; i++) {
+      const still = await Promise.all(this.engines.map((e) => e.docker.getNetwork(id).inspect().then(() => e.name, (err: unknown) => (statusOf(err) === 404 || isUnreachable(err) ? undefined : e.name))));
+      const left = still.filter((x) => x !== undefined);
+      if (left.length === 0) return;
+      if (i === 149) throw new Error(`network ${name} is still on ${left.join(', ')} 15 s after the swarm's manager removed it`);
+      await sleep(100);
+    }
+  }
+
+  /** Removes a network, waiting a moment for endpoints of just removed containers to go (on other hosts, they leave late). */
+  private async removeNetwork(docker: Docker, id: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await docker.getNetwork(id).remove();
+        return;
+      } catch (err) {
+        if (statusOf(err) === 404 || attempt >= 50 || !/active endpoints/i.test(engineMessage(err))) throw err;
+        await sleep(100);
+      }
+    }
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * Clusters on provider swarm: three hosts (Docker engines in network namespaces of their own on
+ * a bridge the test makes, src/testing/swarm.ts), in no swarm at first; `up` joins them into one,
+ * puts the node image on each, and places the head and one worker per host; Slurm spans the
+ * hosts; `down` leaves nothing of the cluster on any engine. Needs root and dockerd.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { down } from '../app/clusters.js';
+import { cleanupHome, hostSnapshot, shOk, useTempHome } from '../testing/harness.js';
+import { runCli } from '../testing/cli.js';
+import { haveDockerd } from '../testing/dockerd.js';
+import { netnsNames, startTestSwarm, type TestSwarm } from '../testing/swarm.js';
+import { requireState, type ClusterState } from './state.js';
+
+const skip = (await haveDockerd()) ? false : 'dockerd is not installed (scripts/setup.sh installs docker.io)';
+
+/** Everything on any engine that carries this cluster's id. */
+async function onEngines(swarm: TestSwarm, id: string): Promise<string[]> {
+  const filters = { label: [`slurmkit.id=${id}`] };
+  const found = await Promise.all(
+    swarm.hosts.map(async (h) => {
+      const d = h.engine.docker;
+      const [c, n, v] = await Promise.all([d.listContainers({ all: true, filters }), d.listNetworks({ filters }), d.listVolumes({ filters })]);
+      return [...c.map((x) => `${h.name} container ${x.Names[0]}`), ...n.map((x) => `${h.name} network ${x.Name}`), ...(v.Volumes ?? []).map((x) => `${h.name} volume ${x.Name}`)];
+    }),
+  );
+  return found.flat();
+}
+
+describe('provider swarm: a cluster over three hosts', { skip }, () => {
+  let swarm: TestSwarm;
+  let home = '';
+  let state: ClusterState | undefined;
+  let hostBefore: Awaited<ReturnType<typeof hostSnapshot>>;
+  let netnsBefore: string[];
+  let specFile = '';
+
+  before(async () => {
+    hostBefore = await hostSnapshot();
+    netnsBefore = await netnsNames();
+    home = await useTempHome();
+    swarm = await startTestSwarm(3, { join: false });
+    const hosts = swarm.hosts.map((h) => `    - {name: ${h.name}, endpoint: "${h.engine.host}"}`).join('\n');
+    specFile = join(home, 'sw.yaml');
+    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nstorage: {blob: none}\n`);
+  });
+
+  after(async () => {
+    if (state) await down(state.name, { force: true }).catch(() => undefined);
+    await swarm?.stop();
+    await cleanupHome(home);
+  });
+
+  test('up joins the hosts into a swarm and places the head and one worker on each host; srun spans them', { timeout: 600_000 }, async () => {
+    const r = await runCli(['up', '-f', specFile], { home, timeoutMs: 580_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /making a swarm with h1 as its manager/);
+    const st = await requireState('sw');
+    state = st;
+    // One swarm: h1 manages it, every host is a member, labelled with its name from the spec.
+    const nodes = (await swarm.hosts[0]!.engine.docker.listNodes()) as { Spec: { Role: string; Labels?: Record<string, string> }; Status: { Addr: string } }[];
+    assert.deepEqual(nodes.map((n) => `${n.Spec.Labels?.['slurmkit.host']} ${n.Spec.Role} ${n.Status.Addr}`).sort(), swarm.hosts.map((h, i) => `${h.name} ${i === 0 ? 'manager' : 'worker'} ${h.address}`));
+    // Each node runs on the host list-nodes names: its container is on that host's engine.
+    const listed = JSON.parse((await runCli(['list-nodes', 'sw', '--json'], { home })).stdout) as { name: string; host: string; running: boolean; slurmState: string | null }[];
+    assert.deepEqual(listed.map((n) => `${n.name}@${n.host}`), ['head@h1', 'c1@h1', 'c2@h2', 'c3@h3']);
+    for (const n of listed) {
+      const engine = swarm.hosts.find((h) => h.name === n.host)!.engine.docker;
+      const here = await engine.listContainers({ filters: { label: [`slurmkit.id=${st.id}`, `slurmkit.node=${n.name}`] } });
+      assert.equal(here.length, 1, `${n.name} on ${n.host}`);
+      assert.equal(n.running, true);
+      if (n.name !== 'head') assert.equal(n.slurmState, 'idle');
+    }
+    const table = (await runCli(['list-nodes', 'sw'], { home })).stdout;
+    assert.match(table, /^NODE\s+ROLE\s+HOST\s+ADDRESS/m);
+    // The cluster network is one attachable overlay network of the swarm.
+    const net = await swarm.hosts[0]!.engine.docker.getNetwork(`sk-sw-${st.id}`).inspect();
+    assert.equal(net.Driver, 'overlay');
+    assert.equal(net.Scope, 'swarm');
+    assert.equal(net.Labels?.['slurmkit.id'], st.id);
+    // Slurm spans the hosts: one job step on every worker, and nodes on different hosts talk.
+    assert.deepEqual((await shOk(st, 'srun -N3 hostname')).trim().split('\n').sort(), ['c1', 'c2', 'c3']);
+    assert.equal((await shOk(st, 'srun -N1 -w c3 bash -c "getent hosts c2 | cut -d\\" \\" -f1"')).trim(), st.network.addresses.c2);
+  });
+
+  test('down removes everything of the cluster from every engine, and the hosts stay in their swarm', { timeout: 120_000 }, async () => {
+    assert.ok(state, 'the cluster came up');
+    const id = state.id;
+    assert.ok((await onEngines(swarm, id)).some((r) => r.startsWith('h3 container')), 'the cluster had a node on h3');
+    const r = await runCli(['down', 'sw'], { home });
+    assert.equal(r.code, 0, r.stderr);
+    state = undefined;
+    assert.deepEqual(await onEngines(swarm, id), []);
+    for (const h of swarm.hosts) assert.equal(((await h.engine.docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'active');
+  });
+
+  test('after the test swarm stops, this machine is as it was', async () => {
+    await swarm.stop();
+    assert.deepEqual(await netnsNames(), netnsBefore);
+    const after_ = await hostSnapshot();
+    assert.deepEqual(after_.links, hostBefore.links);
+    assert.equal(after_.mounts, hostBefore.mounts);
+    assert.deepEqual(after_.files, hostBefore.files);
+  });
+});

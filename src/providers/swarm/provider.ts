@@ -1,0 +1,223 @@
+/**
+ * Nodes as containers on the Docker engines of several hosts, joined into one Docker Swarm: the
+ * cluster network is an attachable overlay network (VXLAN between the hosts), each node a
+ * container on the host the cluster's placement chose, with the address the cluster planned.
+ * Swarm is the distributed engine here; slurmkit makes none of its own. What the docker
+ * provider does on one engine (image, volumes, files, exec, labels) it does here on each.
+ *
+ * Why containers and not Swarm services: a service task cannot be given a fixed address (the
+ * engine assigns it), and Slurm's nodes are found by the addresses the cluster writes into every
+ * node's /etc/hosts before slurmctld starts, so that no name lookup ever leaves the cluster (an
+ * unknown name cost 20 s here). Containers on an attachable overlay network keep that: the same
+ * layout as on one engine, and nodes across hosts reach each other as on one.
+ */
+import type Docker from 'dockerode';
+import type { Check, NetworkRequest, PreflightRequest, ProviderHost } from '../types.js';
+import { SlurmkitError } from '../../util/errors.js';
+import { DockerProvider, type EngineRef } from '../docker/provider.js';
+import { LABEL, engineAt, engineMessage, isUnreachable, reachable } from '../docker/engine.js';
+import { defaultRecipe, distributeImage, ensureImage, ensureRuntime, imageTag, type EnsuredImage } from '../docker/image.js';
+
+/** How long a host's engine may take to answer before it counts as down. */
+export const HOST_TIMEOUT_MS = 10_000;
+
+interface SwarmInfo {
+  LocalNodeState?: string;
+  NodeID?: string;
+  NodeAddr?: string;
+  ControlAvailable?: boolean;
+  Error?: string;
+  RemoteManagers?: { NodeID: string; Addr: string }[] | null;
+}
+
+/** Resolves with `what`, or rejects PRECONDITION naming the host when it takes longer than `ms`. */
+async function withinTimeout<T>(host: EngineRef, what: Promise<T>, ms = HOST_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SlurmkitError('PRECONDITION', `host ${host.name}: its engine at ${host.endpoint} did not answer within ${ms / 1000} s`, { hint: `check that the host is up and its engine listens there (docker -H ${host.endpoint} info)` })),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([what, timeout]);
+  } catch (err) {
+    if (isUnreachable(err)) {
+      throw new SlurmkitError('PRECONDITION', `host ${host.name}: no Docker engine answers at ${host.endpoint} (${(err as Error).message})`, { hint: `start the engine on ${host.name}, or fix provider.hosts[].endpoint in the spec` });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class SwarmProvider extends DockerProvider {
+  override readonly kind = 'swarm';
+  private managerRef: Promise<EngineRef> | undefined;
+  private ready: Promise<EnsuredImage> | undefined;
+
+  constructor(hosts: ProviderHost[]) {
+    super(hosts.map((h) => ({ name: h.name, endpoint: h.endpoint, docker: engineAt(h.endpoint, h.tlsCertPath) })));
+  }
+
+  /** The hosts' engines, by name. */
+  get hosts(): readonly EngineRef[] {
+    return this.engines;
+  }
+
+  private async swarmInfo(e: EngineRef): Promise<SwarmInfo> {
+    return ((await withinTimeout(e, e.docker.info() as Promise<{ Swarm?: SwarmInfo }>)).Swarm ?? {}) as SwarmInfo;
+  }
+
+  /** The first host whose engine manages the swarm. */
+  protected override manager(): Promise<EngineRef> {
+    if (this.engines.length === 0) return Promise.reject(noHosts());
+    this.managerRef ??= (async () => {
+      const infos = await Promise.all(this.engines.map((e) => this.swarmInfo(e).catch(() => ({}) as SwarmInfo)));
+      const i = infos.findIndex((s) => s.LocalNodeState === 'active' && s.ControlAvailable === true);
+      if (i < 0) {
+        throw new SlurmkitError('PRECONDITION', `no host of ${this.engines.map((e) => e.name).join(', ')} manages a swarm`, {
+          hint: 'slurmkit up joins the hosts into one (the first becomes its manager); a swarm made elsewhere needs one of its managers among provider.hosts',
+        });
+      }
+      return this.engines[i]!;
+    })();
+    this.managerRef.catch(() => (this.managerRef = undefined));
+    return this.managerRef;
+  }
+
+  /**
+   * Joins the hosts into one swarm (the first host's, made there when no host is in one yet),
+   * labels each swarm node with its host name, then puts the node image on every engine: built
+   * (or taken from the cache) on the manager, loaded into each engine that lacks it, checked by
+   * image id, so no registry is needed.
+   */
+  override prepare(log?: (line: string) => void): Promise<EnsuredImage> {
+    if (this.engines.length === 0) return Promise.reject(noHosts());
+    this.ready ??= (async () => {
+      const manager = await this.ensureSwarm(log);
+      const image = await ensureRuntime(manager.docker, await ensureImage(manager.docker, defaultRecipe(), log), log);
+      const others = this.engines.filter((e) => e !== manager);
+      await Promise.all(others.map((e) => withinTimeout(e, e.docker.ping())));
+      await distributeImage(manager.docker, others, image.tag, log);
+      return image;
+    })();
+    this.ready.catch(() => (this.ready = undefined));
+    return this.ready;
+  }
+
+  private async ensureSwarm(log?: (line: string) => void): Promise<EngineRef> {
+    let infos = await Promise.all(this.engines.map((e) => this.swarmInfo(e)));
+    const stuck = this.engines.filter((_, i) => !['active', 'inactive'].includes(infos[i]!.LocalNodeState ?? 'inactive'));
+    if (stuck.length > 0) {
+      throw new SlurmkitError('PRECONDITION', `${stuck.map((e) => `host ${e.name}`).join(', ')}: the engine's swarm state is ${stuck.map((e) => infos[this.engines.indexOf(e)]!.LocalNodeState).join(', ')}, not active`, {
+        hint: `look at docker -H ${stuck[0]!.endpoint} info; docker swarm leave --force on that host lets slurmkit join it again`,
+      });
+    }
+    let m = infos.findIndex((s) => s.LocalNodeState === 'active' && s.ControlAvailable === true);
+    if (m < 0 && infos.some((s) => s.LocalNodeState === 'active')) {
+      const members = this.engines.filter((_, i) => infos[i]!.LocalNodeState === 'active').map((e) => e.name);
+      throw new SlurmkitError('PRECONDITION', `${members.join(', ')} belong to a swarm whose managers are not among provider.hosts`, {
+        hint: 'add one of its managers to provider.hosts (docker node ls on a manager lists them)',
+      });
+    }
+    if (m < 0) {
+      const first = this.engines[0]!;
+      log?.(`making a swarm with ${first.name} as its manager`);
+      try {
+        await first.docker.swarmInit({ ListenAddr: '0.0.0.0:2377', ForceNewCluster: false });
+      } catch (err) {
+        throw new SlurmkitError('COMMAND_FAILED', `host ${first.name}: swarm init failed: ${engineMessage(err)}`, { hint: `run docker -H ${first.endpoint} swarm init --advertise-addr ADDRESS with the address the other hosts reach it on, then slurmkit up again` });
+      }
+      infos = await Promise.all(this.engines.map((e) => this.swarmInfo(e)));
+      m = 0;
+    }
+    const manager = this.engines[m]!;
+    const managerInfo = infos[m]!;
+    const swarm = (await manager.docker.swarmInspect()) as { JoinTokens: { Worker: string } };
+    const joining = this.engines.filter((_, i) => infos[i]!.LocalNodeState !== 'active');
+    await Promise.all(
+      joining.map(async (e) => {
+        log?.(`joining ${e.name} to the swarm of ${manager.name}`);
+        try {
+          await e.docker.swarmJoin({ ListenAddr: '0.0.0.0:2377', RemoteAddrs: [`${managerInfo.NodeAddr}:2377`], JoinToken: swarm.JoinTokens.Worker });
+        } catch (err) {
+          throw new SlurmkitError('COMMAND_FAILED', `host ${e.name}: could not join the swarm of ${manager.name} at ${managerInfo.NodeAddr}:2377: ${engineMessage(err)}`, {
+            hint: 'the hosts must reach each other on TCP 2377 and 7946, UDP 7946 and 4789 (`slurmkit doctor` checks them)',
+          });
+        }
+      }),
+    );
+    if (joining.length > 0) infos = await Promise.all(this.engines.map((e) => this.swarmInfo(e)));
+    // Every host must be a member of this swarm, not of another one.
+    const nodes = (await manager.docker.listNodes()) as { ID: string; Version: { Index: number }; Spec: Record<string, unknown> & { Labels?: Record<string, string> } }[];
+    const strangers = this.engines.filter((_, i) => !nodes.some((n) => n.ID === infos[i]!.NodeID));
+    if (strangers.length > 0) {
+      throw new SlurmkitError('PRECONDITION', `${strangers.map((e) => e.name).join(', ')} belong to another swarm than ${manager.name}'s`, {
+        hint: 'give provider.hosts the engines of one swarm, or run docker swarm leave on the others',
+      });
+    }
+    // Each swarm node carries the host name of the spec (`docker node ls` shows the same
+    // hostname for engines in containers or namespaces of one machine).
+    for (const [i, e] of this.engines.entries()) {
+      const node = nodes.find((n) => n.ID === infos[i]!.NodeID)!;
+      if (node.Spec.Labels?.[LABEL.host] === e.name) continue;
+      await manager.docker.getNode(node.ID).update({ version: node.Version.Index, ...node.Spec, Labels: { ...node.Spec.Labels, [LABEL.host]: e.name } });
+    }
+    this.managerRef = Promise.resolve(manager);
+    return manager;
+  }
+
+  /** An attachable overlay network: containers on every host join it, each at its planned address. */
+  protected override networkOptions(req: NetworkRequest): Docker.NetworkCreateOptions {
+    const bridge = super.networkOptions(req);
+    return { Name: bridge.Name, Driver: 'overlay', Attachable: true, CheckDuplicate: true, Labels: bridge.Labels, IPAM: bridge.IPAM };
+  }
+
+  override async ensureNetwork(req: NetworkRequest): Promise<void> {
+    await this.ensureSwarm();
+    await super.ensureNetwork(req);
+  }
+
+  override async preflight(req: PreflightRequest): Promise<Check[]> {
+    if (this.engines.length === 0) return [{ name: 'swarm hosts', ok: false, detail: 'no hosts given', fix: noHosts().hint }];
+    const checks = await Promise.all(this.engines.map((e) => this.hostChecks(e)));
+    void req;
+    return checks.flat();
+  }
+
+  /** A host: its engine answers (within the timeout), its swarm membership, the node image. */
+  private async hostChecks(e: EngineRef): Promise<Check[]> {
+    const name = `host ${e.name}`;
+    let version: Awaited<ReturnType<typeof reachable>>;
+    try {
+      version = await withinTimeout(e, reachable(e.docker, e.endpoint));
+    } catch (err) {
+      return [{ name, ok: false, detail: (err as Error).message, fix: (err as SlurmkitError).hint ?? `start the engine on ${e.name}` }];
+    }
+    const checks: Check[] = [{ name, ok: true, detail: `${e.endpoint}: Docker ${version.version} (API ${version.apiVersion})` }];
+    const swarm = await this.swarmInfo(e).catch(() => ({}) as SwarmInfo);
+    const state = swarm.LocalNodeState ?? 'inactive';
+    checks.push(
+      state === 'active'
+        ? { name: `${name} swarm`, ok: true, detail: `${swarm.ControlAvailable ? 'manager' : 'worker'} ${swarm.NodeID} at ${swarm.NodeAddr}` }
+        : state === 'inactive'
+          ? { name: `${name} swarm`, ok: true, detail: 'in no swarm yet: slurmkit up joins it' }
+          : { name: `${name} swarm`, ok: false, detail: `swarm state ${state}${swarm.Error ? `: ${swarm.Error}` : ''}`, fix: `docker -H ${e.endpoint} swarm leave --force, then slurmkit up joins it again` },
+    );
+    const tag = imageTag(defaultRecipe());
+    const has = await e.docker
+      .getImage(tag)
+      .inspect()
+      .then(() => true)
+      .catch(() => false);
+    checks.push({ name: `${name} node image`, ok: true, detail: has ? `${tag} is in the engine` : `${tag} is loaded into it on first use` });
+    return checks;
+  }
+}
+
+function noHosts(): SlurmkitError {
+  return new SlurmkitError('USAGE', 'the swarm provider needs its hosts', {
+    hint: 'give them in the spec: provider: {type: swarm, hosts: [{name: h1, endpoint: "unix:///run/docker.sock"}, {name: h2, endpoint: "ssh://root@10.0.0.2"}]}',
+  });
+}
