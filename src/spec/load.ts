@@ -144,7 +144,9 @@ function providerConfig(provider: Spec['provider']): ClusterConfig['provider'] {
     return { type: provider };
   }
   if (provider.type !== 'swarm') return { type: provider.type };
-  return { type: 'swarm', hosts: provider.hosts.map((h) => ({ ...h })), head: provider.head ?? provider.hosts[0]!.name };
+  // checkSpec refuses a swarm without hosts before this runs.
+  const hosts = provider.hosts ?? [];
+  return { type: 'swarm', hosts: hosts.map((h) => ({ ...h })), head: provider.head ?? hosts[0]!.name };
 }
 
 /** Slurm spells booleans YES/NO. */

@@ -54,14 +54,15 @@ export const swarmHostSchema = z.strictObject({
   workers: z.number().int().min(0).max(MAX_GROUP_COUNT).optional(),
 });
 
+/** The mapping form; hosts and head belong to swarm only (check.ts says so with the fix). */
 export const swarmProviderSchema = z.strictObject({
-  type: z.literal('swarm'),
-  hosts: z.array(swarmHostSchema).min(1).max(MAX_SWARM_HOSTS),
+  type: z.enum(PROVIDER_TYPES),
+  hosts: z.array(swarmHostSchema).min(1).max(MAX_SWARM_HOSTS).optional(),
   /** The host the head runs on; left out, the first. */
   head: z.string().regex(HOSTNAME).optional(),
 });
 
-export const providerSchema = z.union([z.enum(PROVIDER_TYPES), z.strictObject({ type: z.enum(['local', 'docker']) }), swarmProviderSchema]);
+export const providerSchema = z.union([z.enum(PROVIDER_TYPES), swarmProviderSchema]);
 
 export const headSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME).default('head'),

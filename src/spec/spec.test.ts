@@ -330,3 +330,26 @@ test('storage: Azurite by default; a real account needs an absolute connectionSt
   hasProblem(err, 'storage.connectionString', 'did you mean connectionStringFile');
   assert.ok(!JSON.stringify(err.details).includes('c2VjcmV0'), 'the key is not echoed');
 });
+
+test('provider swarm: hosts with their endpoints, the head on a host, and workers placed one per host in turn', async () => {
+  const hosts = '[{name: h1, endpoint: "unix:///run/docker.sock"}, {name: h2, endpoint: "ssh://root@10.0.0.2", workers: 1}, {name: h3, endpoint: "tcp://10.0.0.3:2376", tlsCertPath: /root/.docker/h3}]';
+  const cfg = parseSpec(`name: lab\nnodes: [{name: c, count: 5}]\nprovider: {type: swarm, head: h3, hosts: ${hosts}}`, 't');
+  assert.equal(cfg.provider.type, 'swarm');
+  assert.ok(cfg.provider.type === 'swarm' && cfg.provider.head === 'h3' && cfg.provider.hosts[2]!.tlsCertPath === '/root/.docker/h3');
+  const { placeNodes } = await import('../cluster/placement.js');
+  const placed = placeNodes(cfg.provider, 'head', cfg.nodes.map((n) => n.name))!;
+  // h2 takes at most one worker; the others share the rest in turn.
+  assert.deepEqual([...placed], [['head', 'h3'], ['c1', 'h1'], ['c2', 'h2'], ['c3', 'h3'], ['c4', 'h1'], ['c5', 'h3']]);
+  // Left out, the head goes on the first host.
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nprovider: {type: swarm, hosts: ${hosts}}`, 't').provider, { ...cfg.provider, head: 'h1' });
+});
+
+test('provider swarm: bad hosts are refused, each problem at its field with the fix', () => {
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: swarm`), 'provider', 'needs the Docker engines of its hosts', 'hosts: [{name: h1');
+  const err = invalid(`name: lab\nnodes: [{name: c, count: 3}]\nprovider: {type: swarm, head: h9, hosts: [{name: h1, endpoint: "http://x", workers: 1}, {name: h1, endpoint: "unix:///a.sock", workers: 1}]}`);
+  hasProblem(err, 'provider.hosts[0].endpoint', 'unix:///run/docker.sock, tcp://');
+  hasProblem(err, 'provider.hosts[1].name', 'already given at provider.hosts[0]');
+  hasProblem(err, 'provider.head', '"h9" is not a host');
+  hasProblem(err, 'provider.hosts', 'at most 2 workers', 'but the spec has 3');
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: docker, head: h1}`), 'provider.head', 'only for provider type swarm');
+});

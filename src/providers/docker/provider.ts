@@ -595,14 +595,15 @@ export class DockerProvider implements NodeProvider {
     }
   }
 
-  /** Removes a network, waiting a moment for endpoints of just removed containers to go (on other hosts, they leave late). */
+  /** Removes a network, waiting (up to 15 s) for endpoints of just removed containers to go (on other hosts, they leave late). */
   private async removeNetwork(docker: Docker, id: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await docker.getNetwork(id).remove();
         return;
       } catch (err) {
-        if (statusOf(err) === 404 || attempt >= 50 || !/active endpoints/i.test(engineMessage(err))) throw err;
+        // A swarm releases a removed container's attachment to its overlay network (a task) a moment later.
+        if (statusOf(err) === 404 || attempt >= 150 || !/active endpoints|in use by task/i.test(engineMessage(err))) throw err;
         await sleep(100);
       }
     }

@@ -26,13 +26,17 @@ describe('a swarm of three hosts for the conformance suite', { skip }, () => {
     await swarm?.stop();
   });
 
-  providerConformance('swarm', () => provider!, {
+  // Asked for its capabilities while the suite is declared, before the swarm exists.
+  providerConformance('swarm', () => provider ?? new SwarmProvider([]), {
     // Found on every engine without the provider.
     leftovers: async (label) => (await Promise.all(swarm!.hosts.map(async (h) => (await engineLeftovers(h.engine.docker, label.id)).map((r) => `${h.name} ${r}`)))).flat(),
     reportedResources: async () => [/^container /, /^network /],
     bootTimeoutMs: 30_000,
     hosts: ['h1', 'h2', 'h3'],
     hostReachesNodes: false,
-    knownGaps: {},
+    knownGaps: {
+      'a volume is shared by the nodes that mount it, kept when they are made again, and empty after removeByLabel':
+        'a volume is one per host (the local driver of each engine): nodes on two hosts see two folders until the cluster runs a distributed filesystem (issue 12, shared storage)',
+    },
   });
 });
