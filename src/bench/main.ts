@@ -8,12 +8,13 @@
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
  * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, pipeline, site,
- * comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
+ * swarm, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
 import { benchPipeline } from './pipeline.js';
 import { benchSite } from './site.js';
 import { benchDocker } from './docker.js';
+import { benchSwarm } from './swarm.js';
 import { CLI, ROOT, currentChild, log, median, mustSucceed, procKiB, sleep, stats, timed } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -110,7 +111,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'pipeline', 'site', 'docker'] as const;
+const SECTIONS = ['clusters', 'pipeline', 'site', 'docker', 'swarm'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -188,6 +189,11 @@ async function main(): Promise<number> {
       log('bench: docker (node image builds; lab on docker vs local, time to ready and memory per node)');
       docker = await benchDocker(RUNS, () => failed);
     }
+    let swarm: Awaited<ReturnType<typeof benchSwarm>> | undefined;
+    if (sections.has('swarm')) {
+      log('bench: swarm (lab over three hosts vs docker and local, time to ready, first with the image to distribute)');
+      swarm = await benchSwarm(RUNS, () => failed);
+    }
 
     const clusters = sections.has('clusters')
       ? SIZES.map((n) => {
@@ -226,6 +232,7 @@ async function main(): Promise<number> {
           pipeline,
           site,
           docker,
+          swarm,
           targets: {
             ...(clusters ? TARGETS : {}),
             ...(pipeline ? { pipelineRatioMin: 0.8 } : {}),
