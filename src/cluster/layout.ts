@@ -59,15 +59,65 @@ function siteFolders(users: string[]): Daemon {
   };
 }
 
+/** The cluster's folders that every node sees, served by the head where volumes stay on their host. */
+const SHARED_FOLDERS = ['home', 'shared'] as const;
+/** Where the head keeps the GlusterFS bricks of SHARED_FOLDERS (a volume of the head). */
+const BRICKS = '/srv/slurmkit/bricks';
+
+/**
+ * The head's GlusterFS server: one volume per shared folder, a single brick each in a volume of
+ * the head, made on first boot (glusterd keeps their definitions in /var/lib/glusterd, also a
+ * volume, so `start` finds them). Reached by the head's address: no name lookup.
+ */
+function glusterServer(address: string): Daemon {
+  const gluster = 'gluster --mode=script';
+  return {
+    name: 'glusterd',
+    start: [
+      `mkdir -p /var/log/glusterfs ${SHARED_FOLDERS.map((v) => `${BRICKS}/${v}`).join(' ')}`,
+      'glusterd --log-file=/var/log/slurm/glusterd.log',
+      `for _ in $(seq 100); do ${gluster} volume list >/dev/null 2>&1 && break; sleep 0.1; done`,
+      ...SHARED_FOLDERS.map((v) =>
+        [
+          `${gluster} volume info ${v} >/dev/null 2>&1 || ${gluster} volume create ${v} ${address}:${BRICKS}/${v} force >/dev/null`,
+          // force: starts a brick process that is not running, on a volume already started too.
+          `${gluster} volume start ${v} force >/dev/null`,
+        ].join('\n'),
+      ),
+    ].join('\n'),
+    programs: ['glusterd', 'gluster'],
+  };
+}
+
+/** Mounts the shared folders from the head's GlusterFS server (FUSE); a folder already mounted is left as it is. */
+function glusterMounts(address: string): Daemon {
+  return {
+    name: 'glusterfs',
+    start: SHARED_FOLDERS.map((v) =>
+      [
+        `mkdir -p /${v}`,
+        `if ! mountpoint -q /${v}; then`,
+        `  for _ in $(seq 50); do mount -t glusterfs -o log-file=/var/log/slurm/glusterfs-${v}-$(hostname).log ${address}:/${v} /${v} && break; sleep 0.2; done`,
+        `  mountpoint -q /${v} || { echo "/${v}: could not mount ${address}:/${v}" >&2; exit 1; }`,
+        'fi',
+      ].join('\n'),
+    ).join('\n'),
+    programs: ['mount.glusterfs', 'mountpoint'],
+  };
+}
+
 /**
  * Daemons per role, in start order. `configFrom` (the head's address) is for nodes that do not
  * see the cluster folder: a worker then runs a munged of its own and fetches Slurm's
- * configuration from slurmctld (configless).
+ * configuration from slurmctld (configless). `sharedFrom` (the head's address) is for nodes
+ * whose volumes stay on their host: /home and /shared then come from the head's GlusterFS server.
  */
-export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string): Daemon[] {
+export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string, sharedFrom?: string): Daemon[] {
   const shared = configFrom === undefined;
+  const served = sharedFrom === undefined ? [] : [...(node.role === 'head' ? [glusterServer(sharedFrom)] : []), glusterMounts(sharedFrom)];
   if (node.role === 'head') {
     return [
+      ...served,
       ...(shared ? [] : [siteFolders(site.users)]),
       {
         name: 'munged',
@@ -106,6 +156,7 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
         `slurmd --conf-server "${configFrom}:6817"`,
       ].join('\n');
   return [
+    ...served,
     ...(shared
       ? []
       : [
@@ -136,7 +187,7 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
   ];
 }
 
-export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE, configless = false): Mount[] {
+export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatures = NO_SITE, configless = false, served = false): Mount[] {
   const sp = sitePaths(paths);
   // Without the cluster folder (configless), each node has its own munged; its keys,
   // configuration, names and accounts are files placed into it at start (a worker fetches
@@ -152,8 +203,18 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
           // Slurm's state: the head's in a volume (a worker's spool is its own); the logs of every node in one.
           ...(node.role === 'head' ? [{ type: 'volume', name: 'slurm-state', target: '/var/lib/slurm' } as const] : []),
           { type: 'volume', name: 'logs', target: '/var/log/slurm' },
-          { type: 'volume', name: 'home', target: '/home' },
-          { type: 'volume', name: 'shared', target: '/shared' },
+          // Where volumes stay on their host, the head serves /home and /shared (GlusterFS) from bricks in its volumes.
+          ...(served
+            ? node.role === 'head'
+              ? ([
+                  { type: 'volume', name: 'gluster-bricks', target: '/srv/slurmkit' },
+                  { type: 'volume', name: 'gluster-state', target: '/var/lib/glusterd' },
+                ] as const)
+              : []
+            : ([
+                { type: 'volume', name: 'home', target: '/home' },
+                { type: 'volume', name: 'shared', target: '/shared' },
+              ] as const)),
           { type: 'volume', name: 'work', target: NODE_WORK },
         ] as const)
       : ([
@@ -226,15 +287,17 @@ export async function nodeSpecFor(
   site: SiteFeatures = NO_SITE,
   configFrom?: string,
   services: HeadNeeds[] = [],
+  sharedFrom?: string,
 ): Promise<NodeSpec> {
   const own = configFrom !== undefined;
-  const boot = daemonsFor(node, clusterName, site, configFrom).map((d) => d.start);
+  const boot = daemonsFor(node, clusterName, site, configFrom, sharedFrom).map((d) => d.start);
   return {
     hostname: node.name,
     ...(node.host ? { host: node.host } : {}),
+    ...(sharedFrom !== undefined ? { fuse: true } : {}),
     index: node.index,
     address: node.address,
-    mounts: [...mountsFor(node, paths, site, own), ...services.flatMap((s) => s.mounts ?? [])],
+    mounts: [...mountsFor(node, paths, site, own, sharedFrom !== undefined), ...services.flatMap((s) => s.mounts ?? [])],
     ...(own ? { files: await placedFiles(node, paths, site) } : {}),
     boot: (own ? [mergeAccounts(), ...boot] : boot).join('\n'),
     consoleLog: paths.consoleLog(node.name),

@@ -208,6 +208,11 @@ function configFrom(state: ClusterState): string | undefined {
   return providerFor(state).capabilities.sharesHost ? undefined : headOf(state).address;
 }
 
+/** The head's address where the provider's volumes stay on their host: the head then serves /home and /shared. */
+function sharedFrom(state: ClusterState): string | undefined {
+  return providerFor(state).capabilities.sharedVolumes ? undefined : headOf(state).address;
+}
+
 function networkRequest(state: ClusterState) {
   return {
     label: labelOf(state),
@@ -239,7 +244,7 @@ async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress:
     provider.createNodes({
       label: labelOf(state),
       network: networkRequest(state),
-      nodes: await Promise.all(group.map(async (n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, from, n.role === 'head' ? await headNeeds() : []))),
+      nodes: await Promise.all(group.map(async (n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, from, n.role === 'head' ? await headNeeds() : [], sharedFrom(state)))),
       workDir: paths.nodesWork,
       timeoutMs: 30_000,
     });
@@ -366,7 +371,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     };
     for (const node of state.nodes.filter((n) => running.has(n.name))) {
       const have = running.get(node.name)!.processes;
-      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state)).filter((d) => !have.includes(d.name))) {
+      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state), sharedFrom(state)).filter((d) => !have.includes(d.name))) {
         progress.info(`  ${daemon.name} on ${node.name} is not running`);
         await progress.phase(`restart ${daemon.name} on ${node.name}`, () => runDaemon(node, daemon, daemon.start));
       }
@@ -385,7 +390,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     if (missing.some((n) => n.role === 'head') || restarted.includes(`slurmctld@${headOf(state).name}`)) {
       const again = state.nodes
         .filter((n) => n.role === 'worker' && running.get(n.name)?.processes.includes('slurmd'))
-        .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state)).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));
+        .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state), sharedFrom(state)).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));
       if (again.length > 0) {
         await progress.phase(`restart slurmd on ${again.length} running worker(s)`, () => Promise.all(again.map(({ node, daemon, command }) => runDaemon(node, daemon, command))));
       }

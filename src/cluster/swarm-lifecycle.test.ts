@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { down } from '../app/clusters.js';
-import { cleanupHome, hostSnapshot, shOk, useTempHome } from '../testing/harness.js';
+import { cleanupHome, hostSnapshot, sh, shOk, useTempHome } from '../testing/harness.js';
 import { runCli } from '../testing/cli.js';
 import { haveDockerd } from '../testing/dockerd.js';
 import { netnsNames, startTestSwarm, type TestSwarm } from '../testing/swarm.js';
@@ -45,7 +45,7 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     swarm = await startTestSwarm(3, { join: false });
     const hosts = swarm.hosts.map((h) => `    - {name: ${h.name}, endpoint: "${h.engine.host}"}`).join('\n');
     specFile = join(home, 'sw.yaml');
-    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nstorage: {blob: none}\n`);
+    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nusers: [{name: alice}, {name: bob}]\nstorage: {blob: none}\n`);
   });
 
   after(async () => {
@@ -83,6 +83,30 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     // Slurm spans the hosts: one job step on every worker, and nodes on different hosts talk.
     assert.deepEqual((await shOk(st, 'srun -N3 hostname')).trim().split('\n').sort(), ['c1', 'c2', 'c3']);
     assert.equal((await shOk(st, 'srun -N1 -w c3 bash -c "getent hosts c2 | cut -d\\" \\" -f1"')).trim(), st.network.addresses.c2);
+  });
+
+  test('/home and /shared are the same on every host: two users\' files with their uids, private homes stay private, kept over stop and start', { timeout: 300_000 }, async () => {
+    assert.ok(state, 'the cluster came up');
+    const st = state;
+    const uid = (user: string) => shOk(st, `id -u ${user}`).then((s) => s.trim());
+    const [alice, bob] = [await uid('alice'), await uid('bob')];
+    // Each user writes on a worker of another host; every node sees both files, owned by their writers.
+    await shOk(st, 'runuser -u alice -- bash -c "echo from-c2 > ~/a.txt"', 'c2');
+    await shOk(st, 'runuser -u bob -- bash -c "echo from-c3 > /shared/b.txt"', 'c3');
+    for (const node of ['head', 'c1', 'c2', 'c3']) {
+      assert.equal(await shOk(st, 'cat /home/alice/a.txt /shared/b.txt; stat -c "%u %a" /home/alice/a.txt /home/alice /shared/b.txt', node), `from-c2\nfrom-c3\n${alice} 644\n${alice} 700\n${bob} 644\n`, node);
+    }
+    // Served by the head's GlusterFS, mounted on every node.
+    assert.match(await shOk(st, 'stat -f -c %T /home /shared', 'c3'), /^fuseblk\nfuseblk\n$/);
+    const peek = await sh(st, 'runuser -u bob -- cat /home/alice/a.txt', 'c1');
+    assert.notEqual(peek.exitCode, 0, 'bob read alice\'s home');
+    // Through a job as well: the user's job on c3 reads what she wrote on c2.
+    assert.equal((await shOk(st, 'runuser -u alice -- srun -w c3 cat /home/alice/a.txt')).trim(), 'from-c2');
+    // stop removes every node; start makes them again on their hosts: the files are there.
+    assert.equal((await runCli(['stop', 'sw'], { home, timeoutMs: 120_000 })).code, 0);
+    const started = await runCli(['start', 'sw'], { home, timeoutMs: 240_000 });
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(await shOk(st, 'cat /home/alice/a.txt /shared/b.txt; stat -c %u /home/alice/a.txt', 'c3'), `from-c2\nfrom-c3\n${alice}\n`);
   });
 
   test('down removes everything of the cluster from every engine, and the hosts stay in their swarm', { timeout: 120_000 }, async () => {

@@ -69,6 +69,11 @@ export interface NodeSpec {
    * Their content never appears on a command line or in a log.
    */
   files?: NodeFile[];
+  /**
+   * The node mounts a FUSE filesystem itself (the GlusterFS client of a cluster whose volumes
+   * do not span hosts): the provider gives it /dev/fuse and the right to mount.
+   */
+  fuse?: boolean;
   /** Shell commands run inside the node once network and mounts are ready. Non-zero exit fails the node. */
   boot: string;
   /** Where the node's own console output (init and boot) goes, on the host. */
@@ -142,6 +147,12 @@ export interface ProviderCapabilities {
    * gateway address: a node's files, processes and addresses can be checked from the host.
    */
   sharesHost: boolean;
+  /**
+   * A volume is the same folder for every node that mounts it, wherever the node runs. Not on
+   * a provider of several hosts whose volumes are each host's own: there the cluster serves
+   * its shared folders itself.
+   */
+  sharedVolumes: boolean;
 }
 
 /** One check of what a machine needs, with the fix when it fails. */

@@ -39,6 +39,9 @@ export const NODE_PACKAGES = [
   'psmisc',
   'iproute2',
   'ca-certificates',
+  // /home and /shared across hosts (provider swarm): a GlusterFS server on the head, a FUSE client on every node.
+  'glusterfs-server',
+  'glusterfs-client',
 ];
 
 export interface ImageRecipe {

@@ -15,6 +15,7 @@ import type {
   NodeSpec,
   NodeStatus,
   PreflightRequest,
+  ProviderCapabilities,
 } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { packTar } from '../../util/tar.js';
@@ -128,7 +129,7 @@ export interface EngineRef {
  */
 export class DockerProvider implements NodeProvider {
   readonly kind: string = 'docker';
-  readonly capabilities = { scale: true, needsRoot: false, sharesHost: false };
+  readonly capabilities: ProviderCapabilities = { scale: true, needsRoot: false, sharesHost: false, sharedVolumes: true };
   /** Every engine nodes may run on; the first holds the cluster network (the swarm's manager). */
   protected engines: EngineRef[];
   private image: Promise<EnsuredImage> | undefined;
@@ -326,6 +327,8 @@ export class DockerProvider implements NodeProvider {
         Dns: [network.gateway],
         Mounts: mounts.mounts,
         Tmpfs: mounts.tmpfs,
+        // A FUSE client (GlusterFS) mounts inside the node: the device and the right to mount.
+        ...(node.fuse ? { Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }], CapAdd: ['SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] } : {}),
         RestartPolicy: { Name: 'no' },
       },
       NetworkingConfig: {

@@ -63,7 +63,7 @@ async function volumesAsBinds(mounts: Mount[], workDir: string): Promise<Mount[]
  */
 export class LocalProvider implements NodeProvider {
   readonly kind = 'local';
-  readonly capabilities = { scale: true, needsRoot: true, sharesHost: true };
+  readonly capabilities = { scale: true, needsRoot: true, sharesHost: true, sharedVolumes: true };
 
   preflight(req: PreflightRequest): Promise<Check[]> {
     return localPreflight(req, req.thorough ?? false);

@@ -34,9 +34,6 @@ describe('a swarm of three hosts for the conformance suite', { skip }, () => {
     bootTimeoutMs: 30_000,
     hosts: ['h1', 'h2', 'h3'],
     hostReachesNodes: false,
-    knownGaps: {
-      'a volume is shared by the nodes that mount it, kept when they are made again, and empty after removeByLabel':
-        'a volume is one per host (the local driver of each engine): nodes on two hosts see two folders until the cluster runs a distributed filesystem (issue 12, shared storage)',
-    },
+    knownGaps: {},
   });
 });

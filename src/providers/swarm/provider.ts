@@ -12,7 +12,7 @@
  * layout as on one engine, and nodes across hosts reach each other as on one.
  */
 import type Docker from 'dockerode';
-import type { Check, NetworkRequest, PreflightRequest, ProviderHost } from '../types.js';
+import type { Check, NetworkRequest, PreflightRequest, ProviderCapabilities, ProviderHost } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { DockerProvider, type EngineRef } from '../docker/provider.js';
 import { LABEL, engineAt, engineMessage, isUnreachable, reachable } from '../docker/engine.js';
@@ -53,6 +53,8 @@ async function withinTimeout<T>(host: EngineRef, what: Promise<T>, ms = HOST_TIM
 
 export class SwarmProvider extends DockerProvider {
   override readonly kind = 'swarm';
+  // Each host's engine keeps its own volumes: /home and /shared come from the head's GlusterFS server.
+  override readonly capabilities: ProviderCapabilities = { scale: true, needsRoot: false, sharesHost: false, sharedVolumes: false };
   private managerRef: Promise<EngineRef> | undefined;
   private ready: Promise<EnsuredImage> | undefined;
 
