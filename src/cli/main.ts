@@ -432,6 +432,10 @@ async function main(): Promise<void> {
   } catch (err) {
     process.exitCode = reportError(err, process.argv.includes('--json'));
   }
+  // Done: a request still waiting on an engine that never answers (reported above) must not
+  // keep the command alive. Exit once what was written has reached its pipe.
+  await new Promise<void>((resolve) => process.stdout.write('', () => process.stderr.write('', () => resolve())));
+  process.exit();
 }
 
 await main();

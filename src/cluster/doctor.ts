@@ -77,7 +77,7 @@ export async function preflight(cluster?: { name: string; site: SiteFeatures; pr
   if (failed.length > 0) {
     throw new SlurmkitError('PRECONDITION', `this machine is not ready for ${provider.kind} clusters (${failed.length} problem(s))`, {
       details: failed.map((c) => `${c.name}: ${c.detail} — fix: ${c.fix}`),
-      hint: `run \`slurmkit doctor${provider.kind === 'local' ? '' : ` --provider ${provider.kind}`}\` for the full report`,
+      hint: `run \`slurmkit doctor${provider.kind === 'local' ? '' : provider.kind === 'swarm' ? ' -f <spec>' : ` --provider ${provider.kind}`}\` for the full report`,
     });
   }
 }

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { down } from '../app/clusters.js';
 import { cleanupHome, hostSnapshot, sh, shOk, useTempHome } from '../testing/harness.js';
@@ -54,6 +55,30 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     await cleanupHome(home);
   });
 
+  test('a host whose engine never answers: up fails within the timeout naming it, and makes nothing on any host', { timeout: 60_000 }, async () => {
+    // An engine socket that takes connections and never answers.
+    const silent = join(home, 'silent.sock');
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(silent, resolve));
+    try {
+      const file = join(home, 'silent.yaml');
+      const hosts = [...swarm.hosts.map((h) => `{name: ${h.name}, endpoint: "${h.engine.host}"}`), `{name: h4, endpoint: "unix://${silent}"}`];
+      await writeFile(file, `name: silent\nprovider: {type: swarm, hosts: [${hosts.join(', ')}]}\nnodes: [{name: c, count: 4}]\nstorage: {blob: none}\n`);
+      const r = await runCli(['up', '-f', file], { home });
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`host h4: its engine at unix://${silent.replace(/\./g, '\\.')} did not answer within 10 s`));
+      assert.match(r.stderr, /run `slurmkit doctor -f <spec>`/);
+      assert.deepEqual(await runCli(['list', '--json'], { home }).then((l) => JSON.parse(l.stdout)), []);
+      for (const h of swarm.hosts) {
+        assert.deepEqual(await h.engine.docker.listContainers({ all: true, filters: { label: ['slurmkit.cluster=silent'] } }), []);
+        // Nothing was joined to a swarm either.
+        assert.equal(((await h.engine.docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'inactive');
+      }
+    } finally {
+      server.close();
+    }
+  });
+
   test('up joins the hosts into a swarm and places the head and one worker on each host; srun spans them', { timeout: 600_000 }, async () => {
     const r = await runCli(['up', '-f', specFile], { home, timeoutMs: 580_000 });
     assert.equal(r.code, 0, r.stderr);
@@ -72,6 +97,13 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
       assert.equal(here.length, 1, `${n.name} on ${n.host}`);
       assert.equal(n.running, true);
       if (n.name !== 'head') assert.equal(n.slurmState, 'idle');
+    }
+    // doctor checks every host of the spec: its engine, its place in the swarm, the image.
+    const doctor = await runCli(['doctor', '-f', specFile, '--json'], { home });
+    const checks = JSON.parse(doctor.stdout) as { name: string; ok: boolean; detail: string }[];
+    for (const [i, h] of swarm.hosts.entries()) {
+      assert.match(checks.find((c) => c.name === `host ${h.name} swarm`)?.detail ?? '', new RegExp(`^${i === 0 ? 'manager' : 'worker'} \\S+ at ${h.address.replace(/\./g, '\\.')}$`));
+      assert.match(checks.find((c) => c.name === `host ${h.name} node image`)?.detail ?? '', /is in the engine/);
     }
     const table = (await runCli(['list-nodes', 'sw'], { home })).stdout;
     assert.match(table, /^NODE\s+ROLE\s+HOST\s+ADDRESS/m);
@@ -107,6 +139,9 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     const started = await runCli(['start', 'sw'], { home, timeoutMs: 240_000 });
     assert.equal(started.code, 0, started.stderr);
     assert.equal(await shOk(st, 'cat /home/alice/a.txt /shared/b.txt; stat -c %u /home/alice/a.txt', 'c3'), `from-c2\nfrom-c3\n${alice}\n`);
+    // Each node came back on its host.
+    const listed = JSON.parse((await runCli(['list-nodes', 'sw', '--json'], { home })).stdout) as { name: string; host: string }[];
+    assert.deepEqual(listed.map((n) => `${n.name}@${n.host}`), ['head@h1', 'c1@h1', 'c2@h2', 'c3@h3']);
   });
 
   test('down removes everything of the cluster from every engine, and the hosts stay in their swarm', { timeout: 120_000 }, async () => {

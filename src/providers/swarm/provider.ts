@@ -16,7 +16,7 @@ import type { Check, NetworkRequest, PreflightRequest, ProviderCapabilities, Pro
 import { SlurmkitError } from '../../util/errors.js';
 import { DockerProvider, type EngineRef } from '../docker/provider.js';
 import { LABEL, engineAt, engineMessage, isUnreachable, reachable } from '../docker/engine.js';
-import { defaultRecipe, distributeImage, ensureImage, ensureRuntime, imageTag, type EnsuredImage } from '../docker/image.js';
+import { defaultRecipe, distributeImage, ensureImage, ensureRuntime, imageTag, runtimeHash, type EnsuredImage } from '../docker/image.js';
 
 /** How long a host's engine may take to answer before it counts as down. */
 export const HOST_TIMEOUT_MS = 10_000;
@@ -195,7 +195,7 @@ export class SwarmProvider extends DockerProvider {
     try {
       version = await withinTimeout(e, reachable(e.docker, e.endpoint));
     } catch (err) {
-      return [{ name, ok: false, detail: (err as Error).message, fix: (err as SlurmkitError).hint ?? `start the engine on ${e.name}` }];
+      return [{ name, ok: false, detail: (err as Error).message.replace(`${name}: `, ''), fix: (err as SlurmkitError).hint ?? `start the engine on ${e.name}` }];
     }
     const checks: Check[] = [{ name, ok: true, detail: `${e.endpoint}: Docker ${version.version} (API ${version.apiVersion})` }];
     const swarm = await this.swarmInfo(e).catch(() => ({}) as SwarmInfo);
@@ -207,7 +207,8 @@ export class SwarmProvider extends DockerProvider {
           ? { name: `${name} swarm`, ok: true, detail: 'in no swarm yet: slurmkit up joins it' }
           : { name: `${name} swarm`, ok: false, detail: `swarm state ${state}${swarm.Error ? `: ${swarm.Error}` : ''}`, fix: `docker -H ${e.endpoint} swarm leave --force, then slurmkit up joins it again` },
     );
-    const tag = imageTag(defaultRecipe());
+    // The image nodes run: the node image with this version of slurmkit's program.
+    const tag = `${imageTag(defaultRecipe())}-${await runtimeHash()}`;
     const has = await e.docker
       .getImage(tag)
       .inspect()
