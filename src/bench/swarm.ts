@@ -4,7 +4,8 @@
  * engine alone) and on the local provider, in the same run, rounds interleaving the three.
  * The first swarm `up` finds the node image on no engine: it is made on the manager (imported
  * from the cache, slurmkit's program added) and loaded into the two others; that is reported on
- * its own ("image to distribute"), the rounds after it find the image on every engine.
+ * its own ("image to distribute"), the rounds after it find the image on every engine. Then
+ * the demo (49 photos) once on each provider.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,6 +36,8 @@ export type SwarmBench =
       downMs: Record<Provider, Stats>;
       /** Where the swarm's nodes ran, in the last round. */
       placement: Record<string, string>;
+      /** `slurmkit demo` (49 photos over lab's 8 workers, lab made and removed) on each provider, once. */
+      demo: Record<Provider, { totalMs: number; batchWallMs: number; imagesPerSecond: number; perHost?: Record<string, number> }>;
     };
 
 async function labUp(provider: Provider, env: NodeJS.ProcessEnv, specFile: string, swarm: TestSwarm): Promise<{ upMs: number; downMs: number; phases: Record<string, number>; placement: Record<string, string> }> {
@@ -83,6 +86,22 @@ export async function benchSwarm(runs: number, stopped: () => boolean): Promise<
         await sleep(SETTLE_MS);
       }
     }
+    // The classic exercise on each provider: the demo makes lab, converts, verifies, removes it.
+    const demo = {} as Record<Provider, { totalMs: number; batchWallMs: number; imagesPerSecond: number; perHost?: Record<string, number> }>;
+    for (const provider of ['local', 'docker', 'swarm'] as const) {
+      if (stopped()) break;
+      const where = provider === 'swarm' ? ['-f', specFile] : provider === 'docker' ? ['--provider', 'docker'] : [];
+      const r = mustSucceed(`slurmkit demo (${provider})`, await timed('node', [CLI, 'demo', ...where, '--out', join(home, `demo-${provider}`), '--json'], env));
+      const result = JSON.parse(r.stdout) as { totalMs: number; verified: number; batch: { wallMs: number; imagesPerSecond: number; perNode: Record<string, number> } };
+      if (result.verified !== 49) throw new Error(`demo on ${provider} verified ${result.verified} of 49`);
+      // Workers go over the hosts in turn: c1 on h1, c2 on h2, c3 on h3, c4 on h1, ...
+      const hostOf = (node: string) => `h${((Number(node.slice(1)) - 1) % 3) + 1}`;
+      const perHost: Record<string, number> = {};
+      for (const [node, n] of Object.entries(result.batch.perNode)) perHost[hostOf(node)] = (perHost[hostOf(node)] ?? 0) + n;
+      demo[provider] = { totalMs: result.totalMs, batchWallMs: result.batch.wallMs, imagesPerSecond: result.batch.imagesPerSecond, ...(provider === 'swarm' ? { perHost } : {}) };
+      log(`bench: swarm: demo on ${provider}: ${result.totalMs} ms in all, batch ${result.batch.wallMs} ms`);
+      await sleep(SETTLE_MS);
+    }
     if (stopped()) throw new Error('interrupted');
     const up = Object.fromEntries((['local', 'docker', 'swarm'] as const).map((p) => [p, stats(results[p].map((x) => x.upMs))])) as Record<Provider, Stats>;
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
@@ -96,9 +115,10 @@ export async function benchSwarm(runs: number, stopped: () => boolean): Promise<
       ratios: { swarmToDocker: ratio(up.swarm.median, up.docker.median), swarmToLocal: ratio(up.swarm.median, up.local.median) },
       downMs: Object.fromEntries((['local', 'docker', 'swarm'] as const).map((p) => [p, stats(results[p].map((x) => x.downMs))])) as Record<Provider, Stats>,
       placement: results.swarm.at(-1)?.placement ?? {},
+      demo,
     };
   } finally {
-    for (const name of Object.values(NAMES)) await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
+    for (const name of [...Object.values(NAMES), 'lab']) await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
     await swarm.stop();
     await rm(home, { recursive: true, force: true });
   }

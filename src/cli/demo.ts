@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { parseSpec } from '../spec/load.js';
+import { loadSpecFile, parseSpec, parseYaml, readSpecText } from '../spec/load.js';
 import { templateText } from '../spec/templates.js';
 import { down, start, stop, up } from '../app/clusters.js';
 import { readState } from '../cluster/state.js';
@@ -8,11 +8,18 @@ import { storageFor } from '../jobs/storage.js';
 import { runImageDemo, DEMO_IMAGES } from '../jobs/demo.js';
 import { batchProgressReporter, formatSummary } from './batch.js';
 
+/** The provider mapping of a spec file (a swarm's hosts, say), checked with the whole file. */
+async function providerOfSpec(file: string): Promise<string | Record<string, unknown>> {
+  await loadSpecFile(file);
+  const raw = parseYaml(await readSpecText(file), file) as { provider?: string | Record<string, unknown> };
+  return raw.provider ?? 'local';
+}
+
 /**
  * The README's main job: the lab cluster (1 head + 8 workers) turns 49 colour photos in
  * blob container `input` into grayscale in `output`. Reuses a running lab, starts a stopped one.
  */
-export async function runDemo(opts: { keep: boolean; out: string; force: boolean; json: boolean; provider?: string }): Promise<void> {
+export async function runDemo(opts: { keep: boolean; out: string; force: boolean; json: boolean; provider?: string; file?: string }): Promise<void> {
   const progress = Progress.stderr();
   const t0 = performance.now();
   let state = await readState('lab');
@@ -20,9 +27,11 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
   // leaves a running one (and the user's files in it) alone.
   const found: 'none' | 'stopped' | 'running' = !state ? 'none' : state.phase === 'running' ? 'running' : 'stopped';
   if (!state) {
-    progress.info(`Creating cluster lab: 1 head + 8 workers${opts.provider ? ` (provider ${opts.provider})` : ''}`);
+    const provider = opts.file ? await providerOfSpec(opts.file) : opts.provider;
+    const kind = typeof provider === 'string' ? provider : provider?.['type'];
+    progress.info(`Creating cluster lab: 1 head + 8 workers${kind ? ` (provider ${String(kind)})` : ''}`);
     const text = await templateText('lab');
-    state = await up({ config: parseSpec(text, 'template lab', opts.provider ? { provider: opts.provider } : {}), specText: text, progress });
+    state = await up({ config: parseSpec(text, 'template lab', provider ? { provider } : {}), specText: text, progress });
   } else if (state.phase !== 'running') {
     progress.info('Starting cluster lab');
     state = await start('lab', progress);

@@ -148,10 +148,20 @@ export function buildCli(): Command {
     .action(async (name, opts) => {
       const nodes = await listNodes(name);
       const hosts = nodes.some((n) => n.host !== null);
+      const reasons = nodes.some((n) => n.reason !== null);
       print(opts.json, nodes, () =>
         renderTable(
-          ['NODE', 'ROLE', ...(hosts ? ['HOST'] : []), 'ADDRESS', 'RUNNING', 'SLURM', 'PROCESSES'],
-          nodes.map((n) => [n.name, n.role, ...(hosts ? [n.host ?? '-'] : []), n.address, n.running ? 'yes' : 'no', n.slurmState ?? '-', n.processes.join(',') || '-']),
+          ['NODE', 'ROLE', ...(hosts ? ['HOST'] : []), 'ADDRESS', 'RUNNING', 'SLURM', 'PROCESSES', ...(reasons ? ['REASON'] : [])],
+          nodes.map((n) => [
+            n.name,
+            n.role,
+            ...(hosts ? [n.host ?? '-'] : []),
+            n.address,
+            n.running ? 'yes' : 'no',
+            n.slurmState ?? '-',
+            n.processes.join(',') || '-',
+            ...(reasons ? [n.reason ?? '-'] : []),
+          ]),
         ),
       );
     });
@@ -327,13 +337,15 @@ export function buildCli(): Command {
     .description('the classic exercise: 49 colour photos in blob container input become grayscale in output, over the 8 workers of lab')
     .option('--keep', 'leave the cluster running afterwards')
     .option('--provider <type>', 'where a new lab runs: local (default) or docker')
+    .option('-f, --file <spec>', "where a new lab runs: this spec's provider (a swarm's hosts, say)")
     .option('--out <dir>', 'where to put the grayscale results', 'slurmkit-demo-output')
     .option('--force', 'convert again even if the outputs are up to date')
     .option('--json', 'print the result as JSON')
     .action(async (opts) => {
       const { runDemo } = await import('./demo.js');
       const provider = providerOption(opts.provider);
-      await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json), ...(provider ? { provider } : {}) });
+      if (provider && opts.file) throw new SlurmkitError('USAGE', '--provider and -f both say where the lab runs', { hint: 'give one of them' });
+      await runDemo({ keep: Boolean(opts.keep), out: opts.out, force: Boolean(opts.force), json: Boolean(opts.json), ...(provider ? { provider } : {}), ...(opts.file ? { file: String(opts.file) } : {}) });
     });
 
   program

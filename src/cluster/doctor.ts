@@ -66,20 +66,31 @@ function visibilityChecks(provider: NodeProvider): Check[] {
   ];
 }
 
+/** A host of a swarm whose engine did not answer, and what was seen. */
+export interface LostHost {
+  host: string;
+  detail: string;
+}
+
 /**
  * The checks `up` cannot do without, for this cluster's provider and features (default: what
- * every template needs); throws PRECONDITION with every failure and its fix.
+ * every template needs); throws PRECONDITION with every failure and its fix. With
+ * `mayLoseHosts`, hosts whose engine does not answer are returned instead, for `up` to weigh.
  */
-export async function preflight(cluster?: { name: string; site: SiteFeatures; provider?: string; hosts?: ProviderHost[] }): Promise<void> {
+export async function preflight(cluster?: { name: string; site: SiteFeatures; provider?: string; hosts?: ProviderHost[]; mayLoseHosts?: boolean }): Promise<LostHost[]> {
   const provider = providerFor(cluster?.provider ?? 'local', cluster?.hosts ? { hosts: cluster.hosts } : {});
   const req = requirementsOf(cluster ? [{ name: `cluster ${cluster.name}`, site: cluster.site }] : await templateSites());
-  const failed = [...(await provider.preflight(req)), ...visibilityChecks(provider)].filter((c) => !c.ok);
+  let failed = [...(await provider.preflight(req)), ...visibilityChecks(provider)].filter((c) => !c.ok);
+  // A host whose engine does not answer (its one check, named after it) is the caller's to weigh.
+  const lost = (cluster?.mayLoseHosts ? (cluster.hosts ?? []) : []).flatMap((h) => failed.filter((c) => c.name === `host ${h.name}`).map((c) => ({ host: h.name, detail: c.detail })));
+  failed = failed.filter((c) => !lost.some((l) => c.name === `host ${l.host}`));
   if (failed.length > 0) {
-    throw new SlurmkitError('PRECONDITION', `this machine is not ready for ${provider.kind} clusters (${failed.length} problem(s))`, {
+    throw new SlurmkitError('PRECONDITION', `${provider.kind === 'swarm' ? 'the hosts are' : 'this machine is'} not ready for ${provider.kind} clusters (${failed.length} problem(s))`, {
       details: failed.map((c) => `${c.name}: ${c.detail} — fix: ${c.fix}`),
       hint: `run \`slurmkit doctor${provider.kind === 'local' ? '' : provider.kind === 'swarm' ? ' -f <spec>' : ` --provider ${provider.kind}`}\` for the full report`,
     });
   }
+  return lost;
 }
 
 /** Everything every template needs on this provider, each with its fix. */

@@ -18,6 +18,8 @@ export interface NodeView {
   processes: string[];
   /** Slurm's state for workers (idle, alloc, down, ...), null when slurmctld does not answer. */
   slurmState: string | null;
+  /** Why it does not work: its host does not answer, else Slurm's reason for a node down or drained. */
+  reason: string | null;
 }
 
 export interface ClusterView {
@@ -41,7 +43,9 @@ export async function listNodes(name: string): Promise<NodeView[]> {
 }
 
 async function nodeViews(state: ClusterState): Promise<NodeView[]> {
-  const live = new Map((await providerFor(state).list(labelOf(state))).map((n) => [n.hostname, n]));
+  const provider = providerFor(state);
+  const live = new Map((await provider.list(labelOf(state))).map((n) => [n.hostname, n]));
+  const lost = new Set(provider.lostHosts?.() ?? []);
   const slurm = live.get(headOf(state).name)?.running ? await slurmNodes(state) : undefined;
   const slurmBy = new Map((slurm ?? []).map((n) => [n.name, n]));
   return state.nodes.map((n) => {
@@ -56,6 +60,7 @@ async function nodeViews(state: ClusterState): Promise<NodeView[]> {
       pid: l?.pid ?? null,
       processes: l?.processes ?? [],
       slurmState: n.role === 'head' ? null : s ? `${s.state}${s.notResponding ? '*' : ''}` : null,
+      reason: n.host && lost.has(n.host) ? `host ${n.host} does not answer` : (s?.reason ?? null),
     };
   });
 }

@@ -25,6 +25,8 @@ export interface Daemon {
    * `start` restarts although they still run (slurmd, after slurmctld died: see `start`).
    */
   restart?: string;
+  /** A boot step, not a process (nothing to find running): `start` leaves it to the node's boot. */
+  step?: boolean;
 }
 
 /** Slurm's clients, which slurmkit runs in the head (sinfo to wait for nodes, sbatch for batches, ...). */
@@ -51,6 +53,7 @@ export function programsFor(clusterName: string, site: SiteFeatures): string[] {
 function siteFolders(users: string[]): Daemon {
   return {
     name: 'site folders',
+    step: true,
     start: [
       'chmod 1777 /shared',
       ...users.map((u) => `[ -d /home/${u} ] || install -d -m 0700 -o ${u} -g "$(id -g ${u})" /home/${u}`),
@@ -59,8 +62,17 @@ function siteFolders(users: string[]): Daemon {
   };
 }
 
-/** The cluster's folders that every node sees, served by the head where volumes stay on their host. */
-const SHARED_FOLDERS = ['home', 'shared'] as const;
+/**
+ * The cluster's folders that every node sees, served by the head where volumes stay on their
+ * host: GlusterFS volume name, where nodes mount it, and the mode of its top folder. The work
+ * folder (batches: their manifests, claims and status files) is root's alone.
+ */
+const SERVED = [
+  { volume: 'home', at: '/home', mode: '0755' },
+  { volume: 'shared', at: '/shared', mode: '1777' },
+  { volume: 'work', at: NODE_WORK, mode: '0700' },
+] as const;
+const SHARED_FOLDERS = SERVED.map((f) => f.volume);
 /** Where the head keeps the GlusterFS bricks of SHARED_FOLDERS (a volume of the head). */
 const BRICKS = '/srv/slurmkit/bricks';
 
@@ -93,13 +105,14 @@ function glusterServer(address: string): Daemon {
 function glusterMounts(address: string): Daemon {
   return {
     name: 'glusterfs',
-    start: SHARED_FOLDERS.map((v) =>
+    start: SERVED.map(({ volume: v, at, mode }) =>
       [
-        `mkdir -p /${v}`,
-        `if ! mountpoint -q /${v}; then`,
-        `  for _ in $(seq 50); do mount -t glusterfs -o log-file=/var/log/slurm/glusterfs-${v}-$(hostname).log ${address}:/${v} /${v} && break; sleep 0.2; done`,
-        `  mountpoint -q /${v} || { echo "/${v}: could not mount ${address}:/${v}" >&2; exit 1; }`,
+        `mkdir -p ${at}`,
+        `if ! mountpoint -q ${at}; then`,
+        `  for _ in $(seq 50); do mount -t glusterfs -o log-file=/var/log/slurm/glusterfs-${v}-$(hostname).log ${address}:/${v} ${at} && break; sleep 0.2; done`,
+        `  mountpoint -q ${at} || { echo "${at}: could not mount ${address}:/${v}" >&2; exit 1; }`,
         'fi',
+        `chmod ${mode} ${at}`,
       ].join('\n'),
     ).join('\n'),
     programs: ['mount.glusterfs', 'mountpoint'],
@@ -214,8 +227,8 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
             : ([
                 { type: 'volume', name: 'home', target: '/home' },
                 { type: 'volume', name: 'shared', target: '/shared' },
+                { type: 'volume', name: 'work', target: NODE_WORK },
               ] as const)),
-          { type: 'volume', name: 'work', target: NODE_WORK },
         ] as const)
       : ([
           { type: 'bind', source: paths.mungeRun, target: '/run/munge' },
@@ -298,6 +311,7 @@ export async function nodeSpecFor(
     index: node.index,
     address: node.address,
     mounts: [...mountsFor(node, paths, site, own, sharedFrom !== undefined), ...services.flatMap((s) => s.mounts ?? [])],
+    ...(services.some((s) => s.ports?.length) ? { ports: services.flatMap((s) => s.ports ?? []) } : {}),
     ...(own ? { files: await placedFiles(node, paths, site) } : {}),
     boot: (own ? [mergeAccounts(), ...boot] : boot).join('\n'),
     consoleLog: paths.consoleLog(node.name),

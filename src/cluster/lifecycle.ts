@@ -7,7 +7,8 @@ import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '.
 import { isInService, isReady, type NodeSlurmState } from '../slurm/status.js';
 import type { LeftoverReport } from '../providers/types.js';
 import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
-import { hostsOf, placeNodes } from './placement.js';
+import { hostsOf, placeNodes, withoutHosts } from './placement.js';
+import { knownHosts, rememberHosts } from './known-hosts.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
@@ -59,11 +60,16 @@ export interface UpOptions {
 
 /** Creates a cluster and returns once every node is idle in Slurm. On failure, removes what it made. */
 export async function up(opts: UpOptions): Promise<ClusterState> {
-  const { config } = opts;
   const progress = opts.progress ?? Progress.silent();
-  const paths = ClusterPaths.of(config.name);
+  const paths = ClusterPaths.of(opts.config.name);
+  // Of a swarm's hosts, those that do not answer may be done without (their nodes left out) while every group keeps its minNodes.
+  const listed = hostsOf(opts.config.provider);
+  const lost = await preflight({ name: opts.config.name, site: siteOf(opts.config), provider: opts.config.provider.type, ...(listed ? { hosts: listed, mayLoseHosts: true } : {}) });
+  const { config, left } = withoutHosts(opts.config, lost);
+  for (const l of lost) progress.info(`host ${l.host}: ${l.detail}`);
+  if (left.length > 0) progress.info(`going on without ${left.join(', ')} (every group keeps its minNodes)`);
   const hosts = hostsOf(config.provider);
-  await preflight({ name: config.name, site: siteOf(config), provider: config.provider.type, ...(hosts ? { hosts } : {}) });
+  if (hosts) await rememberHosts(hosts);
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
   const nodeProvider = providerOfKind(config.provider.type, hosts ? { hosts } : {});
@@ -371,7 +377,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     };
     for (const node of state.nodes.filter((n) => running.has(n.name))) {
       const have = running.get(node.name)!.processes;
-      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state), sharedFrom(state)).filter((d) => !have.includes(d.name))) {
+      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state), sharedFrom(state)).filter((d) => !d.step && !have.includes(d.name))) {
         progress.info(`  ${daemon.name} on ${node.name} is not running`);
         await progress.phase(`restart ${daemon.name} on ${node.name}`, () => runDaemon(node, daemon, daemon.start));
       }
@@ -507,7 +513,9 @@ export async function gc(): Promise<LeftoverReport> {
     keepNames: entries.filter((e) => !e.state).map((e) => e.name),
   };
   const report: LeftoverReport = { found: [], removed: [], failed: [] };
-  for (const provider of allProviders()) {
+  // Swarm hosts too: those of the clusters that exist and those clusters of this home ever used.
+  const hosts = [...(await listStates()).flatMap((s) => s.hosts ?? []), ...(await knownHosts())].filter((h, i, all) => all.findIndex((x) => x.endpoint === h.endpoint) === i);
+  for (const provider of allProviders(hosts)) {
     const r = await provider.removeByLabel(select);
     report.found.push(...r.found);
     report.removed.push(...r.removed);

@@ -6,7 +6,7 @@
  * every node back where its volumes are.
  */
 import type { ProviderHost } from '../providers/types.js';
-import type { ProviderConfig } from '../spec/types.js';
+import type { ClusterConfig, ProviderConfig } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
 
 /** Host by node name, or undefined for providers of one machine. */
@@ -36,4 +36,38 @@ export function placeNodes(provider: ProviderConfig, head: string, workers: read
 export function hostsOf(provider: ProviderConfig): ProviderHost[] | undefined {
   if (provider.type !== 'swarm') return undefined;
   return provider.hosts.map(({ name, endpoint, tlsCertPath }) => ({ name, endpoint, ...(tlsCertPath ? { tlsCertPath } : {}) }));
+}
+
+/**
+ * The cluster `up` makes when some hosts of a swarm do not answer: the nodes placed on them are
+ * left out (the others are placed over the hosts that answer), as long as every group keeps at
+ * least its minNodes and every partition a node. Otherwise PRECONDITION naming what is missing.
+ */
+export function withoutHosts(config: ClusterConfig, lost: readonly { host: string; detail: string }[]): { config: ClusterConfig; left: string[] } {
+  const provider = config.provider;
+  if (provider.type !== 'swarm' || lost.length === 0) return { config, left: [] };
+  const gone = new Set(lost.map((l) => l.host));
+  const names = lost.map((l) => l.host).join(', ');
+  const seen = lost.map((l) => `host ${l.host}: ${l.detail}`).join('; ');
+  const hint = `bring ${names} back (slurmkit doctor -f <spec> checks each host), or let up go on with fewer nodes: nodes[].minNodes`;
+  if (gone.has(provider.head)) {
+    throw new SlurmkitError('PRECONDITION', `host ${provider.head}, where the head runs, does not answer (${seen})`, { hint: `bring ${provider.head} back, or put the head on another host: provider.head` });
+  }
+  const placed = placeNodes(provider, config.head.hostname, config.nodes.map((n) => n.name))!;
+  const left = config.nodes.filter((n) => gone.has(placed.get(n.name)!)).map((n) => n.name);
+  const kept = config.nodes.filter((n) => !left.includes(n.name));
+  const short = config.groups.flatMap((g, i) => {
+    const have = kept.filter((n) => n.group === g.name).length;
+    const min = g.minNodes ?? g.count;
+    return have < min ? [`group ${g.name} would have ${have} of its ${g.count} nodes, fewer than ${g.minNodes === undefined ? 'all (no nodes[' + i + '].minNodes)' : `nodes[${i}].minNodes (${min})`}`] : [];
+  });
+  const partitions = config.partitions.map((p) => ({ ...p, nodes: p.nodes.filter((n) => !left.includes(n)) }));
+  const empty = partitions.filter((p) => p.nodes.length === 0).map((p) => `partition ${p.name} would have no node`);
+  if (short.length + empty.length > 0) {
+    throw new SlurmkitError('PRECONDITION', `${seen}; without ${lost.length === 1 ? 'it' : 'them'}, ${[...short, ...empty].join('; ')}`, { hint });
+  }
+  return {
+    config: { ...config, provider: { ...provider, hosts: provider.hosts.filter((h) => !gone.has(h.name)) }, nodes: kept, partitions },
+    left,
+  };
 }

@@ -38,4 +38,6 @@ export interface HeadService {
 
 export interface HeadNeeds {
   mounts?: Mount[];
+  /** TCP ports this machine talks to (published where it cannot reach the head's address). */
+  ports?: number[];
 }

@@ -6,15 +6,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
 import { down } from '../app/clusters.js';
 import { cleanupHome, hostSnapshot, sh, shOk, useTempHome } from '../testing/harness.js';
 import { runCli } from '../testing/cli.js';
 import { haveDockerd } from '../testing/dockerd.js';
 import { netnsNames, startTestSwarm, type TestSwarm } from '../testing/swarm.js';
+import type Docker from 'dockerode';
 import { requireState, type ClusterState } from './state.js';
+import { homeTag } from './paths.js';
+import { LABEL } from '../providers/docker/engine.js';
+import { storageFor } from '../jobs/storage.js';
+import { run, sleep } from '../util/run.js';
 
 const skip = (await haveDockerd()) ? false : 'dockerd is not installed (scripts/setup.sh installs docker.io)';
 
@@ -38,6 +43,10 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
   let hostBefore: Awaited<ReturnType<typeof hostSnapshot>>;
   let netnsBefore: string[];
   let specFile = '';
+  /** An engine socket that takes connections and never answers (a host that hangs), and the hosts with it as h4. */
+  let silent = '';
+  let silentServer: Server | undefined;
+  let withSilent = '';
 
   before(async () => {
     hostBefore = await hostSnapshot();
@@ -45,46 +54,48 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     home = await useTempHome();
     swarm = await startTestSwarm(3, { join: false });
     const hosts = swarm.hosts.map((h) => `    - {name: ${h.name}, endpoint: "${h.engine.host}"}`).join('\n');
+    silent = join(home, 'silent.sock');
+    silentServer = createServer(() => undefined);
+    await new Promise<void>((resolve) => silentServer!.listen(silent, resolve));
+    withSilent = [...swarm.hosts.map((h) => `{name: ${h.name}, endpoint: "${h.engine.host}"}`), `{name: h4, endpoint: "unix://${silent}"}`].join(', ');
     specFile = join(home, 'sw.yaml');
-    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nusers: [{name: alice}, {name: bob}]\nstorage: {blob: none}\n`);
+    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nusers: [{name: alice}, {name: bob}]\nstorage: {blob: azurite}\n`);
   });
 
   after(async () => {
     if (state) await down(state.name, { force: true }).catch(() => undefined);
+    silentServer?.close();
     await swarm?.stop();
     await cleanupHome(home);
   });
 
   test('a host whose engine never answers: up fails within the timeout naming it, and makes nothing on any host', { timeout: 60_000 }, async () => {
-    // An engine socket that takes connections and never answers.
-    const silent = join(home, 'silent.sock');
-    const server = createServer(() => undefined);
-    await new Promise<void>((resolve) => server.listen(silent, resolve));
-    try {
-      const file = join(home, 'silent.yaml');
-      const hosts = [...swarm.hosts.map((h) => `{name: ${h.name}, endpoint: "${h.engine.host}"}`), `{name: h4, endpoint: "unix://${silent}"}`];
-      await writeFile(file, `name: silent\nprovider: {type: swarm, hosts: [${hosts.join(', ')}]}\nnodes: [{name: c, count: 4}]\nstorage: {blob: none}\n`);
-      const r = await runCli(['up', '-f', file], { home });
-      assert.equal(r.code, 5, r.stderr);
-      assert.match(r.stderr, new RegExp(`host h4: its engine at unix://${silent.replace(/\./g, '\\.')} did not answer within 10 s`));
-      assert.match(r.stderr, /run `slurmkit doctor -f <spec>`/);
-      assert.deepEqual(await runCli(['list', '--json'], { home }).then((l) => JSON.parse(l.stdout)), []);
-      for (const h of swarm.hosts) {
-        assert.deepEqual(await h.engine.docker.listContainers({ all: true, filters: { label: ['slurmkit.cluster=silent'] } }), []);
-        // Nothing was joined to a swarm either.
-        assert.equal(((await h.engine.docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'inactive');
-      }
-    } finally {
-      server.close();
+    const file = join(home, 'silent.yaml');
+    await writeFile(file, `name: silent\nprovider: {type: swarm, hosts: [${withSilent}]}\nnodes: [{name: c, count: 4}]\nstorage: {blob: none}\n`);
+    const r = await runCli(['up', '-f', file], { home });
+    assert.equal(r.code, 5, r.stderr);
+    // The node placed on h4 cannot run, and the group needs all four (no minNodes).
+    assert.match(r.stderr, new RegExp(`host h4: its engine at unix://${silent.replace(/\./g, '\\.')} did not answer within 10 s; without it, group c would have 3 of its 4 nodes`));
+    assert.match(r.stderr, /hint: bring h4 back \(slurmkit doctor -f <spec> checks each host\), or let up go on with fewer nodes: nodes\[\]\.minNodes/);
+    assert.deepEqual(await runCli(['list', '--json'], { home }).then((l) => JSON.parse(l.stdout)), []);
+    for (const h of swarm.hosts) {
+      assert.deepEqual(await h.engine.docker.listContainers({ all: true, filters: { label: ['slurmkit.cluster=silent'] } }), []);
+      // Nothing was joined to a swarm either.
+      assert.equal(((await h.engine.docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'inactive');
     }
   });
 
   test('up joins the hosts into a swarm and places the head and one worker on each host; srun spans them', { timeout: 600_000 }, async () => {
-    const r = await runCli(['up', '-f', specFile], { home, timeoutMs: 580_000 });
+    // A fourth host does not answer: with minNodes 3 of 4, up goes on without the worker placed there.
+    const upFile = join(home, 'sw-up.yaml');
+    await writeFile(upFile, (await readFile(specFile, 'utf8')).replace(/hosts:\n[\s\S]*?nodes: \[\{name: c, count: 3\}\]/, `hosts: [${withSilent}]\nnodes: [{name: c, count: 4, minNodes: 3}]`));
+    const r = await runCli(['up', '-f', upFile], { home, timeoutMs: 580_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /making a swarm with h1 as its manager/);
+    assert.match(r.stderr, /host h4: its engine at \S+ did not answer within 10 s\n.*going on without c4 \(every group keeps its minNodes\)/);
     const st = await requireState('sw');
     state = st;
+    assert.deepEqual([st.nodes.map((n) => n.name), (st.hosts ?? []).map((h) => h.name)], [['head', 'c1', 'c2', 'c3'], ['h1', 'h2', 'h3']]);
     // One swarm: h1 manages it, every host is a member, labelled with its name from the spec.
     const nodes = (await swarm.hosts[0]!.engine.docker.listNodes()) as { Spec: { Role: string; Labels?: Record<string, string> }; Status: { Addr: string } }[];
     assert.deepEqual(nodes.map((n) => `${n.Spec.Labels?.['slurmkit.host']} ${n.Spec.Role} ${n.Status.Addr}`).sort(), swarm.hosts.map((h, i) => `${h.name} ${i === 0 ? 'manager' : 'worker'} ${h.address}`));
@@ -144,6 +155,79 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     assert.deepEqual(listed.map((n) => `${n.name}@${n.host}`), ['head@h1', 'c1@h1', 'c2@h2', 'c3@h3']);
   });
 
+  test('batch over three hosts: a user command converts each blob once, on workers of every host, with blob storage on the head', { timeout: 300_000 }, async () => {
+    assert.ok(state, 'the cluster came up');
+    // This machine is not on the overlay network: it reaches the head's Azurite where h1 publishes it.
+    const storage = await storageFor('sw');
+    await storage.mk('words');
+    await storage.mk('upper');
+    const names = Array.from({ length: 18 }, (_, i) => `w${String(i).padStart(2, '0')}.txt`);
+    for (const n of names) await storage.putData('words', n, Buffer.from(`word ${n}\n`), { metadata: {}, contentType: 'text/plain' });
+    const info = JSON.parse((await runCli(['blob', 'sw', 'info', '--json'], { home })).stdout) as { url: string };
+    assert.match(info.url, new RegExp(`^http://${swarm.hosts[0]!.address.replace(/\./g, '\\.')}:\\d+/`));
+    const batch = (...extra: string[]) =>
+      runCli(['batch', 'sw', '--input', 'words', '--output', 'upper', '--json', ...extra, '--', 'bash', '-c', 'sleep 0.5; tr a-z A-Z < "$1" > "$2"', 'upper'], { home, timeoutMs: 240_000 });
+    const r = await batch();
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as { total: number; converted: number; skipped: number; failed: unknown[]; perNode: Record<string, number> };
+    assert.deepEqual([summary.total, summary.converted, summary.skipped, summary.failed], [18, 18, 0, []]);
+    // Each blob counted once, and workers on every host took some.
+    assert.equal(Object.values(summary.perNode).reduce((a, b) => a + b, 0), 18);
+    assert.deepEqual(Object.keys(summary.perNode).sort(), ['c1', 'c2', 'c3']);
+    const out = await storage.list('upper');
+    assert.deepEqual(out.map((b) => b.name).sort(), names);
+    assert.equal((await storage.getData('upper', 'w07.txt')).toString(), 'WORD W07.TXT\n');
+    // Run again: every output is up to date, nothing runs twice.
+    const again = JSON.parse((await batch()).stdout) as { converted: number; skipped: number };
+    assert.deepEqual([again.converted, again.skipped], [0, 18]);
+    // The batch folder (claims, status) is the head's work volume, served to every node: root's alone.
+    assert.equal((await shOk(state, 'stat -f -c %T /var/lib/slurmkit; stat -c %a /var/lib/slurmkit', 'c2')).trim(), 'fuseblk\n700');
+  });
+
+  test('a host lost while the cluster runs: Slurm marks its node DOWN with the reason, list-nodes names the host, start waits for it and then brings the node back', { timeout: 420_000 }, async () => {
+    assert.ok(state, 'the cluster came up');
+    const st = state;
+    const h3 = swarm.hosts[2]!;
+    const pidfile = join(dirname(h3.engine.host.replace(/^unix:\/\//, '')), 'dockerd.pid');
+    const dockerd = Number(await readFile(pidfile, 'utf8'));
+    const c3 = (await h3.engine.docker.listContainers({ filters: { label: [`slurmkit.id=${st.id}`, 'slurmkit.node=c3'] } }))[0]!;
+    const initPid = (await h3.engine.docker.getContainer(c3.Id).inspect()).State.Pid;
+    // The host goes: off the network, its engine silent, its containers dead (as after a power cut).
+    await run('ip', ['-n', h3.netns, 'link', 'set', 'eth0', 'down']);
+    process.kill(dockerd, 'SIGSTOP');
+    try {
+      process.kill(initPid, 'SIGKILL');
+      // Slurm finds out by itself: c3 stops answering and goes DOWN, with slurmctld's reason.
+      const deadline = Date.now() + 150_000;
+      let seen = '';
+      while (!/^down\*?\|Not responding/.test(seen) && Date.now() < deadline) {
+        await sleep(3000);
+        seen = (await shOk(st, 'sinfo -h -n c3 -o "%T|%E"')).trim();
+      }
+      assert.match(seen, /^down\*?\|Not responding/);
+      // list-nodes answers all the same, naming the host that does not.
+      const listed = JSON.parse((await runCli(['list-nodes', 'sw', '--json'], { home, timeoutMs: 60_000 })).stdout) as { name: string; host: string; running: boolean; slurmState: string; reason: string | null }[];
+      const byName = new Map(listed.map((n) => [n.name, n]));
+      assert.deepEqual([byName.get('c3')?.running, byName.get('c3')?.host, byName.get('c3')?.reason], [false, 'h3', 'host h3 does not answer']);
+      assert.deepEqual([byName.get('c2')?.running, byName.get('c2')?.slurmState, byName.get('c2')?.reason], [true, 'idle', null]);
+      // start cannot bring it back while its host is gone: it says so and changes nothing.
+      const early = await runCli(['start', 'sw'], { home, timeoutMs: 60_000 });
+      assert.equal(early.code, 5, early.stderr);
+      assert.match(early.stderr, /host h3: its engine at \S+ did not answer within 10 s/);
+      assert.equal((await requireState('sw')).phase, 'running');
+    } finally {
+      process.kill(dockerd, 'SIGCONT');
+      await run('ip', ['-n', h3.netns, 'link', 'set', 'eth0', 'up']);
+    }
+    // The host is back: start makes c3 again on it, and Slurm takes it back.
+    const started = await runCli(['start', 'sw'], { home, timeoutMs: 240_000 });
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal((await shOk(st, 'sinfo -h -n c3 -o %T')).trim(), 'idle');
+    assert.equal((await shOk(st, 'srun -N1 -w c3 cat /home/alice/a.txt')).trim(), 'from-c2');
+    const after_ = JSON.parse((await runCli(['list-nodes', 'sw', '--json'], { home })).stdout) as { name: string; host: string; running: boolean }[];
+    assert.deepEqual(after_.map((n) => `${n.name}@${n.host}:${n.running}`), ['head@h1:true', 'c1@h1:true', 'c2@h2:true', 'c3@h3:true']);
+  });
+
   test('down removes everything of the cluster from every engine, and the hosts stay in their swarm', { timeout: 120_000 }, async () => {
     assert.ok(state, 'the cluster came up');
     const id = state.id;
@@ -153,6 +237,35 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     state = undefined;
     assert.deepEqual(await onEngines(swarm, id), []);
     for (const h of swarm.hosts) assert.equal(((await h.engine.docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'active');
+  });
+
+  test('the demo on three hosts: 49 photos become grayscale over the 8 workers of lab, spread over every host, and the lab goes', { timeout: 900_000 }, async () => {
+    const out = join(home, 'demo-out');
+    const r = await runCli(['demo', '-f', specFile, '--out', out, '--json'], { home, timeoutMs: 880_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Creating cluster lab: 1 head \+ 8 workers \(provider swarm\)/);
+    const result = JSON.parse(r.stdout) as { verified: number; batch: { converted: number; failed: unknown[]; perNode: Record<string, number> } };
+    assert.equal(result.verified, 49);
+    assert.deepEqual([result.batch.converted, result.batch.failed], [49, []]);
+    assert.equal(Object.values(result.batch.perNode).reduce((a, b) => a + b, 0), 49);
+    // Workers go over the hosts in turn (c1 beside the head on h1, c2 on h2, c3 on h3, c4 on h1, ...).
+    const hostOf = (node: string) => `h${((Number(node.slice(1)) - 1) % 3) + 1}`;
+    assert.deepEqual([...new Set(Object.keys(result.batch.perNode).map(hostOf))].sort(), ['h1', 'h2', 'h3']);
+    assert.equal((await readdir(out)).length, 49);
+    // The demo made lab, so it removed it: nothing of it on any engine.
+    assert.deepEqual(JSON.parse((await runCli(['list', '--json'], { home })).stdout), []);
+    for (const h of swarm.hosts) assert.deepEqual(await h.engine.docker.listContainers({ all: true, filters: { label: ['slurmkit.cluster=lab'] } }), []);
+  });
+
+  test('gc finds what a cluster whose folder is gone left on any host its home used', { timeout: 60_000 }, async () => {
+    // As a cluster leaves it when its folder is deleted by hand: a labelled volume on h2.
+    const labels = { [LABEL.home]: homeTag(), [LABEL.id]: 'dead00', [LABEL.cluster]: 'ghost' };
+    const h2 = swarm.hosts[1]!.engine.docker;
+    await h2.createVolume({ Name: 'sk-ghost-dead00-home', Labels: labels } as Docker.VolumeCreateOptions);
+    const r = await runCli(['gc', '--json'], { home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((JSON.parse(r.stdout) as { removed: string[] }).removed.includes('volume sk-ghost-dead00-home on h2'), r.stdout);
+    assert.deepEqual((await h2.listVolumes({ filters: { label: [`${LABEL.id}=dead00`] } })).Volumes ?? [], []);
   });
 
   test('after the test swarm stops, this machine is as it was', async () => {

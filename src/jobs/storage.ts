@@ -21,7 +21,8 @@ export async function storageFor(cluster: string): Promise<DemoStorage> {
   const endpoint = await ensureBlobStorage(cluster);
   const store = await openBlobStore(endpoint);
   const credential = sharedKey(await endpoint.connectionString());
-  const base = endpoint.url.replace(/\/+$/, '');
+  // Signed URLs are for tasks: where the nodes reach the service.
+  const base = (endpoint.nodeUrl ?? endpoint.url).replace(/\/+$/, '');
   return {
     connectionStringFile: endpoint.connectionStringFile,
     list: (container) => store.list(container),

@@ -175,6 +175,14 @@ export class FaultyProvider implements NodeProvider {
     return this.inner.list(label);
   }
 
+  lostHosts(): string[] {
+    return this.inner.lostHosts?.() ?? [];
+  }
+
+  reach(label: ClusterLabel, hostname: string, address: string, port: number): Promise<{ address: string; port: number }> {
+    return this.inner.reach(label, hostname, address, port);
+  }
+
   preflight(req: PreflightRequest): Promise<Check[]> {
     return this.inner.preflight(req);
   }

@@ -2,7 +2,7 @@
  * Providers by kind. Code above providers/ asks the registry, never a provider module, so a
  * test can hand the lifecycle another implementation (the fault-injecting one, say) for a kind.
  */
-import type { NodeProvider, ProviderOptions } from './types.js';
+import type { NodeProvider, ProviderHost, ProviderOptions } from './types.js';
 import { LocalProvider } from './local/provider.js';
 import { DockerProvider } from './docker/provider.js';
 import { SwarmProvider } from './swarm/provider.js';
@@ -37,11 +37,11 @@ export function providerFor(kind: string, options: ProviderOptions = {}): NodePr
 }
 
 /**
- * Every provider, for collecting leftovers of any kind. A swarm provider needs its hosts, which
- * only a cluster's state knows: leftovers there are collected by that cluster's `down`.
+ * Every provider, for collecting leftovers of any kind; a swarm provider over `swarmHosts` (the
+ * hosts clusters of this home used), none without them.
  */
-export function allProviders(): NodeProvider[] {
-  return PROVIDER_KINDS.map((k) => providerFor(k));
+export function allProviders(swarmHosts: ProviderHost[] = []): NodeProvider[] {
+  return PROVIDER_KINDS.flatMap((k) => (k !== 'swarm' ? [providerFor(k)] : swarmHosts.length > 0 ? [providerFor(k, { hosts: swarmHosts })] : []));
 }
 
 /** Makes providerFor(kind) return `provider` until restore() is called (for tests). */

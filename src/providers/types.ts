@@ -74,6 +74,12 @@ export interface NodeSpec {
    * do not span hosts): the provider gives it /dev/fuse and the right to mount.
    */
   fuse?: boolean;
+  /**
+   * TCP ports of the node that this machine talks to (blob storage on the head), where it cannot
+   * reach the node's address itself (`reachesNodes` false): the provider publishes them on the
+   * node's host, and `reach` says where.
+   */
+  ports?: number[];
   /** Shell commands run inside the node once network and mounts are ready. Non-zero exit fails the node. */
   boot: string;
   /** Where the node's own console output (init and boot) goes, on the host. */
@@ -153,6 +159,11 @@ export interface ProviderCapabilities {
    * its shared folders itself.
    */
   sharedVolumes: boolean;
+  /**
+   * This machine reaches every node at its cluster address. Not on a swarm, whose overlay
+   * network only its containers join: there a node's `ports` are published on its host.
+   */
+  reachesNodes: boolean;
 }
 
 /** One check of what a machine needs, with the fix when it fails. */
@@ -211,8 +222,20 @@ export interface NodeProvider {
   /** Subnets already in use where this provider makes cluster networks (a new one must not overlap). */
   takenSubnets(): Promise<string[]>;
 
+  /**
+   * Where this machine reaches a TCP port of a running node: its cluster address where
+   * `reachesNodes`, else where the provider published it (the port must be in the node's `ports`).
+   */
+  reach(label: ClusterLabel, hostname: string, address: string, port: number): Promise<{ address: string; port: number }>;
+
   /** What runs of this cluster right now, found by label (not from memory). */
   list(label: ClusterLabel): Promise<NodeStatus[]>;
+
+  /**
+   * Of a provider of several hosts, after `list`: the hosts whose engine did not answer in time
+   * (their nodes are missing from the list, whatever runs there).
+   */
+  lostHosts?(): string[];
 
   /**
    * Removes every resource carrying this cluster's id (or, with `home`, of any cluster of

@@ -15,3 +15,11 @@ test('parseSinfoNodes dedupes nodes listed under several partitions and reads th
 test('an idle node that stopped responding is not ready', () => {
   assert.equal(isReady(parseSinfoNodes('c1|idle*')[0]!), false);
 });
+
+test("a node's reason is read when Slurm gives one, and none is no reason", () => {
+  assert.deepEqual(parseSinfoNodes('c1|down*|Not responding\nc2|idle|none\nc3|drained|maint: disk | swap\n'), [
+    { name: 'c1', state: 'down', notResponding: true, reason: 'Not responding' },
+    { name: 'c2', state: 'idle', notResponding: false },
+    { name: 'c3', state: 'drained', notResponding: false, reason: 'maint: disk | swap' },
+  ]);
+});

@@ -6,20 +6,23 @@ export interface NodeSlurmState {
   state: string;
   /** Slurm says the node does not respond (the `*` suffix). */
   notResponding: boolean;
+  /** Why the node is down or drained, as Slurm says (set by an administrator or by slurmctld, e.g. "Not responding"). */
+  reason?: string;
 }
 
 /** The arguments to pass to sinfo for {@link parseSinfoNodes}. */
-export const SINFO_NODE_ARGS = ['-h', '-N', '-o', '%N|%T'];
+export const SINFO_NODE_ARGS = ['-h', '-N', '-o', '%N|%T|%E'];
 
-/** Parses `sinfo -h -N -o '%N|%T'`; a node in several partitions appears once. */
+/** Parses `sinfo -h -N -o '%N|%T|%E'` (the reason optional); a node in several partitions appears once. */
 export function parseSinfoNodes(stdout: string): NodeSlurmState[] {
   const seen = new Map<string, NodeSlurmState>();
   for (const line of stdout.split('\n')) {
-    const [name, rawState] = line.trim().split('|');
+    const [name, rawState, ...rest] = line.trim().split('|');
     if (!name || !rawState) continue;
     const notResponding = rawState.endsWith('*');
     const state = rawState.replace(/[*~#!%$@^-]+$/, '').toLowerCase();
-    seen.set(name, { name, state, notResponding });
+    const reason = rest.join('|').trim();
+    seen.set(name, { name, state, notResponding, ...(reason && reason !== 'none' ? { reason } : {}) });
   }
   return [...seen.values()];
 }

@@ -83,6 +83,7 @@ export function checkSpec(raw: unknown): string[] {
 
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
+  problems.push(...minNodesProblems(rawGroups, raw.provider));
   problems.push(...storageProblems(raw.storage));
   problems.push(...providerProblems(raw.provider, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : undefined));
 
@@ -91,6 +92,18 @@ export function checkSpec(raw: unknown): string[] {
     problems.push(...subnetProblems(subnet, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : 0));
   }
   return problems;
+}
+
+/** minNodes: at most the group's count, and only where hosts may be missing (a swarm). */
+function minNodesProblems(rawGroups: unknown[], provider: unknown): string[] {
+  const swarm = provider === 'swarm' || (isRecord(provider) && provider.type === 'swarm');
+  return rawGroups.flatMap((item, i) => {
+    const min = field(item, 'minNodes', groupSchema.shape.minNodes);
+    if (min === undefined) return [];
+    if (!swarm) return [problem(['nodes', i, 'minNodes'], 'only provider swarm goes on without some nodes (those of hosts that do not answer at up)', 'remove minNodes, or use provider type swarm')];
+    const count = field(item, 'count', groupSchema.shape.count);
+    return count !== undefined && min > count ? [problem(['nodes', i, 'minNodes'], `${min} is more than the group's count (${count})`, `write at most minNodes: ${count}`)] : [];
+  });
 }
 
 /**

@@ -15,8 +15,8 @@ import { resolveUsers } from './users.js';
 /** Changes the CLI makes to a spec before it is validated (e.g. `--name` on a template). */
 export interface SpecOverrides {
   name?: string;
-  /** Where the nodes run, whatever the spec says (`--provider`). */
-  provider?: string;
+  /** Where the nodes run, whatever the spec says (`--provider`, or another spec's provider mapping). */
+  provider?: string | Record<string, unknown>;
 }
 
 export async function loadSpecFile(path: string, overrides: SpecOverrides = {}): Promise<ClusterConfig> {

@@ -71,6 +71,11 @@ export const headSchema = z.strictObject({
 export const groupSchema = z.strictObject({
   name: z.string().regex(GROUP_NAME),
   count: z.number().int().min(1).max(MAX_GROUP_COUNT),
+  /**
+   * provider swarm: `up` goes on without hosts that do not answer (leaving out the nodes placed
+   * there) while the group keeps at least this many; left out, every node of the group is needed.
+   */
+  minNodes: z.number().int().min(0).max(MAX_GROUP_COUNT).optional(),
   cpus: z.number().int().min(1).max(4096).default(1),
   memoryMiB: z.number().int().min(64).max(MAX_MEMORY_MIB).default(1024),
   features: z.array(z.string().regex(FEATURE)).default([]),

@@ -353,3 +353,32 @@ test('provider swarm: bad hosts are refused, each problem at its field with the 
   hasProblem(err, 'provider.hosts', 'at most 2 workers', 'but the spec has 3');
   hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: docker, head: h1}`), 'provider.head', 'only for provider type swarm');
 });
+
+test('provider swarm, hosts that do not answer at up: their nodes are left out while every group keeps its minNodes, else a clear error', async () => {
+  const { withoutHosts } = await import('../cluster/placement.js');
+  const hosts = '[{name: h1, endpoint: "unix:///a.sock"}, {name: h2, endpoint: "unix:///b.sock"}, {name: h3, endpoint: "unix:///c.sock"}]';
+  const spec = (groups: string, extra = '') => parseSpec(`name: lab\nnodes: ${groups}\nprovider: {type: swarm, hosts: ${hosts}}\n${extra}`, 't');
+  const lost = [{ host: 'h3', detail: 'its engine at unix:///c.sock did not answer within 10 s' }];
+  // c3 and c6 would run on h3: left out; the rest go over h1 and h2, and the partition loses them too.
+  const { config, left } = withoutHosts(spec('[{name: c, count: 6, minNodes: 4}]'), lost);
+  assert.deepEqual(left, ['c3', 'c6']);
+  assert.deepEqual(config.nodes.map((n) => n.name), ['c1', 'c2', 'c4', 'c5']);
+  assert.deepEqual(config.partitions[0]!.nodes, ['c1', 'c2', 'c4', 'c5']);
+  assert.ok(config.provider.type === 'swarm' && config.provider.hosts.map((h) => h.name).join() === 'h1,h2');
+  // Without minNodes every node is needed; with too high a minimum the error says which group.
+  assert.throws(() => withoutHosts(spec('[{name: c, count: 6}]'), lost), (e: SlurmkitError) => {
+    assert.equal(e.code, 'PRECONDITION');
+    assert.match(e.message, /^host h3: its engine at unix:\/\/\/c\.sock did not answer within 10 s; without it, group c would have 4 of its 6 nodes, fewer than all \(no nodes\[0\]\.minNodes\)$/);
+    assert.match(e.hint ?? '', /nodes\[\]\.minNodes/);
+    return true;
+  });
+  assert.throws(() => withoutHosts(spec('[{name: c, count: 6, minNodes: 5}]'), lost), /fewer than nodes\[0\]\.minNodes \(5\)/);
+  // A partition left with no node is refused, and so is a lost head host.
+  assert.throws(() => withoutHosts(spec('[{name: c, count: 6, minNodes: 0}]', 'partitions: [{name: p, nodes: c3}, {name: q}]'), lost), /partition p would have no node/);
+  assert.throws(() => withoutHosts(spec('[{name: c, count: 2, minNodes: 0}]'), [{ host: 'h1', detail: 'down' }]), /host h1, where the head runs, does not answer/);
+});
+
+test('minNodes: at most the count, and only on provider swarm', () => {
+  hasProblem(invalid(`name: lab\nnodes: [{name: c, count: 2, minNodes: 3}]\nprovider: {type: swarm, hosts: [{name: h1, endpoint: "unix:///a.sock"}]}`), 'nodes[0].minNodes', 'more than the group\'s count (2)', 'at most minNodes: 2');
+  hasProblem(invalid(`name: lab\nnodes: [{name: c, count: 2, minNodes: 1}]\nprovider: docker`), 'nodes[0].minNodes', 'only provider swarm', 'remove minNodes');
+});

@@ -21,6 +21,8 @@ export interface NodeGroupConfig {
   /** Group name; node names are `${name}${index}`, index from 1. */
   name: string;
   count: number;
+  /** provider swarm: the fewest nodes `up` may go on with when hosts do not answer; left out, all of them. */
+  minNodes?: number;
   cpus: number;
   memoryMiB: number;
   features: string[];

@@ -35,7 +35,7 @@ export function azuriteLocations(state: ClusterState, paths: BlobPaths): { data:
 }
 
 /** What Azurite needs in a head that does not see the cluster folder: a volume for its data (its account comes at its start). */
-export const AZURITE_HEAD_NEEDS: HeadNeeds = { mounts: [{ type: 'volume', name: 'blob', target: IN_VOLUMES.data }] };
+export const AZURITE_HEAD_NEEDS: HeadNeeds = { mounts: [{ type: 'volume', name: 'blob', target: IN_VOLUMES.data }], ports: [AZURITE_PORT] };
 
 async function logTail(state: ClusterState, log: string, account: Account, lines = 15): Promise<string> {
   const r = await providerFor(state)

@@ -29,7 +29,7 @@ interface BlobConfig {
   /** Which account commands and jobs use. */
   active: 'azurite' | 'azure';
   /** Set once Azurite was enabled: `start` brings it back. */
-  azurite?: { account: string; url: string; enabledAt: string };
+  azurite?: { account: string; url: string; nodeUrl?: string; enabledAt: string };
   azure?: { url: string; enabledAt: string };
 }
 
@@ -55,12 +55,13 @@ async function writeConnectionStrings(paths: BlobPaths, connectionString: string
   await writeSecretFile(paths.connectionString, connectionString);
 }
 
-function endpointOf(cluster: string, kind: BlobEndpoint['kind'], url: string, connectionString?: string): BlobEndpoint {
+function endpointOf(cluster: string, kind: BlobEndpoint['kind'], url: string, connectionString?: string, nodeUrl?: string): BlobEndpoint {
   const file = BlobPaths.of(cluster).connectionString;
   return {
     kind,
     cluster,
     url,
+    ...(nodeUrl && nodeUrl !== url ? { nodeUrl } : {}),
     connectionStringFile: BlobPaths.of(cluster).jobsConnectionString,
     // The string this command settled on, so a concurrent command switching accounts cannot swap it underneath.
     connectionString: async () => connectionString ?? (await readFile(file, 'utf8')).trim(),
@@ -94,7 +95,11 @@ async function ensureAzurite(state: ClusterState, activate: boolean, opts: Ensur
   const progress = opts.progress ?? Progress.silent();
   await requireHeadRunning(state);
   const account = await ensureAccount(paths);
-  const url = `http://${headOf(state).address}:${AZURITE_PORT}/${account.name}`;
+  // Nodes reach it at the head's address; this machine there too, or where the provider published it (a swarm).
+  const head = headOf(state);
+  const nodeUrl = `http://${head.address}:${AZURITE_PORT}/${account.name}`;
+  const here = await providerFor(state).reach(labelOf(state), head.name, head.address, AZURITE_PORT);
+  const url = `http://${here.address}:${here.port}/${account.name}`;
   const cs = formatConnectionString({ accountName: account.name, accountKey: account.key, blobEndpoint: url });
   const { probeService } = await client();
   const probe = async () => (await probeService(cs, 'probe')).result;
@@ -110,10 +115,13 @@ async function ensureAzurite(state: ClusterState, activate: boolean, opts: Ensur
     );
   }
   const config = (await readConfig(paths)) ?? { version: 1, active: 'azurite' };
-  const azurite = config.azurite?.account === account.name && config.azurite.url === url ? config.azurite : { account: account.name, url, enabledAt: new Date().toISOString() };
+  const azurite =
+    config.azurite?.account === account.name && config.azurite.url === url && config.azurite.nodeUrl === nodeUrl
+      ? config.azurite
+      : { account: account.name, url, nodeUrl, enabledAt: config.azurite?.account === account.name ? config.azurite.enabledAt : new Date().toISOString() };
   if (activate) await writeConnectionStrings(paths, cs);
   await saveConfig(paths, { ...config, active: activate ? 'azurite' : config.active, azurite });
-  return endpointOf(state.name, 'azurite', url, cs);
+  return endpointOf(state.name, 'azurite', url, cs, nodeUrl);
 }
 
 async function useAzure(state: ClusterState, connectionString: string, source = CONNECTION_STRING_ENV): Promise<BlobEndpoint> {
@@ -191,7 +199,7 @@ export async function blobEndpoint(clusterName: string): Promise<BlobEndpoint | 
   const config = await readConfig(BlobPaths.of(clusterName));
   const active = config?.active === 'azure' ? config.azure : config?.azurite;
   if (!config || !active) return undefined;
-  return endpointOf(clusterName, config.active, active.url);
+  return endpointOf(clusterName, config.active, active.url, undefined, config.active === 'azurite' ? config.azurite?.nodeUrl : undefined);
 }
 
 /**

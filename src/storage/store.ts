@@ -323,7 +323,7 @@ export class BlobStore {
 export async function openStore(endpoint: BlobEndpoint, opts: { verify?: boolean } = {}): Promise<BlobStore> {
   const cs = await endpoint.connectionString();
   parseConnectionString(cs, endpoint.connectionStringFile);
-  await writeJobsConnectionString(endpoint.connectionStringFile, cs);
+  await writeJobsConnectionString(endpoint.connectionStringFile, cs, endpoint.nodeUrl);
   const store = BlobStore.fromConnectionString(endpoint, cs);
   if (opts.verify ?? true) await store.verify();
   return store;
@@ -360,9 +360,11 @@ export function sasConnectionString(connectionString: string, days = 30): string
 }
 
 /** Writes (or renews, a week before it ends or when the account changed) the jobs' SAS connection string. */
-async function writeJobsConnectionString(file: string, connectionString: string): Promise<void> {
+async function writeJobsConnectionString(file: string, connectionString: string, nodeUrl?: string): Promise<void> {
   const current = await readFile(file, 'utf8').catch(() => '');
-  const wanted = sasConnectionString(connectionString);
+  // Jobs reach the service where the nodes do.
+  const sas = sasConnectionString(connectionString);
+  const wanted = nodeUrl ? sas.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${nodeUrl}`) : sas;
   const endpointOf = (cs: string) => /BlobEndpoint=([^;]+)/.exec(cs)?.[1] ?? cs;
   const expiry = Date.parse(new URLSearchParams(/SharedAccessSignature=([^;]+)/.exec(current)?.[1] ?? '').get('se') ?? '');
   const fresh = current !== '' && endpointOf(current) === endpointOf(wanted) && (wanted === connectionString ? current === wanted : expiry > Date.now() + 7 * 86_400_000);

@@ -5,6 +5,8 @@ export interface BlobEndpoint {
   cluster: string;
   /** Base URL of the blob service, without credentials: safe to show. */
   url: string;
+  /** The same service as the nodes reach it, where that differs from `url` (a swarm's head, published on its host). */
+  nodeUrl?: string;
   /**
    * Path (root-only 0600, seen by every node) of a file holding a connection string for jobs:
    * a shared access signature, never the account key. Written by openBlobStore.

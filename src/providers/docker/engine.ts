@@ -88,3 +88,27 @@ export function engineMessage(err: unknown): string {
   const json = (err as { json?: { message?: string } }).json;
   return json?.message ?? (err as Error).message;
 }
+
+/** How long a host's engine may take to answer before it counts as down (engines of several hosts). */
+export const HOST_TIMEOUT_MS = 10_000;
+
+/** Resolves with `what`, or rejects PRECONDITION naming the host when it takes longer than `ms`. */
+export async function answerWithin<T>(host: { name: string; endpoint: string }, what: Promise<T>, ms = HOST_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SlurmkitError('PRECONDITION', `host ${host.name}: its engine at ${host.endpoint} did not answer within ${ms / 1000} s`, { hint: `check that the host is up and its engine listens there (docker -H ${host.endpoint} info)` })),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([what, timeout]);
+  } catch (err) {
+    if (isUnreachable(err)) {
+      throw new SlurmkitError('PRECONDITION', `host ${host.name}: no Docker engine answers at ${host.endpoint} (${(err as Error).message})`, { hint: `start the engine on ${host.name}, or fix provider.hosts[].endpoint in the spec` });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

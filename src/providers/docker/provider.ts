@@ -20,7 +20,7 @@ import type {
 import { SlurmkitError } from '../../util/errors.js';
 import { packTar } from '../../util/tar.js';
 import { run, sleep, which } from '../../util/run.js';
-import { LABEL, engine, engineEndpoint, engineMessage, isUnreachable, reachable, statusOf, unreachableError } from './engine.js';
+import { LABEL, answerWithin, engine, engineEndpoint, engineMessage, isUnreachable, reachable, statusOf, unreachableError } from './engine.js';
 import { defaultRecipe, ensureImage, ensureRuntime, imageTag, type EnsuredImage } from './image.js';
 import { installFilesScript } from '../files.js';
 
@@ -48,7 +48,7 @@ const MACHINERY = new Set(['docker-init', 'tini', 'tini-static', 'bash', 'sleep'
 
 export const networkName = (label: ClusterLabel): string => `sk-${label.name}-${label.id}`;
 const volumeName = (label: ClusterLabel, name: string): string => `sk-${label.name}-${label.id}-${name}`;
-const containerName = (label: ClusterLabel, hostname: string): string => `sk-${label.name}-${label.id}-${hostname}`;
+export const containerName = (label: ClusterLabel, hostname: string): string => `sk-${label.name}-${label.id}-${hostname}`;
 
 function labelsOf(label: ClusterLabel, node?: string): Record<string, string> {
   return { [LABEL.cluster]: label.name, [LABEL.id]: label.id, [LABEL.home]: label.home, ...(node ? { [LABEL.node]: node } : {}) };
@@ -129,12 +129,14 @@ export interface EngineRef {
  */
 export class DockerProvider implements NodeProvider {
   readonly kind: string = 'docker';
-  readonly capabilities: ProviderCapabilities = { scale: true, needsRoot: false, sharesHost: false, sharedVolumes: true };
+  readonly capabilities: ProviderCapabilities = { scale: true, needsRoot: false, sharesHost: false, sharedVolumes: true, reachesNodes: true };
   /** Every engine nodes may run on; the first holds the cluster network (the swarm's manager). */
   protected engines: EngineRef[];
   private image: Promise<EnsuredImage> | undefined;
   /** Where each node of this process's clusters was found or made, by container name. */
   private readonly placed = new Map<string, EngineRef>();
+  /** Hosts whose engine did not answer the last `list`. */
+  private lost: string[] = [];
 
   constructor(engines?: EngineRef[]) {
     this.engines = engines ?? [{ name: 'docker', endpoint: engineEndpoint(), docker: engine() }];
@@ -166,6 +168,19 @@ export class DockerProvider implements NodeProvider {
     this.image ??= ensureImage(this.docker, defaultRecipe(), log).then((base) => ensureRuntime(this.docker, base, log));
     this.image.catch(() => (this.image = undefined));
     return this.image;
+  }
+
+  /**
+   * An engine's answer; with engines of several hosts, within HOST_TIMEOUT_MS (a host that is
+   * gone must not hold up a command about the others). One engine: as long as it takes.
+   */
+  protected bounded<T>(e: EngineRef, what: Promise<T>): Promise<T> {
+    return this.engines.length > 1 ? answerWithin(e, what) : what;
+  }
+
+  /** After `list`: the hosts whose engine did not answer (their nodes are not in the list). */
+  lostHosts(): string[] {
+    return [...this.lost];
   }
 
   /** Runs an engine call; an engine that does not answer becomes PRECONDITION with the fix. */
@@ -274,6 +289,9 @@ export class DockerProvider implements NodeProvider {
     };
   }
 
+  /** Before nodes are made on these engines: waits until they can take them (one engine always can). */
+  protected async readyToRun(_engines: EngineRef[]): Promise<void> {}
+
   async createNodes(req: CreateNodesRequest): Promise<void> {
     const { tag } = await this.prepare();
     await mkdir(req.workDir, { recursive: true, mode: 0o700 });
@@ -287,6 +305,7 @@ export class DockerProvider implements NodeProvider {
     for (const [e, names] of volumes) {
       for (const v of names) await this.call(() => e.docker.createVolume({ Name: volumeName(req.label, v), Labels: labelsOf(req.label) } as Docker.VolumeCreateOptions));
     }
+    await this.readyToRun([...new Set(req.nodes.map((n) => this.engineFor(n)))]);
     const made: { name: string; engine: EngineRef }[] = [];
     const failures: string[] = [];
     await Promise.all(
@@ -320,6 +339,7 @@ export class DockerProvider implements NodeProvider {
       Labels: labelsOf(label, node.hostname),
       Env: [`PATH=${NODE_PATH}`],
       Cmd: ['bash', '-c', MAIN],
+      ...(this.capabilities.reachesNodes || !node.ports?.length ? {} : { ExposedPorts: Object.fromEntries(node.ports.map((p) => [`${p}/tcp`, {}])) }),
       HostConfig: {
         Init: true,
         NetworkMode: networkName(label),
@@ -330,6 +350,8 @@ export class DockerProvider implements NodeProvider {
         // A FUSE client (GlusterFS) mounts inside the node: the device and the right to mount.
         ...(node.fuse ? { Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }], CapAdd: ['SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] } : {}),
         RestartPolicy: { Name: 'no' },
+        // Where this machine cannot reach the cluster network: those ports on the host, at a port the engine picks.
+        ...(this.capabilities.reachesNodes || !node.ports?.length ? {} : { PortBindings: Object.fromEntries(node.ports.map((p) => [`${p}/tcp`, [{ HostPort: '' }]])) }),
       },
       NetworkingConfig: {
         EndpointsConfig: { [networkName(label)]: { IPAMConfig: { IPv4Address: node.address }, Aliases: [node.hostname] } },
@@ -407,18 +429,16 @@ export class DockerProvider implements NodeProvider {
     const known = this.placed.get(name);
     if (known) return known;
     if (this.engines.length === 1) return this.engines[0];
-    const holders = await Promise.all(
-      this.engines.map(async (e) => {
-        try {
-          const info = await e.docker.getContainer(name).inspect();
-          return info.Config.Labels?.[LABEL.id] === label.id ? e : undefined;
-        } catch (err) {
-          if (isUnreachable(err)) return undefined;
-          return undefined;
-        }
-      }),
-    );
-    const found = holders.find((h) => h !== undefined);
+    // The first engine that has it: a host that does not answer must not hold up the others' nodes.
+    const found = await new Promise<EngineRef | undefined>((resolve) => {
+      let left = this.engines.length;
+      for (const e of this.engines) {
+        this.bounded(e, e.docker.getContainer(name).inspect())
+          .then((info) => info.Config.Labels?.[LABEL.id] === label.id && resolve(e))
+          .catch(() => undefined)
+          .finally(() => --left === 0 && resolve(undefined));
+      }
+    });
     if (found) this.placed.set(name, found);
     return found;
   }
@@ -430,7 +450,7 @@ export class DockerProvider implements NodeProvider {
     if (!e) throw notFound();
     const container = e.docker.getContainer(containerName(label, node));
     try {
-      const info = await container.inspect();
+      const info = await this.bounded(e, container.inspect());
       if (!info.State.Running || info.Config.Labels?.[LABEL.id] !== label.id) throw notFound();
     } catch (err) {
       if (err instanceof SlurmkitError) throw err;
@@ -498,17 +518,30 @@ export class DockerProvider implements NodeProvider {
     return { exitCode: info.ExitCode ?? 1, stdout: result.stdout(), stderr: result.stderr() };
   }
 
+  async reach(_label: ClusterLabel, _hostname: string, address: string, port: number): Promise<{ address: string; port: number }> {
+    return { address, port };
+  }
+
   async list(label: ClusterLabel): Promise<NodeStatus[]> {
-    const perEngine = await Promise.all(this.engines.map(async (e) => (await this.call(() => e.docker.listContainers({ all: true, filters: { label: [`${LABEL.id}=${label.id}`] } }))).map((c) => ({ c, e }))));
+    const lost: string[] = [];
+    const perEngine = await Promise.all(
+      this.engines.map(async (e) => {
+        const listed = this.call(() => this.bounded(e, e.docker.listContainers({ all: true, filters: { label: [`${LABEL.id}=${label.id}`] } })));
+        // Of several hosts, one that does not answer leaves its nodes out (lostHosts names it); one engine's silence is an error.
+        const containers = this.engines.length > 1 ? await listed.catch(() => (lost.push(e.name), [])) : await listed;
+        return containers.map((c) => ({ c, e }));
+      }),
+    );
+    this.lost = lost;
     return Promise.all(
       perEngine.flat().map(async ({ c, e }): Promise<NodeStatus> => {
         const hostname = c.Labels[LABEL.node] ?? c.Names[0] ?? c.Id;
         const container = e.docker.getContainer(c.Id);
-        const info = await container.inspect().catch(() => undefined);
+        const info = await this.bounded(e, container.inspect()).catch(() => undefined);
         const running = info?.State.Running === true;
         let processes: string[] = [];
         if (running) {
-          const top = (await container.top({ ps_args: '-o pid,comm' }).catch(() => undefined)) as { Titles: string[]; Processes: string[][] } | undefined;
+          const top = (await this.bounded(e, container.top({ ps_args: '-o pid,comm' })).catch(() => undefined)) as { Titles: string[]; Processes: string[][] } | undefined;
           const col = top?.Titles.findIndex((t) => t === 'COMMAND') ?? -1;
           processes = [...new Set((top?.Processes ?? []).map((p) => p[col] ?? '').filter((p) => p && !MACHINERY.has(p)))].sort();
         }
@@ -538,11 +571,14 @@ export class DockerProvider implements NodeProvider {
     const found = await Promise.all(
       this.engines.map(async (e) => {
         try {
-          const [containers, networks, volumes] = await Promise.all([
-            e.docker.listContainers({ all: true, filters: { label: [filter] } }),
-            e.docker.listNetworks({ filters: { label: [filter] } }),
-            e.docker.listVolumes({ filters: { label: [filter] } }).then((v) => (v.Volumes ?? []) as { Name: string; Labels: Record<string, string> }[]),
-          ]);
+          const [containers, networks, volumes] = await this.bounded(
+            e,
+            Promise.all([
+              e.docker.listContainers({ all: true, filters: { label: [filter] } }),
+              e.docker.listNetworks({ filters: { label: [filter] } }),
+              e.docker.listVolumes({ filters: { label: [filter] } }).then((v) => (v.Volumes ?? []) as { Name: string; Labels: Record<string, string> }[]),
+            ]),
+          );
           return { e, containers, networks, volumes };
         } catch (err) {
           // No engine, nothing of a cluster to find in it; a cluster's own `down` says so, `gc` goes on.

@@ -63,7 +63,7 @@ async function volumesAsBinds(mounts: Mount[], workDir: string): Promise<Mount[]
  */
 export class LocalProvider implements NodeProvider {
   readonly kind = 'local';
-  readonly capabilities = { scale: true, needsRoot: true, sharesHost: true, sharedVolumes: true };
+  readonly capabilities = { scale: true, needsRoot: true, sharesHost: true, sharedVolumes: true, reachesNodes: true };
 
   preflight(req: PreflightRequest): Promise<Check[]> {
     return localPreflight(req, req.thorough ?? false);
@@ -265,6 +265,10 @@ export class LocalProvider implements NodeProvider {
       child.on('error', (err) => reject(new SlurmkitError('COMMAND_FAILED', `could not run ${commandLine('nsenter', args)}: ${err.message}`)));
       child.on('exit', (code, sig) => resolve({ exitCode: code ?? (sig ? 128 + (osConstants.signals[sig] ?? 15) : 1), stdout: '', stderr: '' }));
     });
+  }
+
+  async reach(_label: ClusterLabel, _hostname: string, address: string, port: number): Promise<{ address: string; port: number }> {
+    return { address, port };
   }
 
   async list(label: ClusterLabel): Promise<NodeStatus[]> {

@@ -12,14 +12,13 @@
  * layout as on one engine, and nodes across hosts reach each other as on one.
  */
 import type Docker from 'dockerode';
-import type { Check, NetworkRequest, PreflightRequest, ProviderCapabilities, ProviderHost } from '../types.js';
+import type { Check, ClusterLabel, NetworkRequest, PreflightRequest, ProviderCapabilities, ProviderHost } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
-import { DockerProvider, type EngineRef } from '../docker/provider.js';
-import { LABEL, engineAt, engineMessage, isUnreachable, reachable } from '../docker/engine.js';
+import { sleep } from '../../util/run.js';
+import { DockerProvider, containerName, type EngineRef } from '../docker/provider.js';
+import { LABEL, answerWithin, engineAt, engineMessage, reachable } from '../docker/engine.js';
 import { defaultRecipe, distributeImage, ensureImage, ensureRuntime, imageTag, runtimeHash, type EnsuredImage } from '../docker/image.js';
 
-/** How long a host's engine may take to answer before it counts as down. */
-export const HOST_TIMEOUT_MS = 10_000;
 
 interface SwarmInfo {
   LocalNodeState?: string;
@@ -30,31 +29,13 @@ interface SwarmInfo {
   RemoteManagers?: { NodeID: string; Addr: string }[] | null;
 }
 
-/** Resolves with `what`, or rejects PRECONDITION naming the host when it takes longer than `ms`. */
-async function withinTimeout<T>(host: EngineRef, what: Promise<T>, ms = HOST_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new SlurmkitError('PRECONDITION', `host ${host.name}: its engine at ${host.endpoint} did not answer within ${ms / 1000} s`, { hint: `check that the host is up and its engine listens there (docker -H ${host.endpoint} info)` })),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([what, timeout]);
-  } catch (err) {
-    if (isUnreachable(err)) {
-      throw new SlurmkitError('PRECONDITION', `host ${host.name}: no Docker engine answers at ${host.endpoint} (${(err as Error).message})`, { hint: `start the engine on ${host.name}, or fix provider.hosts[].endpoint in the spec` });
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** How long nodes wait for a host the swarm's manager does not count as ready yet. */
+const READY_WAIT_MS = 60_000;
 
 export class SwarmProvider extends DockerProvider {
   override readonly kind = 'swarm';
   // Each host's engine keeps its own volumes: /home and /shared come from the head's GlusterFS server.
-  override readonly capabilities: ProviderCapabilities = { scale: true, needsRoot: false, sharesHost: false, sharedVolumes: false };
+  override readonly capabilities: ProviderCapabilities = { scale: true, needsRoot: false, sharesHost: false, sharedVolumes: false, reachesNodes: false };
   private managerRef: Promise<EngineRef> | undefined;
   private ready: Promise<EnsuredImage> | undefined;
 
@@ -68,7 +49,48 @@ export class SwarmProvider extends DockerProvider {
   }
 
   private async swarmInfo(e: EngineRef): Promise<SwarmInfo> {
-    return ((await withinTimeout(e, e.docker.info() as Promise<{ Swarm?: SwarmInfo }>)).Swarm ?? {}) as SwarmInfo;
+    return ((await answerWithin(e, e.docker.info() as Promise<{ Swarm?: SwarmInfo }>)).Swarm ?? {}) as SwarmInfo;
+  }
+
+  /**
+   * This machine is not on the overlay network: a node's published port, at its host's address
+   * in the swarm (the one the hosts reach each other by).
+   */
+  override async reach(label: ClusterLabel, hostname: string, _address: string, port: number): Promise<{ address: string; port: number }> {
+    const e = await this.find(label, hostname);
+    const info = e ? await e.docker.getContainer(containerName(label, hostname)).inspect().catch(() => undefined) : undefined;
+    if (!e || !info?.State.Running) throw new SlurmkitError('NOT_FOUND', `node ${hostname} of cluster ${label.name} runs on no host`, { hint: `slurmkit start ${label.name}` });
+    const bound = (info.NetworkSettings.Ports?.[`${port}/tcp`] ?? []).find((b) => b.HostPort && !b.HostIp.includes(':'));
+    if (!bound) {
+      throw new SlurmkitError('CONFLICT', `port ${port} of ${hostname} is not published on host ${e.name} (a node made by an earlier slurmkit)`, {
+        hint: `slurmkit stop ${label.name} && slurmkit start ${label.name} makes it again with the port`,
+      });
+    }
+    const address = (await this.swarmInfo(e)).NodeAddr;
+    if (!address) throw new SlurmkitError('PRECONDITION', `host ${e.name} has no address in the swarm`, { hint: `slurmkit doctor -f <spec>` });
+    return { address, port: Number(bound.HostPort) };
+  }
+
+  /**
+   * A container joins the overlay network through the swarm's manager, which refuses hosts it
+   * counts as down: a host back from an outage (its engine answers again) is waited for until
+   * the manager sees it ready, at most READY_WAIT_MS.
+   */
+  protected override async readyToRun(engines: EngineRef[]): Promise<void> {
+    const manager = await this.manager();
+    const deadline = Date.now() + READY_WAIT_MS;
+    for (;;) {
+      const ids = await Promise.all(engines.map(async (e) => (await this.swarmInfo(e)).NodeID));
+      const nodes = (await answerWithin(manager, manager.docker.listNodes())) as { ID: string; Status?: { State?: string } }[];
+      const waiting = engines.filter((_, i) => nodes.find((n) => n.ID === ids[i])?.Status?.State !== 'ready');
+      if (waiting.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new SlurmkitError('PRECONDITION', `the swarm's manager does not count ${waiting.map((e) => `host ${e.name}`).join(', ')} as ready after ${READY_WAIT_MS / 1000} s`, {
+          hint: `see docker -H ${manager.endpoint} node ls; a host back from an outage rejoins by itself within seconds`,
+        });
+      }
+      await sleep(500);
+    }
   }
 
   /** The first host whose engine manages the swarm. */
@@ -100,7 +122,7 @@ export class SwarmProvider extends DockerProvider {
       const manager = await this.ensureSwarm(log);
       const image = await ensureRuntime(manager.docker, await ensureImage(manager.docker, defaultRecipe(), log), log);
       const others = this.engines.filter((e) => e !== manager);
-      await Promise.all(others.map((e) => withinTimeout(e, e.docker.ping())));
+      await Promise.all(others.map((e) => answerWithin(e, e.docker.ping())));
       await distributeImage(manager.docker, others, image.tag, log);
       return image;
     })();
@@ -193,7 +215,7 @@ export class SwarmProvider extends DockerProvider {
     const name = `host ${e.name}`;
     let version: Awaited<ReturnType<typeof reachable>>;
     try {
-      version = await withinTimeout(e, reachable(e.docker, e.endpoint));
+      version = await answerWithin(e, reachable(e.docker, e.endpoint));
     } catch (err) {
       return [{ name, ok: false, detail: (err as Error).message.replace(`${name}: `, ''), fix: (err as SlurmkitError).hint ?? `start the engine on ${e.name}` }];
     }
