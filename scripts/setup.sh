@@ -14,9 +14,10 @@ fi
 # MariaDB and slurmdbd for accounting, slurmrestd for the REST API, Open MPI with PMIx for MPI jobs.
 # gcc: mpicc calls it, and Open MPI's packages bring only gcc-12.
 # docker.io for provider: docker (no engine is started here: a user starts theirs, tests their own),
-# mmdebstrap to build the node image from Debian's packages (no registry needed).
+# mmdebstrap to build the node image from Debian's packages (no registry needed); docker-registry
+# only for the tests of a swarm whose spec names a registry (they run their own, on their own network).
 PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev gcc
-  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap)
+  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap docker-registry)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,7 +8,7 @@ import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import { listClusters, listNodes, showCluster, logSource, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
-import { hostsOf } from '../cluster/placement.js';
+import { optionsOf } from '../cluster/placement.js';
 import { PROVIDER_TYPES } from '../spec/schema.js';
 import { asClusterUser } from '../app/users.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
@@ -275,15 +275,15 @@ export function buildCli(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts) => {
       let kind = providerOption(opts.provider);
-      let hosts: ReturnType<typeof hostsOf>;
+      let options: ReturnType<typeof optionsOf>;
       if (opts.file) {
         const { config } = await loadConfig({ file: opts.file });
         kind = config.provider.type;
-        hosts = hostsOf(config.provider);
+        options = optionsOf(config.provider);
       } else if (kind === 'swarm') {
         throw new SlurmkitError('USAGE', '--provider swarm needs the hosts of a spec', { hint: 'run slurmkit doctor -f SPEC with a spec whose provider lists the hosts' });
       }
-      const checks = await doctor(kind, hosts);
+      const checks = await doctor(kind, options);
       print(opts.json, checks, () =>
         checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok ? '' : `\n    fix: ${c.fix}`}`).join('\n'),
       );

@@ -7,7 +7,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlurmkitError } from '../util/errors.js';
-import type { Check, NodeProvider, PreflightRequest, ProviderHost } from '../providers/types.js';
+import type { Check, NodeProvider, PreflightRequest, ProviderOptions } from '../providers/types.js';
 import { providerFor } from '../providers/registry.js';
 import { listStates } from './state.js';
 import { pickSubnet } from './subnet.js';
@@ -77,12 +77,12 @@ export interface LostHost {
  * every template needs); throws PRECONDITION with every failure and its fix. With
  * `mayLoseHosts`, hosts whose engine does not answer are returned instead, for `up` to weigh.
  */
-export async function preflight(cluster?: { name: string; site: SiteFeatures; provider?: string; hosts?: ProviderHost[]; mayLoseHosts?: boolean }): Promise<LostHost[]> {
-  const provider = providerFor(cluster?.provider ?? 'local', cluster?.hosts ? { hosts: cluster.hosts } : {});
+export async function preflight(cluster?: { name: string; site: SiteFeatures; provider?: string; options?: ProviderOptions; mayLoseHosts?: boolean }): Promise<LostHost[]> {
+  const provider = providerFor(cluster?.provider ?? 'local', cluster?.options ?? {});
   const req = requirementsOf(cluster ? [{ name: `cluster ${cluster.name}`, site: cluster.site }] : await templateSites());
   let failed = [...(await provider.preflight(req)), ...visibilityChecks(provider)].filter((c) => !c.ok);
   // A host whose engine does not answer (its one check, named after it) is the caller's to weigh.
-  const lost = (cluster?.mayLoseHosts ? (cluster.hosts ?? []) : []).flatMap((h) => failed.filter((c) => c.name === `host ${h.name}`).map((c) => ({ host: h.name, detail: c.detail })));
+  const lost = (cluster?.mayLoseHosts ? (cluster.options?.hosts ?? []) : []).flatMap((h) => failed.filter((c) => c.name === `host ${h.name}`).map((c) => ({ host: h.name, detail: c.detail })));
   failed = failed.filter((c) => !lost.some((l) => c.name === `host ${l.host}`));
   if (failed.length > 0) {
     throw new SlurmkitError('PRECONDITION', `${provider.kind === 'swarm' ? 'the hosts are' : 'this machine is'} not ready for ${provider.kind} clusters (${failed.length} problem(s))`, {
@@ -94,8 +94,8 @@ export async function preflight(cluster?: { name: string; site: SiteFeatures; pr
 }
 
 /** Everything every template needs on this provider, each with its fix. */
-export async function doctor(kind = 'local', hosts?: ProviderHost[]): Promise<Check[]> {
-  const provider = providerFor(kind, hosts ? { hosts } : {});
+export async function doctor(kind = 'local', options: ProviderOptions = {}): Promise<Check[]> {
+  const provider = providerFor(kind, options);
   const checks: Check[] = [...(await provider.preflight({ ...requirementsOf(await templateSites()), thorough: true })), ...visibilityChecks(provider)];
   try {
     const taken = [...(await listStates()).map((s) => s.network.subnet), ...(await provider.takenSubnets())];

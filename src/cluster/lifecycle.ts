@@ -7,13 +7,13 @@ import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '.
 import { isInService, isReady, type NodeSlurmState } from '../slurm/status.js';
 import type { LeftoverReport } from '../providers/types.js';
 import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
-import { hostsOf, placeNodes, withoutHosts } from './placement.js';
+import { optionsOf, placeNodes, withoutHosts } from './placement.js';
 import { knownHosts, rememberHosts } from './known-hosts.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
 import { ClusterPaths, homeTag } from './paths.js';
-import { headOf, labelOf, providerFor, runInHead, slurmNodes } from './nodes.js';
+import { headOf, labelOf, optionsOfState, providerFor, runInHead, slurmNodes } from './nodes.js';
 import { createState, listClusterEntries, listStates, readState, requireState, updateState, STATE_VERSION, type ClusterState, type NodeRecord } from './state.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
@@ -63,16 +63,17 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const progress = opts.progress ?? Progress.silent();
   const paths = ClusterPaths.of(opts.config.name);
   // Of a swarm's hosts, those that do not answer may be done without (their nodes left out) while every group keeps its minNodes.
-  const listed = hostsOf(opts.config.provider);
-  const lost = await preflight({ name: opts.config.name, site: siteOf(opts.config), provider: opts.config.provider.type, ...(listed ? { hosts: listed, mayLoseHosts: true } : {}) });
+  const listed = optionsOf(opts.config.provider);
+  const lost = await preflight({ name: opts.config.name, site: siteOf(opts.config), provider: opts.config.provider.type, ...(listed ? { options: listed, mayLoseHosts: true } : {}) });
   const { config, left } = withoutHosts(opts.config, lost);
   for (const l of lost) progress.info(`host ${l.host}: ${l.detail}`);
   if (left.length > 0) progress.info(`going on without ${left.join(', ')} (every group keeps its minNodes)`);
-  const hosts = hostsOf(config.provider);
+  const options = optionsOf(config.provider);
+  const hosts = options?.hosts;
   if (hosts) await rememberHosts(hosts);
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
-  const nodeProvider = providerOfKind(config.provider.type, hosts ? { hosts } : {});
+  const nodeProvider = providerOfKind(config.provider.type, options ?? {});
   if (nodeProvider.prepare) await progress.phase('node image', () => nodeProvider.prepare!((line) => progress.info(`  ${line}`)));
 
   let state: ClusterState | undefined;
@@ -116,6 +117,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           network: net,
           nodes,
           ...(hosts ? { hosts } : {}),
+          ...(options?.registry ? { registry: options.registry } : {}),
           site: siteOf(config),
           storage: config.storage,
           timings: [],
@@ -358,7 +360,7 @@ async function usableState(name: string, verb: string): Promise<ClusterState> {
 export async function start(name: string, progress = Progress.silent(), readyTimeoutMs = 60_000, services: HeadService[] = []): Promise<ClusterState> {
   return holding(name, 'start', async () => {
     let state = await usableState(name, 'start');
-    await preflight({ name, site: state.site ?? NO_SITE, provider: state.provider, ...(state.hosts ? { hosts: state.hosts } : {}) });
+    await preflight({ name, site: state.site ?? NO_SITE, provider: state.provider, options: optionsOfState(state) });
     const provider = providerFor(state);
     const running = new Map((await provider.list(labelOf(state))).filter((n) => n.running).map((n) => [n.hostname, n]));
     state = await updateState(name, state.id, (s) => void (s.phase = 'starting'));

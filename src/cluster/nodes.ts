@@ -3,7 +3,7 @@
  * the lifecycle, so that services on the head (blob storage, REST) and the lifecycle can both
  * use it without importing each other.
  */
-import type { ClusterLabel, NodeProvider } from '../providers/types.js';
+import type { ClusterLabel, NodeProvider, ProviderOptions } from '../providers/types.js';
 import { providerFor as providerOfKind } from '../providers/registry.js';
 import { parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
 import { SlurmkitError } from '../util/errors.js';
@@ -13,8 +13,13 @@ import type { ClusterState, NodeRecord } from './state.js';
 export const labelOf = (s: { name: string; id: string }): ClusterLabel => ({ name: s.name, id: s.id, home: homeTag() });
 
 /** The provider that runs this cluster's nodes, from the registry (tests may override it there). */
-export function providerFor(state: Pick<ClusterState, 'provider' | 'hosts'>): NodeProvider {
-  return providerOfKind(state.provider, state.hosts ? { hosts: state.hosts } : {});
+/** What a cluster's provider is made with: a swarm's hosts and registry. */
+export function optionsOfState(state: Pick<ClusterState, 'hosts' | 'registry'>): ProviderOptions {
+  return state.hosts ? { hosts: state.hosts, ...(state.registry ? { registry: state.registry } : {}) } : {};
+}
+
+export function providerFor(state: Pick<ClusterState, 'provider' | 'hosts' | 'registry'>): NodeProvider {
+  return providerOfKind(state.provider, optionsOfState(state));
 }
 
 /** Slurm's view of the workers, from inside the head. Undefined while slurmctld does not answer. */

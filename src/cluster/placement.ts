@@ -5,7 +5,7 @@
  * `workers:` limit is reached. Decided once at `up` and kept in the state, so `start` brings
  * every node back where its volumes are.
  */
-import type { ProviderHost } from '../providers/types.js';
+import type { ProviderHost, ProviderOptions } from '../providers/types.js';
 import type { ClusterConfig, ProviderConfig } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
 
@@ -30,6 +30,13 @@ export function placeNodes(provider: ProviderConfig, head: string, workers: read
     placed.set(w, host);
   }
   return placed;
+}
+
+/** What the provider is made with (a swarm's hosts and registry), or undefined for providers of one machine. */
+export function optionsOf(provider: ProviderConfig): ProviderOptions | undefined {
+  const hosts = hostsOf(provider);
+  if (!hosts || provider.type !== 'swarm') return undefined;
+  return { hosts, ...(provider.registry ? { registry: provider.registry } : {}) };
 }
 
 /** How the provider reaches each host (a swarm's engines), or undefined for providers of one machine. */

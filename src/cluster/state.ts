@@ -54,6 +54,8 @@ const stateSchema = z
       .array(z.strictObject({ name: z.string().min(1), endpoint: z.string().min(1), tlsCertPath: z.string().min(1).optional() }))
       .min(1)
       .optional(),
+    /** A swarm's registry, through which engines get the node image (absent: saved into each from the first). */
+    registry: z.string().min(1).optional(),
     /** Accounting, REST and users, fixed at up (absent in clusters made before they existed). */
     site: z.strictObject({ accounting: z.boolean(), rest: z.boolean(), users: z.array(z.string()) }).optional(),
     /** Blob storage from the spec; clusters made before it existed have Azurite on first use. */

@@ -52,14 +52,15 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     hostBefore = await hostSnapshot();
     netnsBefore = await netnsNames();
     home = await useTempHome();
-    swarm = await startTestSwarm(3, { join: false });
+    // With a registry on the hosts' network: the node image goes through it.
+    swarm = await startTestSwarm(3, { join: false, registry: true });
     const hosts = swarm.hosts.map((h) => `    - {name: ${h.name}, endpoint: "${h.engine.host}"}`).join('\n');
     silent = join(home, 'silent.sock');
     silentServer = createServer(() => undefined);
     await new Promise<void>((resolve) => silentServer!.listen(silent, resolve));
     withSilent = [...swarm.hosts.map((h) => `{name: ${h.name}, endpoint: "${h.engine.host}"}`), `{name: h4, endpoint: "unix://${silent}"}`].join(', ');
     specFile = join(home, 'sw.yaml');
-    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nusers: [{name: alice}, {name: bob}]\nstorage: {blob: azurite}\n`);
+    await writeFile(specFile, `name: sw\nprovider:\n  type: swarm\n  registry: "${swarm.registry}"\n  hosts:\n${hosts}\nnodes: [{name: c, count: 3}]\nusers: [{name: alice}, {name: bob}]\nstorage: {blob: azurite}\n`);
   });
 
   after(async () => {
@@ -92,6 +93,12 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     const r = await runCli(['up', '-f', upFile], { home, timeoutMs: 580_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /making a swarm with h1 as its manager/);
+    // The node image went through the registry, and every engine has the same one.
+    assert.match(r.stderr, new RegExp(`pushing slurmkit-node:\\S+ to ${swarm.registry!.replace(/\./g, '\\.')}`));
+    assert.deepEqual(((await (await fetch(`http://${swarm.registry}/v2/_catalog`)).json()) as { repositories: string[] }).repositories, ['slurmkit-node']);
+    const ids = await Promise.all(swarm.hosts.map(async (h) => (await h.engine.docker.listImages({ filters: { reference: ['slurmkit-node:*-*'] } })).map((i) => i.Id)));
+    assert.equal(ids[0]!.length, 1);
+    assert.deepEqual(ids, [ids[0], ids[0], ids[0]]);
     assert.match(r.stderr, /host h4: its engine at \S+ did not answer within 10 s\n.*going on without c4 \(every group keeps its minNodes\)/);
     const st = await requireState('sw');
     state = st;
@@ -226,6 +233,31 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     assert.equal((await shOk(st, 'srun -N1 -w c3 cat /home/alice/a.txt')).trim(), 'from-c2');
     const after_ = JSON.parse((await runCli(['list-nodes', 'sw', '--json'], { home })).stdout) as { name: string; host: string; running: boolean }[];
     assert.deepEqual(after_.map((n) => `${n.name}@${n.host}:${n.running}`), ['head@h1:true', 'c1@h1:true', 'c2@h2:true', 'c3@h3:true']);
+  });
+
+  test("a host cut off from the swarm's ports: doctor -f says which host and what to open, and is content once it is back", { timeout: 240_000 }, async () => {
+    const h3 = swarm.hosts[2]!;
+    const rules = [['-p', 'tcp', '--dport', '2377'], ['-p', 'tcp', '--dport', '7946'], ['-p', 'udp', '--dport', '7946']];
+    const iptables = (op: string, rule: string[]) => run('nsenter', [`--net=/run/netns/${h3.netns}`, 'iptables', op, 'OUTPUT', ...rule, '-j', 'DROP']);
+    const h3Swarm = async () => {
+      const checks = JSON.parse((await runCli(['doctor', '-f', specFile, '--json'], { home, timeoutMs: 60_000 })).stdout) as { name: string; ok: boolean; detail: string; fix?: string }[];
+      return checks.find((c) => c.name === 'host h3 swarm')!;
+    };
+    for (const rule of rules) await iptables('-I', rule);
+    let seen: { ok: boolean; detail: string; fix?: string } | undefined;
+    try {
+      const deadline = Date.now() + 120_000;
+      while ((seen = await h3Swarm()).ok && Date.now() < deadline) await sleep(3000);
+    } finally {
+      for (const rule of rules) await iptables('-D', rule);
+    }
+    assert.equal(seen.ok, false, seen.detail);
+    assert.match(seen.detail, new RegExp(`^the swarm's manager counts \\S+ at ${h3.address.replace(/\./g, '\\.')} as down`));
+    assert.match(seen.fix ?? '', /2377\/tcp .* 7946\/tcp and udp .* 4789\/udp/);
+    // Back on the network, it rejoins by itself.
+    const deadline = Date.now() + 120_000;
+    while (!(seen = await h3Swarm()).ok && Date.now() < deadline) await sleep(3000);
+    assert.equal(seen.ok, true, seen.detail);
   });
 
   test('down removes everything of the cluster from every engine, and the hosts stay in their swarm', { timeout: 120_000 }, async () => {

@@ -15,7 +15,7 @@ export type ProviderKind = ProviderType;
 const factories: Record<ProviderKind, (options: ProviderOptions) => NodeProvider> = {
   local: () => new LocalProvider(),
   docker: () => new DockerProvider(),
-  swarm: (options) => new SwarmProvider(options.hosts ?? []),
+  swarm: (options) => new SwarmProvider(options.hosts ?? [], options.registry),
 };
 
 const overrides = new Map<ProviderKind, NodeProvider>();

@@ -257,6 +257,8 @@ export interface ProviderHost {
 /** What a provider is made with, from the cluster's spec (nothing for local and docker). */
 export interface ProviderOptions {
   hosts?: ProviderHost[];
+  /** A registry the hosts' engines reach: images go through it. */
+  registry?: string;
 }
 
 export class UnsupportedError extends SlurmkitError {

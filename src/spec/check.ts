@@ -116,7 +116,7 @@ function providerProblems(provider: unknown, workers: number | undefined): strin
     return [problem(['provider'], 'the swarm provider needs the Docker engines of its hosts', `write provider: ${example}`)];
   }
   if (isRecord(provider) && typeof provider.type === 'string' && provider.type !== 'swarm') {
-    const extra = ['hosts', 'head'].filter((k) => k in provider);
+    const extra = ['hosts', 'head', 'registry'].filter((k) => k in provider);
     if (extra.length > 0) return extra.map((k) => problem(['provider', k], `${k} is only for provider type swarm, not ${provider.type}`, `remove ${k}, or write type: swarm`));
   }
   if (!isRecord(provider) || provider.type !== 'swarm' || !Array.isArray(provider.hosts)) return [];

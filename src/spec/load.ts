@@ -146,7 +146,7 @@ function providerConfig(provider: Spec['provider']): ClusterConfig['provider'] {
   if (provider.type !== 'swarm') return { type: provider.type };
   // checkSpec refuses a swarm without hosts before this runs.
   const hosts = provider.hosts ?? [];
-  return { type: 'swarm', hosts: hosts.map((h) => ({ ...h })), head: provider.head ?? hosts[0]!.name };
+  return { type: 'swarm', hosts: hosts.map((h) => ({ ...h })), head: provider.head ?? hosts[0]!.name, ...(provider.registry ? { registry: provider.registry } : {}) };
 }
 
 /** Slurm spells booleans YES/NO. */

@@ -45,6 +45,9 @@ export const MAX_SWARM_HOSTS = 64;
 /** DOCKER_HOST-style, as Docker's client takes it: unix:///path, tcp://host:port, ssh://[user@]host[:port]. */
 export const ENGINE_ENDPOINT = /^(?:unix:\/\/\/[A-Za-z0-9._/-]+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/(?:[a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9.-]+(?::\d{1,5})?)$/;
 
+/** Where images are pushed, as Docker names it: host[:port] and an optional path, e.g. 10.0.0.1:5000/hpc. */
+export const REGISTRY = /^[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/[a-z0-9._-]+)*$/;
+
 export const swarmHostSchema = z.strictObject({
   name: z.string().regex(HOSTNAME),
   endpoint: z.string().regex(ENGINE_ENDPOINT),
@@ -60,6 +63,11 @@ export const swarmProviderSchema = z.strictObject({
   hosts: z.array(swarmHostSchema).min(1).max(MAX_SWARM_HOSTS).optional(),
   /** The host the head runs on; left out, the first. */
   head: z.string().regex(HOSTNAME).optional(),
+  /**
+   * A registry every host's engine reaches (host[:port][/path]): the node image goes through it
+   * (pushed once, pulled by each engine) instead of being saved into each engine from the first.
+   */
+  registry: z.string().regex(REGISTRY).max(255).optional(),
 });
 
 export const providerSchema = z.union([z.enum(PROVIDER_TYPES), swarmProviderSchema]);
@@ -218,6 +226,7 @@ export const FIELD_HELP: Record<string, string> = {
   'provider.hosts[].endpoint': 'endpoint is where the host\'s engine answers, as DOCKER_HOST takes it: unix:///run/docker.sock, tcp://10.0.0.2:2376 or ssh://root@10.0.0.2',
   'provider.hosts[].tlsCertPath': 'tlsCertPath is the absolute path of a folder holding ca.pem, cert.pem and key.pem for a tcp:// endpoint, or leave it out',
   'provider.hosts[].workers': `workers is the most workers this host runs, a whole number from 0 to ${MAX_GROUP_COUNT}, or leave it out for no limit`,
+  'provider.registry': 'registry is a Docker registry every host reaches, host[:port][/path] without a scheme, e.g. 10.0.0.1:5000, or leave it out to copy the image from engine to engine',
   'provider.head': 'head is the name of the host (from provider.hosts) that runs the head node, or leave it out for the first host',
   head: 'head is a mapping, e.g. head: {hostname: head}',
   'head.hostname': 'use lowercase letters, digits or "-", starting with a letter, e.g. hostname: head',

@@ -352,6 +352,10 @@ test('provider swarm: bad hosts are refused, each problem at its field with the 
   hasProblem(err, 'provider.head', '"h9" is not a host');
   hasProblem(err, 'provider.hosts', 'at most 2 workers', 'but the spec has 3');
   hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: docker, head: h1}`), 'provider.head', 'only for provider type swarm');
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: docker, registry: "10.0.0.1:5000"}`), 'provider.registry', 'only for provider type swarm');
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: swarm, registry: "http://10.0.0.1:5000", hosts: [{name: h1, endpoint: "unix:///a.sock"}]}`), 'provider.registry', 'without a scheme, e.g. 10.0.0.1:5000');
+  const cfg = parseSpec(`name: lab\n${NODES}\nprovider: {type: swarm, registry: "10.0.0.1:5000/hpc", hosts: [{name: h1, endpoint: "unix:///a.sock"}]}`, 't');
+  assert.ok(cfg.provider.type === 'swarm' && cfg.provider.registry === '10.0.0.1:5000/hpc');
 });
 
 test('provider swarm, hosts that do not answer at up: their nodes are left out while every group keeps its minNodes, else a clear error', async () => {

@@ -80,7 +80,7 @@ export interface SwarmHostConfig {
 }
 
 /** Where nodes run; a swarm also names its hosts and the head's. */
-export type ProviderConfig = { type: Exclude<ProviderType, 'swarm'> } | { type: 'swarm'; hosts: SwarmHostConfig[]; head: string };
+export type ProviderConfig = { type: Exclude<ProviderType, 'swarm'> } | { type: 'swarm'; hosts: SwarmHostConfig[]; head: string; registry?: string };
 
 export interface ClusterConfig {
   name: string;

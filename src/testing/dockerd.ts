@@ -72,7 +72,7 @@ async function removeDockerChains(before: string): Promise<void> {
  * on a user's machine: turns on ip_forward and sets the FORWARD policy to DROP; stop() puts both
  * back as they were.
  */
-export async function startTestEngine(opts: { ipForward?: boolean; netns?: string } = {}): Promise<TestEngine> {
+export async function startTestEngine(opts: { ipForward?: boolean; netns?: string; insecureRegistry?: string } = {}): Promise<TestEngine> {
   const id = randomBytes(3).toString('hex');
   const root = join('/var/lib/slurmkit-test', `dockerd-${id}`);
   const execRoot = `/run/skd-${id}`;
@@ -96,6 +96,7 @@ export async function startTestEngine(opts: { ipForward?: boolean; netns?: strin
     '--bridge=none',
     `--ip-forward=${opts.ipForward || ownNet ? 'true' : 'false'}`,
     '--log-level=warn',
+    ...(opts.insecureRegistry ? [`--insecure-registry=${opts.insecureRegistry}`] : []),
   ];
   // nsenter --net, not `ip netns exec`, which would hide /sys/fs/cgroup from the engine.
   const [cmd, argv] = ownNet ? ['nsenter', [`--net=/run/netns/${opts.netns}`, 'setpriv', ...args]] : ['setpriv', args];

@@ -5,9 +5,12 @@
  * engines are joined into a swarm. Traffic goes only to the addresses made here. stop() removes
  * everything: engines, namespaces, bridge, folders.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { overlaps } from '../cluster/subnet.js';
-import { run } from '../util/run.js';
+import { run, sleep } from '../util/run.js';
 import { startTestEngine, type TestEngine } from './dockerd.js';
 
 export interface TestHost {
@@ -26,8 +29,13 @@ export interface TestSwarm {
   hosts: TestHost[];
   /** The harness bridge's subnet. */
   subnet: string;
+  /** With `registry: true`: a Docker registry (Debian's docker-registry) on the bridge, host:port, which every engine trusts over HTTP. */
+  registry?: string;
   stop(): Promise<void>;
 }
+
+/** Port of the harness registry (not 5000, where a system registry may listen on every address). */
+const REGISTRY_PORT = 5055;
 
 /** A /24 for the harness bridge that nothing on this machine routes yet. */
 async function freeSubnet(): Promise<string> {
@@ -45,13 +53,14 @@ async function freeSubnet(): Promise<string> {
  * `join: false` they stay out of any swarm, for code that makes its own). On a failure
  * half-way, what was made is removed before the error is thrown.
  */
-export async function startTestSwarm(count: number, opts: { join?: boolean } = {}): Promise<TestSwarm> {
+export async function startTestSwarm(count: number, opts: { join?: boolean; registry?: boolean } = {}): Promise<TestSwarm> {
   const id = randomBytes(3).toString('hex');
   const bridge = `sksw${id}`;
   const subnet = await freeSubnet();
   const prefix = subnet.split('.').slice(0, 3).join('.');
   const hosts: TestHost[] = [];
-  const made: { netns: string[]; engines: TestEngine[]; bridge: boolean } = { netns: [], engines: [], bridge: false };
+  const made: { netns: string[]; engines: TestEngine[]; bridge: boolean; registry?: ChildProcess; registryRoot?: string } = { netns: [], engines: [], bridge: false };
+  const registry = opts.registry ? `${prefix}.1:${REGISTRY_PORT}` : undefined;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -65,6 +74,13 @@ export async function startTestSwarm(count: number, opts: { join?: boolean } = {
       await run('ip', ['link', 'delete', `${bridge}v${i + 1}`], { allowFailure: true });
       await run('ip', ['netns', 'delete', ns], { allowFailure: true });
     }
+    if (made.registry) {
+      const exited = new Promise((resolve) => made.registry!.once('exit', resolve));
+      if (made.registry.exitCode === null) made.registry.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      made.registry.kill('SIGKILL');
+    }
+    if (made.registryRoot) await rm(made.registryRoot, { recursive: true, force: true });
     if (made.bridge) await run('ip', ['link', 'delete', bridge], { allowFailure: true });
   };
   try {
@@ -87,14 +103,28 @@ export async function startTestSwarm(count: number, opts: { join?: boolean } = {
       await inNs('route', 'add', 'default', 'via', `${prefix}.1`);
       hosts.push({ name: `h${i}`, address, netns, engine: undefined as unknown as TestEngine, nodeId: '' });
     }
+    if (registry) {
+      await mkdir('/var/lib/slurmkit-test', { recursive: true, mode: 0o700 });
+      made.registryRoot = await mkdtemp('/var/lib/slurmkit-test/registry-');
+      const config = join(made.registryRoot, 'config.yml');
+      await writeFile(config, `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(made.registryRoot, 'data')}}}\nhttp: {addr: "${registry}"}\n`);
+      made.registry = spawn('setpriv', ['--pdeathsig', 'TERM', 'docker-registry', 'serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      made.registry.stderr!.setEncoding('utf8').on('data', (d: string) => (log = (log + d).slice(-2000)));
+      const deadline = Date.now() + 15_000;
+      while (!(await fetch(`http://${registry}/v2/`).then((r) => r.ok, () => false))) {
+        if (made.registry.exitCode !== null || Date.now() > deadline) throw new Error(`docker-registry did not start on ${registry}:\n${log}`);
+        await sleep(100);
+      }
+    }
     // The engines start side by side (each takes about a second).
     await Promise.all(
       hosts.map(async (h) => {
-        h.engine = await startTestEngine({ netns: h.netns });
+        h.engine = await startTestEngine({ netns: h.netns, ...(registry ? { insecureRegistry: registry } : {}) });
         made.engines.push(h.engine);
       }),
     );
-    if (opts.join === false) return { hosts, subnet, stop };
+    if (opts.join === false) return { hosts, subnet, ...(registry ? { registry } : {}), stop };
     const [manager, ...others] = hosts;
     await manager!.engine.docker.swarmInit({ ListenAddr: `${manager!.address}:2377`, AdvertiseAddr: manager!.address, ForceNewCluster: false });
     const token = ((await manager!.engine.docker.swarmInspect()) as { JoinTokens: { Worker: string } }).JoinTokens.Worker;
@@ -102,7 +132,7 @@ export async function startTestSwarm(count: number, opts: { join?: boolean } = {
       others.map((h) => h.engine.docker.swarmJoin({ ListenAddr: `${h.address}:2377`, AdvertiseAddr: h.address, RemoteAddrs: [`${manager!.address}:2377`], JoinToken: token })),
     );
     for (const h of hosts) h.nodeId = ((await h.engine.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
-    return { hosts, subnet, stop };
+    return { hosts, subnet, ...(registry ? { registry } : {}), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -308,6 +308,54 @@ export async function removeImages(docker: Docker | undefined, which_: { hash: s
   return removed;
 }
 
+/** Follows a push or pull stream to its end; the first error in it rejects. */
+function followed(docker: Docker, stream: NodeJS.ReadableStream, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
+      const failed = err?.message ?? out.find((o) => o.error)?.error;
+      if (failed) reject(new SlurmkitError('COMMAND_FAILED', `${what}: ${failed}`, { hint: 'an engine that reaches a registry over plain HTTP needs it among its insecure-registries (daemon.json), or the registry needs TLS' }));
+      else resolve();
+    }),
+  );
+}
+
+/**
+ * Copies an image from one engine to others through a registry: pushed once from the source,
+ * pulled by each engine that lacks it, tagged there with the same name, and checked by content
+ * (image id: the configuration's digest, which push and pull keep). The registry's name for it
+ * (`<registry>/<repository>:<tag>`) is untagged again everywhere. Returns the engines it pulled into.
+ */
+export async function distributeThroughRegistry(source: Docker, targets: { name: string; docker: Docker }[], tag: string, registry: string, log?: (line: string) => void): Promise<string[]> {
+  const id = (await source.getImage(tag).inspect()).Id;
+  const missing: { name: string; docker: Docker }[] = [];
+  for (const t of targets) {
+    if (!(await t.docker.getImage(tag).inspect().then((i) => i.Id === id, () => false))) missing.push(t);
+  }
+  if (missing.length === 0) return [];
+  const [repo, version] = [tag.slice(0, tag.lastIndexOf(':')), tag.slice(tag.lastIndexOf(':') + 1)];
+  const remote = `${registry}/${repo}`;
+  // No credentials: the registry is the cluster's own, on the hosts' network.
+  const auth = { authconfig: {} };
+  await source.getImage(tag).tag({ repo: remote, tag: version });
+  try {
+    log?.(`pushing ${tag} to ${registry}`);
+    await followed(source, (await source.getImage(`${remote}:${version}`).push({ tag: version, ...auth })) as NodeJS.ReadableStream, `pushing ${tag} to ${registry}`);
+    await Promise.all(
+      missing.map(async (t) => {
+        log?.(`pulling ${tag} from ${registry} into the engine of ${t.name}`);
+        await followed(t.docker, (await t.docker.pull(`${remote}:${version}`, auth)) as NodeJS.ReadableStream, `the engine of ${t.name} pulling ${remote}:${version}`);
+        await t.docker.getImage(`${remote}:${version}`).tag({ repo, tag: version });
+        await t.docker.getImage(`${remote}:${version}`).remove({ noprune: true }).catch(() => undefined);
+        const pulled = await t.docker.getImage(tag).inspect();
+        if (pulled.Id !== id) throw new SlurmkitError('COMMAND_FAILED', `the engine of ${t.name} holds ${tag} as ${pulled.Id}, not ${id}`);
+      }),
+    );
+  } finally {
+    await source.getImage(`${remote}:${version}`).remove({ noprune: true }).catch(() => undefined);
+  }
+  return missing.map((t) => t.name);
+}
+
 /**
  * Copies an image from one engine to others that lack it, without a registry: the engine's own
  * save (a tarball stream) into each other's load, side by side. An engine is skipped when it has

@@ -17,7 +17,7 @@ import { SlurmkitError } from '../../util/errors.js';
 import { sleep } from '../../util/run.js';
 import { DockerProvider, containerName, type EngineRef } from '../docker/provider.js';
 import { LABEL, answerWithin, engineAt, engineMessage, reachable } from '../docker/engine.js';
-import { defaultRecipe, distributeImage, ensureImage, ensureRuntime, imageTag, runtimeHash, type EnsuredImage } from '../docker/image.js';
+import { defaultRecipe, distributeImage, distributeThroughRegistry, ensureImage, ensureRuntime, imageTag, runtimeHash, type EnsuredImage } from '../docker/image.js';
 
 
 interface SwarmInfo {
@@ -39,7 +39,11 @@ export class SwarmProvider extends DockerProvider {
   private managerRef: Promise<EngineRef> | undefined;
   private ready: Promise<EnsuredImage> | undefined;
 
-  constructor(hosts: ProviderHost[]) {
+  constructor(
+    hosts: ProviderHost[],
+    /** Where the node image goes through (pushed once, pulled by each engine); none: saved into each engine from the first. */
+    private readonly registry?: string,
+  ) {
     super(hosts.map((h) => ({ name: h.name, endpoint: h.endpoint, docker: engineAt(h.endpoint, h.tlsCertPath) })));
   }
 
@@ -86,7 +90,7 @@ export class SwarmProvider extends DockerProvider {
       if (waiting.length === 0) return;
       if (Date.now() > deadline) {
         throw new SlurmkitError('PRECONDITION', `the swarm's manager does not count ${waiting.map((e) => `host ${e.name}`).join(', ')} as ready after ${READY_WAIT_MS / 1000} s`, {
-          hint: `see docker -H ${manager.endpoint} node ls; a host back from an outage rejoins by itself within seconds`,
+          hint: `see docker -H ${manager.endpoint} node ls: a host back from an outage rejoins by itself within seconds; one that does not may be cut off from 2377/tcp, 7946/tcp and udp or 4789/udp`,
         });
       }
       await sleep(500);
@@ -113,8 +117,8 @@ export class SwarmProvider extends DockerProvider {
   /**
    * Joins the hosts into one swarm (the first host's, made there when no host is in one yet),
    * labels each swarm node with its host name, then puts the node image on every engine: built
-   * (or taken from the cache) on the manager, loaded into each engine that lacks it, checked by
-   * image id, so no registry is needed.
+   * (or taken from the cache) on the manager, loaded into each engine that lacks it (through
+   * the spec's registry when it names one), checked by image id: no registry is needed.
    */
   override prepare(log?: (line: string) => void): Promise<EnsuredImage> {
     if (this.engines.length === 0) return Promise.reject(noHosts());
@@ -123,7 +127,8 @@ export class SwarmProvider extends DockerProvider {
       const image = await ensureRuntime(manager.docker, await ensureImage(manager.docker, defaultRecipe(), log), log);
       const others = this.engines.filter((e) => e !== manager);
       await Promise.all(others.map((e) => answerWithin(e, e.docker.ping())));
-      await distributeImage(manager.docker, others, image.tag, log);
+      if (this.registry) await distributeThroughRegistry(manager.docker, others, image.tag, this.registry, log);
+      else await distributeImage(manager.docker, others, image.tag, log);
       return image;
     })();
     this.ready.catch(() => (this.ready = undefined));
@@ -205,13 +210,19 @@ export class SwarmProvider extends DockerProvider {
 
   override async preflight(req: PreflightRequest): Promise<Check[]> {
     if (this.engines.length === 0) return [{ name: 'swarm hosts', ok: false, detail: 'no hosts given', fix: noHosts().hint }];
-    const checks = await Promise.all(this.engines.map((e) => this.hostChecks(e)));
-    void req;
+    // What the swarm's manager makes of each member (none yet: no swarm, or no manager answers).
+    const view = this.manager()
+      .then(async (m) => (await answerWithin(m, m.docker.listNodes())) as { ID: string; Status?: { State?: string; Message?: string } }[])
+      .catch(() => undefined);
+    const checks = await Promise.all(this.engines.map((e) => this.hostChecks(e, view, req.thorough === true)));
     return checks.flat();
   }
 
-  /** A host: its engine answers (within the timeout), its swarm membership, the node image. */
-  private async hostChecks(e: EngineRef): Promise<Check[]> {
+  /**
+   * A host: its engine answers (within the timeout), its swarm membership as the host and the
+   * manager see it (a member the manager counts as down cannot reach it: ports), the node image.
+   */
+  private async hostChecks(e: EngineRef, view: Promise<{ ID: string; Status?: { State?: string; Message?: string } }[] | undefined>, thorough: boolean): Promise<Check[]> {
     const name = `host ${e.name}`;
     let version: Awaited<ReturnType<typeof reachable>>;
     try {
@@ -222,13 +233,24 @@ export class SwarmProvider extends DockerProvider {
     const checks: Check[] = [{ name, ok: true, detail: `${e.endpoint}: Docker ${version.version} (API ${version.apiVersion})` }];
     const swarm = await this.swarmInfo(e).catch(() => ({}) as SwarmInfo);
     const state = swarm.LocalNodeState ?? 'inactive';
-    checks.push(
-      state === 'active'
-        ? { name: `${name} swarm`, ok: true, detail: `${swarm.ControlAvailable ? 'manager' : 'worker'} ${swarm.NodeID} at ${swarm.NodeAddr}` }
-        : state === 'inactive'
-          ? { name: `${name} swarm`, ok: true, detail: 'in no swarm yet: slurmkit up joins it' }
-          : { name: `${name} swarm`, ok: false, detail: `swarm state ${state}${swarm.Error ? `: ${swarm.Error}` : ''}`, fix: `docker -H ${e.endpoint} swarm leave --force, then slurmkit up joins it again` },
-    );
+    const seen = state === 'active' ? (await view)?.find((n) => n.ID === swarm.NodeID)?.Status : undefined;
+    const check = (ok: boolean, detail: string, fix?: string): Check => ({ name: `${name} swarm`, ok, detail, ...(fix ? { fix } : {}) });
+    // doctor fails it; up and start go on, and their nodes there wait for the host (readyToRun).
+    if (seen && seen.State !== 'ready') {
+      checks.push(
+        check(
+          !thorough,
+          `the swarm's manager counts ${swarm.NodeID} at ${swarm.NodeAddr} as ${seen.State}${seen.Message ? ` (${seen.Message})` : ''}`,
+          'let the hosts reach each other on 2377/tcp (managers), 7946/tcp and udp (gossip) and 4789/udp (the overlay network); the host rejoins by itself',
+        ),
+      );
+    } else if (state === 'active') {
+      checks.push(check(true, `${swarm.ControlAvailable ? 'manager' : 'worker'} ${swarm.NodeID} at ${swarm.NodeAddr}`));
+    } else if (state === 'inactive') {
+      checks.push(check(true, 'in no swarm yet: slurmkit up joins it'));
+    } else {
+      checks.push(check(false, `swarm state ${state}${swarm.Error ? `: ${swarm.Error}` : ''}`, `docker -H ${e.endpoint} swarm leave --force, then slurmkit up joins it again`));
+    }
     // The image nodes run: the node image with this version of slurmkit's program.
     const tag = `${imageTag(defaultRecipe())}-${await runtimeHash()}`;
     const has = await e.docker
