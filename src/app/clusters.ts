@@ -14,3 +14,5 @@ export const up = (opts: lifecycle.UpOptions) => lifecycle.up({ services: headSe
 export const start = (name: string, progress?: Progress, readyTimeoutMs?: number) => lifecycle.start(name, progress, readyTimeoutMs, headServices());
 
 export { stop, down, gc, type DownResult, type UpOptions } from '../cluster/lifecycle.js';
+
+export { addNodes, terminateNodes, removeNodes, resize, type ScaleResult } from '../cluster/scale.js';

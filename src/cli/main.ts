@@ -15,6 +15,7 @@ import { asClusterUser } from '../app/users.js';
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { print, renderTable } from './table.js';
 import { registerBatchCommands } from './batch.js';
+import { registerScaleCommands } from './scale.js';
 import { registerImageCommands } from './image.js';
 import { registerBlobCommands } from './blob.js';
 
@@ -389,6 +390,7 @@ export function buildCli(): Command {
   registerBlobCommands(program);
   registerImageCommands(program);
   registerBatchCommands(program);
+  registerScaleCommands(program);
 
   return program;
 }

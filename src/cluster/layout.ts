@@ -166,7 +166,11 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
         // slurmd that cannot reach it exits instead of retrying).
         `mkdir -p /var/lib/slurm/slurmd/${node.name}`,
         `for _ in $(seq 300); do (exec 3<>/dev/tcp/${configFrom}/6817) 2>/dev/null && break; sleep 0.1; done`,
-        `slurmd --conf-server "${configFrom}:6817"`,
+        // A node added while the cluster runs registers as a dynamic node, until a slurmctld that
+        // read the rewritten slurm.conf lists it (then -Z refuses the name, and plain slurmd is right).
+        node.slurmdConf
+          ? `slurmd --conf-server "${configFrom}:6817" -Z --conf "${node.slurmdConf}" 2>/dev/null || slurmd --conf-server "${configFrom}:6817"`
+          : `slurmd --conf-server "${configFrom}:6817"`,
       ].join('\n');
   return [
     ...served,

@@ -38,7 +38,7 @@ async function holdCluster(name: string, verb: string): Promise<HeldLock> {
 }
 
 /** Runs a lifecycle command while holding its cluster. */
-async function holding<T>(name: string, verb: string, fn: () => Promise<T>): Promise<T> {
+export async function holding<T>(name: string, verb: string, fn: () => Promise<T>): Promise<T> {
   const lock = await holdCluster(name, verb);
   try {
     return await fn();
@@ -103,7 +103,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
         const on = (name: string) => (placed ? { host: placed.get(name)! } : {});
         const nodes: NodeRecord[] = [
           { name: config.head.hostname, role: 'head', index: 0, address: net.addresses[config.head.hostname]!, ...on(config.head.hostname) },
-          ...workers.map((w, i): NodeRecord => ({ name: w, role: 'worker', index: i + 1, address: net.addresses[w]!, ...on(w) })),
+          ...config.nodes.map((w, i): NodeRecord => ({ name: w.name, role: 'worker', index: i + 1, address: net.addresses[w.name]!, ...on(w.name), group: w.group })),
         ];
         const now = new Date().toISOString();
         return createState({
@@ -212,16 +212,16 @@ export async function renderConfig(state: ClusterState, config: ClusterConfig, p
 }
 
 /** Nodes that do not share this machine fetch Slurm's configuration from the head (configless). */
-function configFrom(state: ClusterState): string | undefined {
+export function configFrom(state: ClusterState): string | undefined {
   return providerFor(state).capabilities.sharesHost ? undefined : headOf(state).address;
 }
 
 /** The head's address where the provider's volumes stay on their host: the head then serves /home and /shared. */
-function sharedFrom(state: ClusterState): string | undefined {
+export function sharedFrom(state: ClusterState): string | undefined {
   return providerFor(state).capabilities.sharedVolumes ? undefined : headOf(state).address;
 }
 
-function networkRequest(state: ClusterState) {
+export function networkRequest(state: ClusterState) {
   return {
     label: labelOf(state),
     subnet: state.network.subnet,
@@ -239,10 +239,22 @@ async function bootAll(state: ClusterState, progress: Progress, services: HeadSe
 }
 
 /**
+ * Once slurmctld has started from the rewritten slurm.conf, nodes added while the cluster ran
+ * are in the configuration it hands out: their slurmd no longer registers as a dynamic node
+ * (slurmd -Z would refuse a name the configuration lists).
+ */
+export async function settleAddedNodes(state: ClusterState): Promise<ClusterState> {
+  if (!state.nodes.some((n) => n.slurmdConf)) return state;
+  return updateState(state.name, state.id, (s) => {
+    for (const n of s.nodes) delete n.slurmdConf;
+  });
+}
+
+/**
  * Creates nodes, the head first: slurmd registers at once with a controller that answers,
  * but waits about a second before retrying one that does not answer yet.
  */
-async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress, services: HeadService[], afterHead?: () => void): Promise<void> {
+export async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress: Progress, services: HeadService[], afterHead?: () => void): Promise<void> {
   const provider = providerFor(state);
   const paths = ClusterPaths.of(state.name);
   const from = configFrom(state);
@@ -257,8 +269,13 @@ async function createInOrder(state: ClusterState, nodes: NodeRecord[], progress:
       timeoutMs: 30_000,
     });
   const head = nodes.filter((n) => n.role === 'head');
-  const workers = nodes.filter((n) => n.role === 'worker');
-  if (head.length > 0) await progress.phase('start head (munged, slurmctld)', () => create(head));
+  let workers = nodes.filter((n) => n.role === 'worker');
+  if (head.length > 0) {
+    await progress.phase('start head (munged, slurmctld)', () => create(head));
+    // A new slurmctld read slurm.conf, which lists the nodes added while the old one ran.
+    const settled = await settleAddedNodes(state);
+    workers = workers.map((w) => settled.nodes.find((n) => n.name === w.name) ?? w);
+  }
   afterHead?.();
   if (workers.length > 0) await progress.phase(`start ${workers.length} worker(s)`, () => create(workers));
 }
@@ -343,7 +360,7 @@ export async function stop(name: string, progress = Progress.silent()): Promise<
 }
 
 /** The state of a cluster that a command may act on; a half-made or half-removed one is refused with the fix. */
-async function usableState(name: string, verb: string): Promise<ClusterState> {
+export async function usableState(name: string, verb: string): Promise<ClusterState> {
   const state = await requireState(name);
   if (state.phase === 'creating' || state.phase === 'destroying') {
     throw new SlurmkitError('CONFLICT', `cluster ${name} was left ${state.phase === 'creating' ? 'half-made by an interrupted up' : 'half-removed by an interrupted down'}; it cannot ${verb}`, {
@@ -396,6 +413,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     // that registers within them has its unknown steps killed before a job can start again.
     // The same holds when the whole head node died and was made again.
     if (missing.some((n) => n.role === 'head') || restarted.includes(`slurmctld@${headOf(state).name}`)) {
+      state = await settleAddedNodes(state);
       const again = state.nodes
         .filter((n) => n.role === 'worker' && running.get(n.name)?.processes.includes('slurmd'))
         .flatMap((node) => daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state), sharedFrom(state)).flatMap((d) => (d.restart ? [{ node, daemon: d, command: d.restart }] : [])));
@@ -418,7 +436,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
   });
 }
 
-function failOnLeftovers(state: ClusterState, report: LeftoverReport, retry: string): void {
+export function failOnLeftovers(state: ClusterState, report: LeftoverReport, retry: string): void {
   if (report.failed.length === 0) return;
   throw new SlurmkitError('CLEANUP_INCOMPLETE', `could not remove ${report.failed.length} resource(s) of cluster ${state.name}`, {
     details: report.failed.map((f) => `${f.resource}: ${f.error}\n    retry: ${f.retry}`),

@@ -78,3 +78,27 @@ export function withoutHosts(config: ClusterConfig, lost: readonly { host: strin
     left,
   };
 }
+
+/**
+ * Hosts for workers added to a running cluster, for providers of several hosts: each goes to the
+ * host (of those the cluster uses) with the fewest workers and room left under its `workers:`
+ * limit, the spec's order breaking ties. PRECONDITION when no host has room.
+ */
+export function placeAdded(provider: ProviderConfig, used: readonly string[], workersOn: readonly (string | undefined)[], count: number): string[] | undefined {
+  if (provider.type !== 'swarm') return undefined;
+  const hosts = provider.hosts.filter((h) => used.includes(h.name));
+  const load = new Map(hosts.map((h) => [h.name, workersOn.filter((w) => w === h.name).length]));
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const open = hosts.filter((h) => load.get(h.name)! < (h.workers ?? Infinity));
+    if (open.length === 0) {
+      throw new SlurmkitError('PRECONDITION', `no host has room for ${count - i} more worker(s): every host is at its provider.hosts[].workers limit`, {
+        hint: 'raise workers: on a host in the spec, or add fewer nodes',
+      });
+    }
+    const host = open.reduce((a, b) => (load.get(b.name)! < load.get(a.name)! ? b : a));
+    load.set(host.name, load.get(host.name)! + 1);
+    out.push(host.name);
+  }
+  return out;
+}

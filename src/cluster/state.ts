@@ -29,6 +29,13 @@ const nodeRecordSchema = z.strictObject({
   address: ipv4,
   /** The host it runs on, for providers of several hosts (swarm). */
   host: z.string().min(1).optional(),
+  /** A worker's node group (absent in clusters made before it was kept: found from the spec by name). */
+  group: z.string().min(1).optional(),
+  /**
+   * A worker added to the running cluster: what slurmd registers with (slurmd -Z --conf), since
+   * the configuration slurmctld hands to configless nodes lists it only after slurmctld restarts.
+   */
+  slurmdConf: z.string().min(1).optional(),
 });
 
 const stateSchema = z

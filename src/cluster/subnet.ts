@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NetworkPlan } from '../spec/types.js';
+import { FIRST_WORKER_OFFSET, type NetworkPlan } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
 import { withLock } from '../util/lock.js';
 import { slurmkitHome } from './paths.js';
@@ -31,8 +31,6 @@ export function overlaps(a: string, b: string): boolean {
   return x.start < y.start + y.size && y.start < x.start + x.size;
 }
 
-/** Workers start at .11 so that low addresses stay free for the gateway, head and future services. */
-const FIRST_WORKER_OFFSET = 11;
 
 /** The smallest prefix that holds the head and every worker with room to grow. */
 export function prefixFor(workers: number): number {

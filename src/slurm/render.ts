@@ -5,7 +5,7 @@
  * cluster's folders, so nothing here depends on the host.
  */
 import { SlurmkitError } from '../util/errors.js';
-import type { ClusterConfig, NetworkPlan } from '../spec/types.js';
+import { FIRST_WORKER_OFFSET, type ClusterConfig, type NetworkPlan, type NodeConfig } from '../spec/types.js';
 import { compressHostlist } from './hostlist.js';
 
 const DOC = 'https://slurm.schedmd.com/slurm.conf.html';
@@ -106,7 +106,10 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
       ],
     },
     {
-      comment: 'Scheduling: cores are handed out individually, backfill lets small jobs start early, and batch\njobs are scheduled as soon as they are submitted.',
+      comment:
+        'Scheduling: cores are handed out individually, backfill lets small jobs start early, batch jobs are\n' +
+        'scheduled as soon as they are submitted, and a job no partition could ever run is refused at\n' +
+        'submission (with "Node count specification invalid", say) instead of pending forever.',
       doc: `${DOC}#OPT_SelectType`,
       pairs: [
         ['SelectType', 'select/cons_tres'],
@@ -115,6 +118,7 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
         // Slurm delays scheduling batch jobs up to 3 s by default to batch up submissions; on a
         // small cluster that is most of a short pipeline's run time.
         ['SchedulerParameters', 'batch_sched_delay=0'],
+        ['EnforcePartLimits', 'ALL'],
         ['MpiDefault', 'none'],
       ],
     },
@@ -188,6 +192,27 @@ function comment(text: string, doc: string): string[] {
   return [...text.split('\n').map((l) => `# ${l}`), `# ${doc}`];
 }
 
+/**
+ * A node's line of slurm.conf; with State=FUTURE, also what `scontrol create` takes to add the
+ * node to a running slurmctld.
+ */
+export function nodeDefinition(node: NodeConfig, address: string, state: 'UNKNOWN' | 'FUTURE' | 'CLOUD'): string {
+  const pairs: Pair[] = [
+    ['NodeName', node.name],
+    ['NodeAddr', address],
+    ['CPUs', String(node.cpus)],
+    ['RealMemory', String(node.memoryMiB)],
+  ];
+  if (node.features.length > 0) pairs.push(['Features', node.features.join(',')]);
+  pairs.push(['State', state]);
+  return line(pairs);
+}
+
+/** What a node added to a running cluster tells slurmd -Z about itself (its NodeName line, less name and address). */
+export function dynamicConf(node: NodeConfig): string {
+  return [`CPUs=${node.cpus}`, `RealMemory=${node.memoryMiB}`, ...(node.features.length > 0 ? [`Features=${node.features.join(',')}`] : [])].join(' ');
+}
+
 export interface SlurmConfOptions {
   /** Nodes fetch the configuration from slurmctld (SlurmctldParameters=enable_configless). */
   configless?: boolean;
@@ -207,18 +232,14 @@ export function renderSlurmConf(cfg: ClusterConfig, net: NetworkPlan, opts: Slur
     out.push('', ...comment("From the spec's slurm.extraConf, sorted by key.", DOC), ...extra.map((p) => line([p])));
   }
 
-  out.push('', ...comment('Compute nodes, one line each: every node has its own address.', `${DOC}#SECTION_NODE-CONFIGURATION`));
-  for (const node of cfg.nodes) {
-    const pairs: Pair[] = [
-      ['NodeName', node.name],
-      ['NodeAddr', addressOf(net, node.name)],
-      ['CPUs', String(node.cpus)],
-      ['RealMemory', String(node.memoryMiB)],
-    ];
-    if (node.features.length > 0) pairs.push(['Features', node.features.join(',')]);
-    pairs.push(['State', 'UNKNOWN']);
-    out.push(line(pairs));
+  // Nodes added while the cluster runs (scontrol create) need a free slot in slurmctld's node
+  // table, sized when it starts; unless the spec's slurm.extraConf sets it.
+  if (keep(['MaxNodeCount', ''])) {
+    out.push('', ...comment('Nodes may be added while the cluster runs, up to one per address of the cluster subnet.', `${DOC}#OPT_MaxNodeCount`));
+    out.push(line([['MaxNodeCount', String(Math.max(cfg.nodes.length, 2 ** (32 - net.prefixLength) - FIRST_WORKER_OFFSET - 1))]]));
   }
+  out.push('', ...comment('Compute nodes, one line each: every node has its own address.', `${DOC}#SECTION_NODE-CONFIGURATION`));
+  for (const node of cfg.nodes) out.push(nodeDefinition(node, addressOf(net, node.name), 'UNKNOWN'));
 
   out.push('', ...comment('Partitions: the queues jobs are submitted to.', `${DOC}#SECTION_PARTITION-CONFIGURATION`));
   for (const p of cfg.partitions) {

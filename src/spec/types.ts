@@ -110,6 +110,9 @@ export interface StorageConfig {
   connectionStringFile?: string;
 }
 
+/** Workers' addresses start at this offset of the cluster subnet, so low ones stay free for the gateway, head and services. */
+export const FIRST_WORKER_OFFSET = 11;
+
 /** Where every host sits on the cluster network; decided by the cluster layer, consumed by renderers. */
 export interface NetworkPlan {
   /** CIDR of the cluster subnet, e.g. "10.213.4.0/24". */
