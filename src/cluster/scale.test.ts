@@ -40,7 +40,8 @@ async function upSpec(name: string, provider = 'local'): Promise<ClusterState> {
 
 /** Submits a batch job and waits until it runs; returns its id. */
 async function running(state: ClusterState, args: string): Promise<string> {
-  const id = (await shOk(state, `sbatch --parsable ${args}`)).trim();
+  // No output file: on the local provider a job's folder (/) is this machine's.
+  const id = (await shOk(state, `sbatch --parsable -o /dev/null ${args}`)).trim();
   for (let i = 0; i < 200; i++) {
     if ((await shOk(state, `squeue -h -j ${id} -o %T`)).trim() === 'RUNNING') return id;
     await sleep(100);

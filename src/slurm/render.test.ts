@@ -102,6 +102,12 @@ test('node lines carry address, size and sorted unique features', () => {
   assert.equal(conf.match(/^NodeName=/gm)?.length, 3);
 });
 
+test('room for nodes added later (MaxNodeCount) only with select/cons_tres, which Slurm requires for it', () => {
+  assert.match(conf, /^MaxNodeCount=244$/m);
+  const linear = parseSpec('name: x\nnodes: [{name: c, count: 2}]\nslurm: {extraConf: {SelectType: select/linear}}\n', 'inline');
+  assert.doesNotMatch(renderSlurmConf(linear, fixedPlan(linear)), /MaxNodeCount/);
+});
+
 test('partition lines: compressed hostlist, first partition default, extras sorted and overriding', () => {
   assert.match(conf, /^PartitionName=main Nodes=c\[1-2\],gpu1 Default=YES MaxTime=UNLIMITED AllowGroups=staff Priority=5 State=DOWN$/m);
   assert.match(conf, /^PartitionName=gpu Nodes=gpu1 Default=NO MaxTime=30 State=UP$/m);

@@ -234,7 +234,8 @@ export function renderSlurmConf(cfg: ClusterConfig, net: NetworkPlan, opts: Slur
 
   // Nodes added while the cluster runs (scontrol create) need a free slot in slurmctld's node
   // table, sized when it starts; unless the spec's slurm.extraConf sets it.
-  if (keep(['MaxNodeCount', ''])) {
+  // Slurm takes MaxNodeCount only with select/cons_tres, ours unless the spec chose another.
+  if (keep(['MaxNodeCount', '']) && keep(['SelectType', ''])) {
     out.push('', ...comment('Nodes may be added while the cluster runs, up to one per address of the cluster subnet.', `${DOC}#OPT_MaxNodeCount`));
     out.push(line([['MaxNodeCount', String(Math.max(cfg.nodes.length, 2 ** (32 - net.prefixLength) - FIRST_WORKER_OFFSET - 1))]]));
   }
