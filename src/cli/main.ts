@@ -13,7 +13,7 @@ import { PROVIDER_TYPES } from '../spec/schema.js';
 import { asClusterUser } from '../app/users.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
-import { print, renderTable } from './table.js';
+import { print, renderTable, seconds } from './table.js';
 import { registerBatchCommands } from './batch.js';
 import { registerScaleCommands } from './scale.js';
 import { registerImageCommands } from './image.js';
@@ -395,13 +395,6 @@ export function buildCli(): Command {
   return program;
 }
 
-function seconds(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new SlurmkitError('USAGE', `${flag} must be a positive number of seconds, got "${value}"`, { hint: `for example ${flag} 120` });
-  }
-  return n;
-}
 
 export function reportError(err: unknown, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress, formatMs } from '../util/progress.js';
 import { addNodes, removeNodes, resize, terminateNodes } from '../app/clusters.js';
-import { print } from './table.js';
+import { print, seconds } from './table.js';
 
 /** A whole number from a flag, or USAGE naming the flag. */
 function count(value: string, flag: string, min: number): number {
@@ -14,11 +14,6 @@ function count(value: string, flag: string, min: number): number {
   return n;
 }
 
-function timeoutMs(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new SlurmkitError('USAGE', `--timeout must be a positive number of seconds, got "${value}"`, { hint: 'for example --timeout 120' });
-  return n * 1000;
-}
 
 export function registerScaleCommands(program: Command): void {
   program
@@ -31,7 +26,7 @@ export function registerScaleCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (name: string, opts) => {
       const n = count(opts.count, '--count', 1);
-      const readyTimeoutMs = timeoutMs(opts.timeout);
+      const readyTimeoutMs = seconds(opts.timeout, '--timeout') * 1000;
       const progress = Progress.stderr();
       const t0 = performance.now();
       const r = await addNodes(name, { ...(opts.group ? { group: opts.group } : {}), count: n, progress, readyTimeoutMs });
@@ -78,7 +73,7 @@ export function registerScaleCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (name: string, opts) => {
       const n = count(opts.count, '--count', 0);
-      const readyTimeoutMs = timeoutMs(opts.timeout);
+      const readyTimeoutMs = seconds(opts.timeout, '--timeout') * 1000;
       const progress = Progress.stderr();
       const t0 = performance.now();
       const r = await resize(name, { ...(opts.group ? { group: opts.group } : {}), count: n, force: Boolean(opts.force), progress, readyTimeoutMs });

@@ -68,6 +68,17 @@ function configOf(config: ClusterConfig, state: ClusterState): ClusterConfig {
   );
 }
 
+/** The node group `--group` names; may be left out when the cluster has one. USAGE otherwise, naming the groups. */
+function chosenGroup(spec: ClusterConfig, wanted: string | undefined): ClusterConfig['groups'][number] {
+  const names = spec.groups.map((g) => g.name);
+  if (wanted === undefined && names.length > 1) {
+    throw new SlurmkitError('USAGE', `cluster ${spec.name} has ${names.length} node groups (${names.join(', ')}); say which with --group`, { hint: `e.g. --group ${names[0]}` });
+  }
+  const group = spec.groups.find((g) => g.name === (wanted ?? names[0]));
+  if (!group) throw new SlurmkitError('USAGE', `--group ${wanted}: cluster ${spec.name} has no such node group`, { hint: `its groups: ${names.join(', ')}` });
+  return group;
+}
+
 function requireRunning(state: ClusterState, verb: string): void {
   if (state.phase !== 'running') {
     throw new SlurmkitError('CONFLICT', `cluster ${state.name} is ${state.phase}; ${verb} needs it running`, { hint: `start it first: slurmkit start ${state.name}` });
@@ -149,14 +160,7 @@ export async function addNodes(name: string, opts: AddOptions): Promise<ScaleRes
       throw new SlurmkitError('UNSUPPORTED', `provider ${state.provider} cannot add nodes to a running cluster`);
     }
     const spec = await specConfig(state);
-    const groupNames = spec.groups.map((g) => g.name);
-    if (opts.group === undefined && groupNames.length > 1) {
-      throw new SlurmkitError('USAGE', `cluster ${name} has ${groupNames.length} node groups (${groupNames.join(', ')}); say which with --group`, { hint: `e.g. slurmkit add-node ${name} --group ${groupNames[0]}` });
-    }
-    const group = spec.groups.find((g) => g.name === (opts.group ?? groupNames[0]));
-    if (!group) {
-      throw new SlurmkitError('USAGE', `--group ${opts.group}: cluster ${name} has no such node group`, { hint: `its groups: ${groupNames.join(', ')}` });
-    }
+    const group = chosenGroup(spec, opts.group);
     if (!Number.isInteger(opts.count) || opts.count < 1) {
       throw new SlurmkitError('USAGE', `--count ${opts.count}: give a whole number of nodes, 1 or more`);
     }
@@ -408,12 +412,7 @@ export async function resize(name: string, opts: { group?: string; count: number
   const progress = opts.progress ?? Progress.silent();
   const state = await usableState(name, 'resize');
   const spec = await specConfig(state);
-  const groupNames = spec.groups.map((g) => g.name);
-  if (opts.group === undefined && groupNames.length > 1) {
-    throw new SlurmkitError('USAGE', `cluster ${name} has ${groupNames.length} node groups (${groupNames.join(', ')}); say which with --group`);
-  }
-  const group = opts.group ?? groupNames[0]!;
-  if (!groupNames.includes(group)) throw new SlurmkitError('USAGE', `--group ${group}: cluster ${name} has no such node group`, { hint: `its groups: ${groupNames.join(', ')}` });
+  const group = chosenGroup(spec, opts.group).name;
   if (!Number.isInteger(opts.count) || opts.count < 0) throw new SlurmkitError('USAGE', `--count ${opts.count}: give a whole number of nodes, 0 or more`);
   const members = state.nodes.filter((n) => n.role === 'worker' && groupOf(n, spec) === group);
   const change = opts.count - members.length;
