@@ -137,6 +137,16 @@ export function buildCli(): Command {
           `folder:   ${c.folder}`,
           `created:  ${c.createdAt}`,
           ...(c.timings.length ? ['last command:', ...c.timings.map((t) => `  ${t.phase.padEnd(28)} ${formatMs(t.ms)}`)] : []),
+          ...(c.scaleEvents.length
+            ? [
+                'autoscaling (last 10 events; times from the request):',
+                ...c.scaleEvents.slice(-10).map(
+                  (e) =>
+                    `  ${e.requestedAt}  ${e.action} ${e.nodes}${e.jobs?.length ? ` for job ${e.jobs.join(',')}` : ''}: ` +
+                    (e.error ? `failed: ${e.error}` : e.phases.map((p) => `${p.phase} ${formatMs(p.ms)}`).join(', ') || 'requested'),
+                ),
+              ]
+            : []),
         ].join('\n'),
       );
     });
@@ -150,9 +160,10 @@ export function buildCli(): Command {
       const nodes = await listNodes(name);
       const hosts = nodes.some((n) => n.host !== null);
       const reasons = nodes.some((n) => n.reason !== null);
+      const power = nodes.some((n) => n.power !== null);
       print(opts.json, nodes, () =>
         renderTable(
-          ['NODE', 'ROLE', ...(hosts ? ['HOST'] : []), 'ADDRESS', 'RUNNING', 'SLURM', 'PROCESSES', ...(reasons ? ['REASON'] : [])],
+          ['NODE', 'ROLE', ...(hosts ? ['HOST'] : []), 'ADDRESS', 'RUNNING', 'SLURM', ...(power ? ['POWER'] : []), 'PROCESSES', ...(reasons ? ['REASON'] : [])],
           nodes.map((n) => [
             n.name,
             n.role,
@@ -160,6 +171,7 @@ export function buildCli(): Command {
             n.address,
             n.running ? 'yes' : 'no',
             n.slurmState ?? '-',
+            ...(power ? [n.power ?? '-'] : []),
             n.processes.join(',') || '-',
             ...(reasons ? [n.reason ?? '-'] : []),
           ]),

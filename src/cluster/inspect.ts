@@ -4,7 +4,7 @@ import { SlurmkitError } from '../util/errors.js';
 import { sleep } from '../util/run.js';
 import { ClusterPaths } from './paths.js';
 import { headOf, labelOf, providerFor, slurmNodes } from './nodes.js';
-import { listClusterEntries, requireState, type ClusterState } from './state.js';
+import { listClusterEntries, requireState, type ClusterState, type ScaleEvent } from './state.js';
 
 export interface NodeView {
   name: string;
@@ -20,6 +20,8 @@ export interface NodeView {
   slurmState: string | null;
   /** Why it does not work: its host does not answer, else Slurm's reason for a node down or drained. */
   reason: string | null;
+  /** Autoscaled workers: on, off (powered down: not made), powering-up or powering-down; null for the others. */
+  power: string | null;
 }
 
 export interface ClusterView {
@@ -48,7 +50,10 @@ async function nodeViews(state: ClusterState): Promise<NodeView[]> {
   const lost = new Set(provider.lostHosts?.() ?? []);
   const slurm = live.get(headOf(state).name)?.running ? await slurmNodes(state) : undefined;
   const slurmBy = new Map((slurm ?? []).map((n) => [n.name, n]));
-  return state.nodes.map((n) => {
+  // Autoscaled nodes not made now are listed too, in node order: they are part of the cluster, powered down.
+  const cloud = new Set((state.cloud ?? []).map((n) => n.name));
+  const all = [...state.nodes, ...(state.cloud ?? []).filter((c) => !state.nodes.some((n) => n.name === c.name))].sort((a, b) => a.index - b.index);
+  return all.map((n) => {
     const l = live.get(n.name);
     const s = slurmBy.get(n.name);
     return {
@@ -61,6 +66,7 @@ async function nodeViews(state: ClusterState): Promise<NodeView[]> {
       processes: l?.processes ?? [],
       slurmState: n.role === 'head' ? null : s ? `${s.state}${s.notResponding ? '*' : ''}` : null,
       reason: n.host && lost.has(n.host) ? `host ${n.host} does not answer` : (s?.reason ?? null),
+      power: cloud.has(n.name) ? (s?.power ?? (s ? 'on' : l?.running ? 'on' : 'off')) : null,
     };
   });
 }
@@ -105,9 +111,9 @@ export async function listClusters(): Promise<ClusterView[]> {
   );
 }
 
-export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings'] }> {
+export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings']; scaleEvents: ScaleEvent[] }> {
   const state = await requireState(name);
-  return { ...(await clusterView(state)), nodeList: await nodeViews(state), timings: state.timings };
+  return { ...(await clusterView(state)), nodeList: await nodeViews(state), timings: state.timings, scaleEvents: state.scaleEvents ?? [] };
 }
 
 export const DAEMONS = ['slurmctld', 'slurmd', 'munged', 'slurmdbd', 'mariadb', 'slurmrestd', 'azurite', 'console'] as const;

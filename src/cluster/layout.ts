@@ -159,8 +159,11 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
       ...(site.rest ? [restStep(site.accounting)] : []),
     ];
   }
+  // A node made by autoscaling says it booted (-b): slurmd would report the host's uptime, and
+  // slurmctld would ignore a registration that seems older than its resume request.
+  const boot = node.cloud ? ' -b' : '';
   const start = shared
-    ? `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd`
+    ? `mkdir -p /var/lib/slurm/slurmd/${node.name} && slurmd${boot}`
     : [
         // Configless: slurmd fetches slurm.conf from slurmctld, which must be listening (a 22.05
         // slurmd that cannot reach it exits instead of retrying).
@@ -170,7 +173,7 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
         // read the rewritten slurm.conf lists it (then -Z refuses the name, and plain slurmd is right).
         node.slurmdConf
           ? `slurmd --conf-server "${configFrom}:6817" -Z --conf "${node.slurmdConf}" 2>/dev/null || slurmd --conf-server "${configFrom}:6817"`
-          : `slurmd --conf-server "${configFrom}:6817"`,
+          : `slurmd${boot} --conf-server "${configFrom}:6817"`,
       ].join('\n');
   return [
     ...served,
@@ -356,7 +359,8 @@ async function placedFiles(node: NodeRecord, paths: ClusterPaths, site: SiteFeat
   for (const name of (await readdir(paths.slurmEtc)).sort()) {
     // slurmdbd.conf there is an empty stand-in for the nodes that share this machine.
     if (name === 'slurmdbd.conf') continue;
-    files.push({ path: `/etc/slurm/${name}`, content: await readFile(join(paths.slurmEtc, name)), mode: 0o644 });
+    // slurmkit's programs for slurmctld (autoscaling) are run by it, so executable.
+    files.push({ path: `/etc/slurm/${name}`, content: await readFile(join(paths.slurmEtc, name)), mode: name.startsWith('slurmkit-') ? 0o755 : 0o644 });
   }
   if (site.rest) files.push({ path: JWT_KEY_PATH, content: await readFile(paths.jwtKey), mode: 0o600 });
   if (site.accounting) {

@@ -1,9 +1,10 @@
+import { startAgent, stopAgent } from './agent-process.js';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../spec/types.js';
-import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf } from '../slurm/render.js';
+import { renderCgroupConf, renderHosts, renderMpiConf, renderPowerPrograms, renderSlurmConf } from '../slurm/render.js';
 import { isInService, isReady, type NodeSlurmState } from '../slurm/status.js';
 import type { LeftoverReport } from '../providers/types.js';
 import { allProviders, providerFor as providerOfKind } from '../providers/registry.js';
@@ -56,6 +57,8 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** Services the head runs beside Slurm (the application layer's choice; none by default). */
   services?: HeadService[];
+  /** Start the autoscaling agent as a process of its own (default); tests may run it in theirs. */
+  agent?: boolean;
 }
 
 /** Creates a cluster and returns once every node is idle in Slurm. On failure, removes what it made. */
@@ -101,10 +104,13 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
         const id = randomBytes(3).toString('hex');
         const placed = placeNodes(config.provider, config.head.hostname, workers);
         const on = (name: string) => (placed ? { host: placed.get(name)! } : {});
+        const workerRecords = config.nodes.map((w, i): NodeRecord => ({ name: w.name, role: 'worker', index: i + 1, address: net.addresses[w.name]!, ...on(w.name), group: w.group, ...(w.cloud ? { cloud: true } : {}) }));
         const nodes: NodeRecord[] = [
           { name: config.head.hostname, role: 'head', index: 0, address: net.addresses[config.head.hostname]!, ...on(config.head.hostname) },
-          ...config.nodes.map((w, i): NodeRecord => ({ name: w.name, role: 'worker', index: i + 1, address: net.addresses[w.name]!, ...on(w.name), group: w.group })),
+          // Autoscaled nodes are planned (name, address, index) but made only when Slurm asks for them.
+          ...workerRecords.filter((w) => !w.cloud),
         ];
+        const cloud = workerRecords.filter((w) => w.cloud);
         const now = new Date().toISOString();
         return createState({
           version: STATE_VERSION,
@@ -116,6 +122,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           phase: 'creating',
           network: net,
           nodes,
+          ...(cloud.length > 0 ? { cloud } : {}),
           ...(hosts ? { hosts } : {}),
           ...(options?.registry ? { registry: options.registry } : {}),
           site: siteOf(config),
@@ -141,6 +148,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       s.phase = 'running';
       s.timings = progress.timings;
     });
+    if (opts.agent !== false) await startAgent(state);
     return state;
   } catch (err) {
     if (state) {
@@ -208,6 +216,7 @@ export async function renderConfig(state: ClusterState, config: ClusterConfig, p
   await writeFile(paths.slurmConf, renderSlurmConf(config, state.network, { configless: configFrom(state) !== undefined }), { mode: 0o644 });
   await writeFile(paths.cgroupConf, renderCgroupConf(config), { mode: 0o644 });
   await writeFile(`${paths.slurmEtc}/mpi.conf`, renderMpiConf(config), { mode: 0o644 });
+  for (const [file, text] of Object.entries(renderPowerPrograms(config))) await writeFile(`${paths.slurmEtc}/${file}`, text, { mode: 0o755 });
   await writeFile(paths.hosts, renderHosts(config, state.network), { mode: 0o644 });
 }
 
@@ -335,6 +344,8 @@ export async function stop(name: string, progress = Progress.silent()): Promise<
     let state = await usableState(name, 'stop');
     const provider = providerFor(state);
     state = await updateState(name, state.id, (s) => void (s.phase = 'stopping'));
+    // Autoscaling stops first: nothing is made while the cluster goes.
+    await stopAgent(name);
     // Running jobs go back to the queue and run again after start, as on a node failure (a job
     // submitted with --no-requeue is not requeued: it ends FAILED, as Slurm reports).
     const running = (await runInHead(state, 'squeue -h -t RUNNING,CONFIGURING -o %i').catch(() => '')).split('\n').filter(Boolean);
@@ -432,7 +443,9 @@ export async function start(name: string, progress = Progress.silent(), readyTim
         .phase(`resume ${service.name}`, () => service.resume(state, progress))
         .catch((err: unknown) => progress.info(`  ${service.name} did not come back: ${(err as Error).message}`));
     }
-    return updateState(name, state.id, (s) => void (s.timings = progress.timings));
+    state = await updateState(name, state.id, (s) => void (s.timings = progress.timings));
+    await startAgent(state);
+    return state;
   });
 }
 
@@ -508,6 +521,7 @@ async function takeOver(name: string, progress: Progress): Promise<HeldLock | un
 
 async function destroy(state: ClusterState, opts: { force?: boolean; keepFolder?: boolean }): Promise<string[]> {
   await updateState(state.name, state.id, (s) => void (s.phase = 'destroying')).catch(() => undefined);
+  await stopAgent(state.name);
   const report = await providerFor(state).removeByLabel({ id: state.id });
   if (!opts.force) failOnLeftovers(state, report, `slurmkit down ${state.name}`);
   const root = ClusterPaths.of(state.name).root;

@@ -79,6 +79,18 @@ function chosenGroup(spec: ClusterConfig, wanted: string | undefined): ClusterCo
   return group;
 }
 
+/**
+ * Manual scaling of a cluster that autoscales is refused: Slurm 22.05 fixes SuspendExcNodes when
+ * slurmctld starts, so a node added by hand would be powered down by autoscaling when idle.
+ */
+function refuseAutoscaled(state: ClusterState, verb: string): void {
+  if (state.cloud?.length) {
+    throw new SlurmkitError('CONFLICT', `cluster ${state.name} autoscales (nodes ${compressHostlist(state.cloud.map((n) => n.name))}); ${verb} would fight autoscaling`, {
+      hint: 'change the group\'s autoscale.minNodes/maxNodes in the spec and make the cluster again, or power nodes with: scontrol update NodeName=... State=POWER_UP|POWER_DOWN_ASAP',
+    });
+  }
+}
+
 function requireRunning(state: ClusterState, verb: string): void {
   if (state.phase !== 'running') {
     throw new SlurmkitError('CONFLICT', `cluster ${state.name} is ${state.phase}; ${verb} needs it running`, { hint: `start it first: slurmkit start ${state.name}` });
@@ -155,6 +167,7 @@ export async function addNodes(name: string, opts: AddOptions): Promise<ScaleRes
   return holding(name, 'add-node', async () => {
     let state = await usableState(name, 'add nodes');
     requireRunning(state, 'add-node');
+    refuseAutoscaled(state, 'add-node');
     const provider = providerFor(state);
     if (!provider.capabilities.scale) {
       throw new SlurmkitError('UNSUPPORTED', `provider ${state.provider} cannot add nodes to a running cluster`);
@@ -325,6 +338,7 @@ export async function terminateNodes(name: string, nodeNames: string[], opts: Te
   return holding(name, 'terminate-node', async () => {
     const state = await usableState(name, 'terminate nodes');
     requireRunning(state, 'terminate-node');
+    refuseAutoscaled(state, 'terminate-node');
     const names = workersNamed(state, nodeNames, 'terminate-node');
     const spec = await specConfig(state);
     refuseEmptyPartitions(spec, state, names);
@@ -382,6 +396,7 @@ export async function removeNodes(name: string, nodeNames: string[], opts: { pro
   const progress = opts.progress ?? Progress.silent();
   return holding(name, 'remove-node', async () => {
     const state = await usableState(name, 'remove nodes');
+    refuseAutoscaled(state, 'remove-node');
     const names = workersNamed(state, nodeNames, 'remove-node');
     const running = (await providerFor(state).list(labelOf(state))).filter((n) => n.running && names.includes(n.hostname)).map((n) => n.hostname);
     if (running.length > 0) {
@@ -411,6 +426,7 @@ export function pickVictims(candidates: readonly { name: string; index: number; 
 export async function resize(name: string, opts: { group?: string; count: number; force?: boolean; progress?: Progress; readyTimeoutMs?: number }): Promise<ScaleResult & { change: number }> {
   const progress = opts.progress ?? Progress.silent();
   const state = await usableState(name, 'resize');
+  refuseAutoscaled(state, 'resize');
   const spec = await specConfig(state);
   const group = chosenGroup(spec, opts.group).name;
   if (!Number.isInteger(opts.count) || opts.count < 0) throw new SlurmkitError('USAGE', `--count ${opts.count}: give a whole number of nodes, 0 or more`);

@@ -36,7 +36,20 @@ const nodeRecordSchema = z.strictObject({
    * the configuration slurmctld hands to configless nodes lists it only after slurmctld restarts.
    */
   slurmdConf: z.string().min(1).optional(),
+  /** Made by autoscaling (State=CLOUD in slurm.conf): slurmd says it booted (-b), and the agent takes it away when Slurm powers it down. */
+  cloud: z.literal(true).optional(),
 });
+
+/** One resume or suspend of autoscaling, with when each of its phases ended (ms after the request). */
+const scaleEventSchema = z.strictObject({
+  action: z.enum(['resume', 'suspend', 'resume-fail']),
+  nodes: z.string().min(1),
+  requestedAt: z.iso.datetime(),
+  jobs: z.array(z.string()).optional(),
+  phases: z.array(z.strictObject({ phase: z.string(), ms: z.number() })),
+  error: z.string().optional(),
+});
+export type ScaleEvent = z.output<typeof scaleEventSchema>;
 
 const stateSchema = z
   .strictObject({
@@ -56,6 +69,10 @@ const stateSchema = z
       bridge: z.string().min(1).optional(),
     }),
     nodes: z.array(nodeRecordSchema).min(1),
+    /** Autoscaled workers planned at up (name, address, index) that Slurm powers up and down; made ones are in nodes too. */
+    cloud: z.array(nodeRecordSchema).optional(),
+    /** The last autoscaling events, newest last. */
+    scaleEvents: z.array(scaleEventSchema).optional(),
     /** A swarm's hosts: how each engine is reached (every command of the cluster needs them). */
     hosts: z
       .array(z.strictObject({ name: z.string().min(1), endpoint: z.string().min(1), tlsCertPath: z.string().min(1).optional() }))

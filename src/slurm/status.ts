@@ -8,6 +8,8 @@ export interface NodeSlurmState {
   notResponding: boolean;
   /** Why the node is down or drained, as Slurm says (set by an administrator or by slurmctld, e.g. "Not responding"). */
   reason?: string;
+  /** Power saving (autoscaled nodes): off (`~`), powering up (`#`) or down (`%`); absent when on. */
+  power?: 'off' | 'powering-up' | 'powering-down';
 }
 
 /** The arguments to pass to sinfo for {@link parseSinfoNodes}. */
@@ -19,10 +21,12 @@ export function parseSinfoNodes(stdout: string): NodeSlurmState[] {
   for (const line of stdout.split('\n')) {
     const [name, rawState, ...rest] = line.trim().split('|');
     if (!name || !rawState) continue;
-    const notResponding = rawState.endsWith('*');
-    const state = rawState.replace(/[*~#!%$@^-]+$/, '').toLowerCase();
+    const suffix = /[*~#!%$@^-]+$/.exec(rawState)?.[0] ?? '';
+    const notResponding = suffix.includes('*');
+    const state = rawState.slice(0, rawState.length - suffix.length).toLowerCase();
     const reason = rest.join('|').trim();
-    seen.set(name, { name, state, notResponding, ...(reason && reason !== 'none' ? { reason } : {}) });
+    const power = suffix.includes('#') ? 'powering-up' : suffix.includes('%') ? 'powering-down' : suffix.includes('~') ? 'off' : undefined;
+    seen.set(name, { name, state, notResponding, ...(reason && reason !== 'none' ? { reason } : {}), ...(power ? { power } : {}) });
   }
   return [...seen.values()];
 }

@@ -6,7 +6,7 @@
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
 import { describe, problem, type Path } from './issues.js';
-import { CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { autoscaleSchema, CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
 import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
@@ -84,6 +84,7 @@ export function checkSpec(raw: unknown): string[] {
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
   problems.push(...minNodesProblems(rawGroups, raw.provider));
+  problems.push(...autoscaleProblems(rawGroups, raw.provider));
   problems.push(...storageProblems(raw.storage));
   problems.push(...providerProblems(raw.provider, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : undefined));
 
@@ -103,6 +104,29 @@ function minNodesProblems(rawGroups: unknown[], provider: unknown): string[] {
     if (!swarm) return [problem(['nodes', i, 'minNodes'], 'only provider swarm goes on without some nodes (those of hosts that do not answer at up)', 'remove minNodes, or use provider type swarm')];
     const count = field(item, 'count', groupSchema.shape.count);
     return count !== undefined && min > count ? [problem(['nodes', i, 'minNodes'], `${min} is more than the group's count (${count})`, `write at most minNodes: ${count}`)] : [];
+  });
+}
+
+/** autoscale: minNodes within the group, maxNodes the group's count, and a provider that can add nodes while the cluster runs. */
+function autoscaleProblems(rawGroups: unknown[], provider: unknown): string[] {
+  const type = typeof provider === 'string' ? provider : isRecord(provider) ? provider.type : undefined;
+  return rawGroups.flatMap((item, i) => {
+    if (!isRecord(item) || !isRecord(item.autoscale)) return [];
+    const out: string[] = [];
+    const count = field(item, 'count', groupSchema.shape.count);
+    const max = field(item.autoscale, 'maxNodes', autoscaleSchema.shape.maxNodes);
+    const min = field(item.autoscale, 'minNodes', autoscaleSchema.shape.minNodes);
+    if (item.count !== undefined && max !== undefined && count !== undefined && max !== count) {
+      out.push(problem(['nodes', i, 'autoscale', 'maxNodes'], `${max} differs from the group's count (${count}); both say how large the group may grow`, `write one of them, e.g. remove count and keep maxNodes: ${max}`));
+    }
+    const size = max ?? count;
+    if (min !== undefined && size !== undefined && min > size) {
+      out.push(problem(['nodes', i, 'autoscale', 'minNodes'], `${min} is more than the group's ${max !== undefined ? 'maxNodes' : 'count'} (${size})`, `write at most minNodes: ${size}`));
+    }
+    if (type === 'swarm') {
+      out.push(problem(['nodes', i, 'autoscale'], 'provider swarm does not autoscale yet (its placement of new nodes across hosts is untested)', 'use provider local or docker, or remove autoscale and scale with slurmkit add-node'));
+    }
+    return out;
   });
 }
 

@@ -86,11 +86,23 @@ export function applyOverrides(raw: unknown, overrides: SpecOverrides): unknown 
 }
 
 /** Validates plain data (parsed YAML or JSON) and applies defaults. */
-export function resolveSpec(raw: unknown, source: string): ClusterConfig {
+export function resolveSpec(given: unknown, source: string): ClusterConfig {
+  const raw = countFromAutoscale(given);
   const parsed = specSchema.safeParse(raw);
   const problems = [...(parsed.success ? [] : issueLines(parsed.error.issues, raw)), ...checkSpec(raw)];
   if (problems.length > 0 || !parsed.success) throw specError(source, problems);
   return toClusterConfig(parsed.data);
+}
+
+/** A group that autoscales may give its size as autoscale.maxNodes instead of count. */
+function countFromAutoscale(raw: unknown): unknown {
+  if (!isRecord(raw) || !Array.isArray(raw.nodes)) return raw;
+  return {
+    ...raw,
+    nodes: raw.nodes.map((g: unknown) =>
+      isRecord(g) && g.count === undefined && isRecord(g.autoscale) && typeof g.autoscale.maxNodes === 'number' ? { ...g, count: g.autoscale.maxNodes } : g,
+    ),
+  };
 }
 
 function specError(source: string, details: string[]): SlurmkitError {
@@ -104,9 +116,23 @@ function specError(source: string, details: string[]): SlurmkitError {
 const DEFAULT_PARTITION: PartitionSpec = { name: 'all', nodes: 'all', default: true, maxTime: 'UNLIMITED', extra: {} };
 
 function toClusterConfig(spec: Spec): ClusterConfig {
-  const groups: NodeGroupConfig[] = spec.nodes.map((g) => ({ ...g, features: [...new Set(g.features)].sort() }));
+  const groups: NodeGroupConfig[] = spec.nodes.map(({ autoscale, ...g }) => ({
+    ...g,
+    features: [...new Set(g.features)].sort(),
+    ...(autoscale
+      ? { autoscale: { minNodes: autoscale.minNodes, maxNodes: g.count, idleTimeoutSeconds: autoscale.idleTimeoutSeconds, resumeTimeoutSeconds: autoscale.resumeTimeoutSeconds } }
+      : {}),
+  }));
+  // Nodes of an autoscaling group above its minNodes are powered down until jobs need them.
   const nodes = groups.flatMap((g) =>
-    nodeNames(g).map((name) => ({ name, group: g.name, cpus: g.cpus, memoryMiB: g.memoryMiB, features: [...g.features] })),
+    nodeNames(g).map((name, i) => ({
+      name,
+      group: g.name,
+      cpus: g.cpus,
+      memoryMiB: g.memoryMiB,
+      features: [...g.features],
+      ...(g.autoscale && i >= g.autoscale.minNodes ? { cloud: true } : {}),
+    })),
   );
   const specs = spec.partitions ?? [DEFAULT_PARTITION];
   // Jobs that name no partition need a default; an explicit `default: false` everywhere is respected.

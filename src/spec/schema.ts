@@ -76,6 +76,18 @@ export const headSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME).default('head'),
 });
 
+/**
+ * Autoscaling on the queue through Slurm's power saving: the group's nodes above minNodes are
+ * made when jobs need them and taken away after idleTimeoutSeconds without work.
+ */
+export const autoscaleSchema = z.strictObject({
+  minNodes: z.number().int().min(0).max(MAX_GROUP_COUNT).default(0),
+  /** The group's count; may be written here instead (the group's count is then left out). */
+  maxNodes: z.number().int().min(1).max(MAX_GROUP_COUNT).optional(),
+  idleTimeoutSeconds: z.number().int().min(5).max(7 * 24 * 3600).default(300),
+  resumeTimeoutSeconds: z.number().int().min(10).max(3600).default(120),
+});
+
 export const groupSchema = z.strictObject({
   name: z.string().regex(GROUP_NAME),
   count: z.number().int().min(1).max(MAX_GROUP_COUNT),
@@ -87,6 +99,7 @@ export const groupSchema = z.strictObject({
   cpus: z.number().int().min(1).max(4096).default(1),
   memoryMiB: z.number().int().min(64).max(MAX_MEMORY_MIB).default(1024),
   features: z.array(z.string().regex(FEATURE)).default([]),
+  autoscale: autoscaleSchema.optional(),
 });
 
 export const groupRefSchema = z.strictObject({ group: z.string().regex(GROUP_NAME) });
@@ -157,6 +170,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   'provider.hosts[]': Object.keys(swarmHostSchema.shape),
   head: Object.keys(headSchema.shape),
   'nodes[]': Object.keys(groupSchema.shape),
+  'nodes[].autoscale': Object.keys(autoscaleSchema.shape),
   'partitions[]': Object.keys(partitionSchema.shape),
   'partitions[].nodes': Object.keys(groupRefSchema.shape),
   slurm: Object.keys(slurmSchema.shape),
@@ -236,6 +250,12 @@ export const FIELD_HELP: Record<string, string> = {
   'nodes[].count': `count is a whole number of nodes from 1 to ${MAX_GROUP_COUNT}, e.g. count: 8`,
   'nodes[].cpus': 'cpus is a whole number from 1 to 4096, e.g. cpus: 2',
   'nodes[].memoryMiB': `memoryMiB is a whole number of MiB from 64 to ${MAX_MEMORY_MIB} (1 PiB), e.g. 2048 for 2 GiB`,
+  'nodes[].autoscale':
+    'autoscale is a mapping, e.g. autoscale: {minNodes: 0, maxNodes: 8, idleTimeoutSeconds: 300}: nodes above minNodes are made when jobs need them',
+  'nodes[].autoscale.minNodes': `minNodes is how many of the group's nodes always run, a whole number from 0 to the group's count, e.g. minNodes: 0`,
+  'nodes[].autoscale.maxNodes': `maxNodes is the most nodes the group grows to, a whole number from 1 to ${MAX_GROUP_COUNT}; it is the group's count, so write one of them, or both the same`,
+  'nodes[].autoscale.idleTimeoutSeconds': 'idleTimeoutSeconds is how long a node may stay idle before it is taken away, 5 to 604800 seconds, e.g. 300',
+  'nodes[].autoscale.resumeTimeoutSeconds': 'resumeTimeoutSeconds is how long a node may take from request to idle in Slurm before it counts as failed, 10 to 3600 seconds, e.g. 120',
   'nodes[].features': 'features is a list of words (letters, digits, "_", ".", "-"), e.g. features: [bigmem, ssd]',
   partitions: 'list at least one partition, or leave partitions out for one partition "all" with every node',
   'partitions[]': 'each partition is a mapping with at least a name, e.g. {name: all, nodes: all}',

@@ -15,6 +15,17 @@ export interface NodeConfig {
   memoryMiB: number;
   /** Slurm node features (sorted, unique). */
   features: string[];
+  /** Powered down until a job needs it (State=CLOUD): made and taken away by autoscaling. */
+  cloud?: boolean;
+}
+
+/** Autoscaling on the queue: nodes above minNodes are made when jobs need them. */
+export interface AutoscaleConfig {
+  minNodes: number;
+  /** The group's count. */
+  maxNodes: number;
+  idleTimeoutSeconds: number;
+  resumeTimeoutSeconds: number;
 }
 
 export interface NodeGroupConfig {
@@ -26,6 +37,7 @@ export interface NodeGroupConfig {
   cpus: number;
   memoryMiB: number;
   features: string[];
+  autoscale?: AutoscaleConfig;
 }
 
 export interface PartitionConfig {
