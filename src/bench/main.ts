@@ -8,13 +8,14 @@
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
  * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, pipeline, site,
- * swarm, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
+ * swarm, elastic, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
 import { benchPipeline } from './pipeline.js';
 import { benchSite } from './site.js';
 import { benchDocker } from './docker.js';
 import { benchSwarm } from './swarm.js';
+import { benchElastic } from './elastic.js';
 import { CLI, ROOT, currentChild, log, median, mustSucceed, procKiB, sleep, stats, timed } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -111,7 +112,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'pipeline', 'site', 'docker', 'swarm'] as const;
+const SECTIONS = ['clusters', 'pipeline', 'site', 'docker', 'swarm', 'elastic'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -195,6 +196,12 @@ async function main(): Promise<number> {
       swarm = await benchSwarm(RUNS, () => failed);
     }
 
+    let elastic: Awaited<ReturnType<typeof benchElastic>> | undefined;
+    if (sections.has('elastic')) {
+      log('bench: elastic (a job on a cluster scaled to zero until it runs, 1 and 8 nodes, vs nodes already running; add-node until idle)');
+      elastic = await benchElastic(home, RUNS, env);
+    }
+
     const clusters = sections.has('clusters')
       ? SIZES.map((n) => {
           const runs = results.get(n)!;
@@ -233,6 +240,7 @@ async function main(): Promise<number> {
           site,
           docker,
           swarm,
+          elastic,
           targets: {
             ...(clusters ? TARGETS : {}),
             ...(pipeline ? { pipelineRatioMin: 0.8 } : {}),
