@@ -14,6 +14,7 @@ import { readState, type ClusterState } from './state.js';
 import { labelOf, providerFor } from './nodes.js';
 import { addNodes } from './scale.js';
 import { parsePass, runAgent } from './autoscale.js';
+import { expandHostlist } from '../slurm/hostlist.js';
 import { ClusterPaths } from './paths.js';
 import { FaultyProvider } from '../providers/faulty.js';
 import { LocalProvider } from '../providers/local/provider.js';
@@ -21,15 +22,20 @@ import { overrideProvider } from '../providers/registry.js';
 import { showCluster, listNodes } from './inspect.js';
 import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, type HostSnapshot } from '../testing/harness.js';
 import { sleep } from '../util/run.js';
+import { useTestEngine } from '../testing/dockerd.js';
 
-const SPEC = (name: string, min = 0) => `name: ${name}
+// Started before any cluster of this file, so the host snapshot of the local tests includes it.
+const { skip } = await useTestEngine({ before, after });
+
+const SPEC = (name: string, min = 0, provider = 'local') => `name: ${name}
+provider: ${provider}
 nodes:
   - {name: c, autoscale: {minNodes: ${min}, maxNodes: 4, idleTimeoutSeconds: 5, resumeTimeoutSeconds: 40}}
 storage: {blob: none}
 `;
 
-async function upSpec(name: string, opts: { agent?: boolean; min?: number } = {}): Promise<ClusterState> {
-  const text = SPEC(name, opts.min);
+async function upSpec(name: string, opts: { agent?: boolean; min?: number; provider?: string } = {}): Promise<ClusterState> {
+  const text = SPEC(name, opts.min, opts.provider);
   return up({ config: parseSpec(text, 'test'), specText: text, readyTimeoutMs: 60_000, ...(opts.agent === false ? { agent: false } : {}) });
 }
 
@@ -227,4 +233,33 @@ test('slurm.conf of an autoscaling group: CLOUD nodes, the power programs, the n
   assert.equal(conf.match(/^SlurmctldParameters=/gm)?.length, 1, 'one SlurmctldParameters line');
   assert.deepEqual(Object.keys(renderPowerPrograms(config)).sort(), ['slurmkit-prolog', 'slurmkit-resume', 'slurmkit-resume-fail', 'slurmkit-suspend']);
   assert.deepEqual(renderPowerPrograms(parseSpec('name: b\nnodes: [{name: c, count: 2}]\n', 'spec.yaml')), {});
+});
+
+describe('autoscaling on provider docker', { skip }, () => {
+  let home = '';
+  before(async () => {
+    home = await useTempHome();
+  });
+  after(async () => {
+    await cleanupHome(home);
+  });
+
+  test('a 4-node job makes the 3 containers it lacks, configless, and they go again when idle', async () => {
+    const st = await upSpec('tdauto', { min: 1, provider: 'docker' });
+    assert.deepEqual(await made(st), ['c1']);
+    const run = await sh(st, 'sbatch --wait -o /dev/null -N4 --wrap "srun -N4 true"');
+    assert.equal(run.exitCode, 0, run.stderr);
+    const resume = (await showCluster('tdauto')).scaleEvents.find((e) => e.action === 'resume');
+    assert.equal(resume?.nodes, 'c[2-4]', JSON.stringify(resume));
+    assert.deepEqual(resume.phases.map((p) => p.phase), ['node created', 'slurmd registered', 'job started']);
+    await until('back to the node that always runs', async () => ((await made(st)).join() === 'c1' ? true : undefined), 60_000);
+    const removed = async () => (await showCluster('tdauto')).scaleEvents.filter((e) => e.action === 'suspend').flatMap((e) => expandHostlist(e.nodes)).sort();
+    await until('the removals recorded', async () => ((await removed()).length >= 3 ? true : undefined), 10_000);
+    await sleep(2_000);
+    // Each node removed once (Slurm may power them down in one pass or several).
+    assert.deepEqual(await removed(), ['c2', 'c3', 'c4']);
+    const id = st.id;
+    await down('tdauto');
+    assert.deepEqual(await leftoversOf(id), []);
+  });
 });

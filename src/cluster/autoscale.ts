@@ -105,7 +105,11 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
   // Requests seen but not yet acted on (a resume whose node Slurm already powers up is made once).
   const pending = new Map<string, PowerRequest>();
   let failures = 0;
+  // When each node's last making or removing ended: a pass that read the state before then acts on it no more.
+  const settled = new Map<string, number>();
+  const settle = (names: string[]) => names.forEach((n) => (busy.delete(n), settled.set(n, Date.now())));
   while (!opts.signal.aborted) {
+    const passStart = Date.now();
     const state = await readState(name).catch(() => undefined);
     if (!state || ['stopping', 'stopped', 'destroying', 'failed'].includes(state.phase)) break;
     const cloud = (state.cloud ?? []).map((n) => n.name);
@@ -133,7 +137,7 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
     const toRemove: string[] = [];
     const toReturn: string[] = [];
     for (const plan of state.cloud ?? []) {
-      if (busy.has(plan.name)) continue;
+      if (busy.has(plan.name) || (settled.get(plan.name) ?? 0) >= passStart) continue;
       const s = slurm.get(plan.name);
       if (!s) continue;
       const asked = pending.get(plan.name);
@@ -150,11 +154,11 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
         busy.add(n.name);
         pending.delete(n.name);
       }
-      track(makeNodes(state, toMake, requests, log).finally(() => toMake.forEach((n) => busy.delete(n.name))));
+      track(makeNodes(state, toMake, requests, log).finally(() => settle(toMake.map((n) => n.name))));
     }
     if (toRemove.length > 0) {
       toRemove.forEach((n) => busy.add(n));
-      track(removeNodes(state, toRemove, log).finally(() => toRemove.forEach((n) => busy.delete(n))));
+      track(removeNodes(state, toRemove, log).finally(() => settle(toRemove)));
     }
     if (toReturn.length > 0) {
       // Back to the powered-down pool: later jobs may use the node again.
