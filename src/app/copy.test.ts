@@ -49,9 +49,10 @@ for (const provider of ['local', 'docker'] as const) {
       assert.equal(await shOk(state, 'stat -c "%a %U" /shared/job/run.sh && /shared/job/run.sh'), '750 root\nran\n');
       assert.equal((await shOk(state, 'wc -c < /shared/job/data/in.txt')).trim(), '100000');
 
-      const renamed = await cli(join(src, 'run.sh'), `${name}:/root/renamed.sh`);
+      // Into /shared: on the local provider a node's /root is this machine's.
+      const renamed = await cli(join(src, 'run.sh'), `${name}:/shared/renamed.sh`);
       assert.equal(renamed.code, 0, renamed.stderr);
-      assert.equal(await shOk(state, 'cat /root/renamed.sh'), '#!/bin/bash\necho ran\n');
+      assert.equal(await shOk(state, 'cat /shared/renamed.sh'), '#!/bin/bash\necho ran\n');
 
       const back = join(work, 'back');
       await mkdir(back);
@@ -84,19 +85,19 @@ for (const provider of ['local', 'docker'] as const) {
       const relative = await cli(join(work, 'notes.txt'), `${name}:relative/path`);
       assert.equal(relative.code, 2);
       assert.match(relative.stderr, /DEST .*the path in a node must be absolute/);
-      const missing = await cli(join(work, 'nope'), `${name}:/root/`);
+      const missing = await cli(join(work, 'nope'), `${name}:/shared/`);
       assert.equal(missing.code, 3);
       assert.match(missing.stderr, /SRC .*nope does not exist/);
       const noFolder = await cli(join(work, 'notes.txt'), `${name}:/no/such/dir/x`);
       assert.equal(noFolder.code, 3);
       assert.match(noFolder.stderr, /DEST: no folder \/no\/such\/dir on head.*\n.*mkdir -p/);
-      const noNode = await cli(join(work, 'notes.txt'), `${name}:c9:/root/`);
+      const noNode = await cli(join(work, 'notes.txt'), `${name}:c9:/shared/`);
       assert.equal(noNode.code, 3);
       assert.match(noNode.stderr, /has no node c9/);
-      const noUser = await cli(join(work, 'notes.txt'), `${name}:/root/`, '--user', 'mallory');
+      const noUser = await cli(join(work, 'notes.txt'), `${name}:/shared/`, '--user', 'mallory');
       assert.equal(noUser.code, 3);
       assert.match(noUser.stderr, /no user "mallory".*\n.*users: alice, bob/);
-      assert.equal((await shOk(state, 'ls /root')).trim(), 'renamed.sh');
+      assert.equal((await shOk(state, 'ls /shared')).trim(), 'job\nrenamed.sh');
     });
   });
 }

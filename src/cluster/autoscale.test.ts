@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSpec } from '../spec/load.js';
 import { SlurmkitError } from '../util/errors.js';
-import { down, up } from './lifecycle.js';
+import { down, start, stop, up } from './lifecycle.js';
 import { readState, type ClusterState } from './state.js';
 import { labelOf, providerFor } from './nodes.js';
 import { addNodes } from './scale.js';
@@ -154,6 +154,23 @@ describe('autoscaling on provider local (real Slurm, the agent as up starts it)'
     await sleep(1_000);
     assert.deepEqual(await made(st), ['c2']);
     assert.equal((await readState('tauto'))!.nodes.filter((n) => n.name === 'c2').length, 1);
+
+    // slurmctld killed while it powers nodes up for a job, then brought back by start: it converges.
+    const id3 = (await shOk(st, 'sbatch --parsable -o /dev/null -N3 --wrap "srun -N3 true"')).trim();
+    await until('a node powering up', async () => ((await shOk(st, "sinfo -h -N -o '%N %T'")).includes('#') ? true : undefined), 30_000);
+    await shOk(st, 'pkill -9 -x slurmctld; true');
+    await start('tauto');
+    await until(`job ${id3} done`, async () => (/JobState=COMPLETED/.test(await shOk(st, `scontrol show job ${id3}`)) ? true : undefined), 60_000);
+    const afterRestart = (await readState('tauto'))!.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
+    assert.equal(new Set(afterRestart).size, afterRestart.length, 'no node recorded twice');
+    assert.deepEqual([...afterRestart].sort(), await made(st));
+
+    // stop ends the agent, start brings it back, and autoscaling goes on.
+    await stop('tauto');
+    assert.equal(existsSync(join(ClusterPaths.of('tauto').root, 'agent.pid')), false, 'the agent stopped with the cluster');
+    await start('tauto');
+    const again = await sh(st, 'sbatch --wait -o /dev/null -N4 --wrap "srun -N4 true"');
+    assert.equal(again.exitCode, 0, again.stderr);
 
     // Manual scaling would fight autoscaling: refused with the reason.
     await assert.rejects(addNodes('tauto', { group: 'c', count: 1 }), /autoscales/);
