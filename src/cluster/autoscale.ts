@@ -68,14 +68,28 @@ export function parsePass(stdout: string): { requests: PowerRequest[]; nodes: Cl
   return { requests, nodes: parseSinfoNodes(sinfo) };
 }
 
-/** One pass in the head: takes the waiting requests (printed, then removed) and prints Slurm's view of the planned nodes. */
-function passScript(cloud: string[]): string {
+/**
+ * One pass in the head: waits up to `waitTenths` tenths of a second for a request (a long poll:
+ * an idle cluster costs one command in its head every few seconds, not several a second), then
+ * takes the waiting requests (printed, then removed) and prints Slurm's view of the planned nodes.
+ */
+function passScript(cloud: string[], waitTenths: number): string {
   return [
+    // Builtins only while waiting (compgen, and read timing out on a FIFO nobody writes): no process per tenth.
+    ...(waitTenths > 0
+      ? [
+          'f=$(mktemp -u /tmp/slurmkit-agent.XXXXXX) && mkfifo -m 600 "$f" && exec 9<>"$f" && rm -f "$f"',
+          `i=0; while [ $i -lt ${waitTenths} ] && ! compgen -G '${POWER_SPOOL}/new/*' >/dev/null; do read -r -t 0.1 -u 9; i=$((i+1)); done`,
+        ]
+      : []),
     `if cd ${POWER_SPOOL}/new 2>/dev/null; then for f in *; do [ -f "$f" ] || continue; echo "@@request $f"; cat "$f"; echo; rm -f "$f"; done; fi`,
     'echo @@sinfo',
     `sinfo -h -N -n ${compressHostlist(cloud)} -o '%N|%T|%E'`,
   ].join('\n');
 }
+
+/** How long a pass waits for a request when nothing is going on. */
+const IDLE_WAIT_TENTHS = 50;
 
 /** Why a node could not be made, as a Slurm reason: tagged as slurmkit's, on one line, without quotes. */
 function failureReason(err: unknown): string {
@@ -105,6 +119,9 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
   // Requests seen but not yet acted on (a resume whose node Slurm already powers up is made once).
   const pending = new Map<string, PowerRequest>();
   let failures = 0;
+  // Set when a pass saw something to do: the next pass then looks again at once.
+  let eager = true;
+  const aborted = new Promise<undefined>((resolve) => opts.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
   // When each node's last making or removing ended: a pass that read the state before then acts on it no more.
   const settled = new Map<string, number>();
   const settle = (names: string[]) => names.forEach((n) => (busy.delete(n), settled.set(n, Date.now())));
@@ -119,7 +136,11 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
     }
     let pass: ReturnType<typeof parsePass>;
     try {
-      pass = parsePass(await runInHead(state, passScript(cloud)));
+      // Waits for a request only while nothing is going on; stopping does not wait for it.
+      const wait = busy.size > 0 || pending.size > 0 || eager ? 0 : IDLE_WAIT_TENTHS;
+      const answer = await Promise.race([runInHead(state, passScript(cloud, wait)), aborted]);
+      if (answer === undefined) break;
+      pass = parsePass(answer);
       failures = 0;
     } catch (err) {
       // slurmctld restarting, or the head busy: try again, saying so now and then.
@@ -136,8 +157,12 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
     const toMake: NodeRecord[] = [];
     const toRemove: string[] = [];
     const toReturn: string[] = [];
+    eager = pass.requests.length > 0;
     for (const plan of state.cloud ?? []) {
-      if (busy.has(plan.name) || (settled.get(plan.name) ?? 0) >= passStart) continue;
+      if (busy.has(plan.name) || (settled.get(plan.name) ?? 0) >= passStart) {
+        eager = true;
+        continue;
+      }
       const s = slurm.get(plan.name);
       if (!s) continue;
       const asked = pending.get(plan.name);
@@ -160,6 +185,7 @@ export async function runAgent(name: string, opts: AgentOptions): Promise<void> 
       toRemove.forEach((n) => busy.add(n));
       track(removeNodes(state, toRemove, log).finally(() => settle(toRemove)));
     }
+    if (toMake.length > 0 || toRemove.length > 0 || toReturn.length > 0) eager = true;
     if (toReturn.length > 0) {
       // Back to the powered-down pool: later jobs may use the node again.
       log(`returning ${compressHostlist(toReturn)} to the pool`);
@@ -224,8 +250,10 @@ async function makeNodes(state: ClusterState, plans: NodeRecord[], requests: (Po
   const deadline = Date.now() + 120_000;
   let registered = false;
   let started = jobs.length === 0;
+  let pause = 100;
   while (Date.now() < deadline && (!registered || !started)) {
-    await sleep(100);
+    await sleep(pause);
+    pause = Math.min(1_000, Math.round(pause * 1.2));
     const out = await runInHead(
       current,
       [`sinfo -h -N -n ${hostlist} -o '%N|%T|%E'`, ...(jobs.length ? [`echo @@jobs; squeue -h -j ${jobs.join(',')} -o '%i|%T' 2>/dev/null || true`] : [])].join('\n'),
