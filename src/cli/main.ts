@@ -137,6 +137,13 @@ export function buildCli(): Command {
           `folder:   ${c.folder}`,
           `created:  ${c.createdAt}`,
           ...(c.timings.length ? ['last command:', ...c.timings.map((t) => `  ${t.phase.padEnd(28)} ${formatMs(t.ms)}`)] : []),
+          ...(c.agent
+            ? [
+                c.agent.running
+                  ? `autoscale: agent running (pid ${c.agent.pid}), log ${c.agent.log}`
+                  : `autoscale: agent NOT running${c.phase === 'running' ? ` — nodes are not made or removed; restart it with: slurmkit start ${c.name}` : ''} (log ${c.agent.log})`,
+              ]
+            : []),
           ...(c.scaleEvents.length
             ? [
                 'autoscaling (last 10 events; times from the request):',

@@ -13,7 +13,7 @@ import { ClusterPaths } from './paths.js';
 import type { ClusterState } from './state.js';
 
 const agentPid = (name: string) => join(ClusterPaths.of(name).root, 'agent.pid');
-const agentLog = (name: string) => join(ClusterPaths.of(name).root, 'agent.log');
+export const agentLog = (name: string) => join(ClusterPaths.of(name).root, 'agent.log');
 
 /** Whether this pid is this cluster's agent (a pid file may outlive its process, and pids are reused). */
 function isAgent(pid: number, name: string): boolean {
@@ -25,7 +25,8 @@ function isAgent(pid: number, name: string): boolean {
   }
 }
 
-function runningAgent(name: string): number | undefined {
+/** The pid of the cluster's agent, when it runs. */
+export function runningAgent(name: string): number | undefined {
   const file = agentPid(name);
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());

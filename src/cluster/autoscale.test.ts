@@ -22,6 +22,7 @@ import { overrideProvider } from '../providers/registry.js';
 import { showCluster, listNodes } from './inspect.js';
 import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, type HostSnapshot } from '../testing/harness.js';
 import { sleep } from '../util/run.js';
+import { runCli } from '../testing/cli.js';
 import { useTestEngine } from '../testing/dockerd.js';
 
 // Started before any cluster of this file, so the host snapshot of the local tests includes it.
@@ -172,6 +173,17 @@ describe('autoscaling on provider local (real Slurm, the agent as up starts it)'
     await start('tauto');
     const again = await sh(st, 'sbatch --wait -o /dev/null -N4 --wrap "srun -N4 true"');
     assert.equal(again.exitCode, 0, again.stderr);
+
+    // An agent that died is seen in show, and start brings it back.
+    assert.equal((await showCluster('tauto')).agent?.running, true);
+    process.kill((await showCluster('tauto')).agent!.pid!, 'SIGKILL');
+    await until('the agent gone', async () => ((await showCluster('tauto')).agent?.running === false ? true : undefined), 10_000);
+    const shown = await runCli(['show', 'tauto'], { home });
+    assert.match(shown.stdout, /autoscale: agent NOT running — nodes are not made or removed; restart it with: slurmkit start tauto/);
+    await start('tauto');
+    assert.equal((await showCluster('tauto')).agent?.running, true);
+    const logs = await runCli(['logs', 'tauto', '--daemon', 'agent'], { home });
+    assert.match(logs.stdout, /resume c\[1-4\] for job\(s\)/);
 
     // Manual scaling would fight autoscaling: refused with the reason.
     await assert.rejects(addNodes('tauto', { group: 'c', count: 1 }), /autoscales/);

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { SlurmkitError } from '../util/errors.js';
 import { sleep } from '../util/run.js';
 import { ClusterPaths } from './paths.js';
+import { agentLog, runningAgent } from './agent-process.js';
 import { headOf, labelOf, providerFor, slurmNodes } from './nodes.js';
 import { listClusterEntries, requireState, type ClusterState, type ScaleEvent } from './state.js';
 
@@ -111,12 +112,26 @@ export async function listClusters(): Promise<ClusterView[]> {
   );
 }
 
-export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings']; scaleEvents: ScaleEvent[] }> {
-  const state = await requireState(name);
-  return { ...(await clusterView(state)), nodeList: await nodeViews(state), timings: state.timings, scaleEvents: state.scaleEvents ?? [] };
+/** The autoscaling agent of a cluster that autoscales: whether it runs, and where it logs. */
+export interface AgentView {
+  running: boolean;
+  pid: number | null;
+  log: string;
 }
 
-export const DAEMONS = ['slurmctld', 'slurmd', 'munged', 'slurmdbd', 'mariadb', 'slurmrestd', 'azurite', 'console'] as const;
+export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings']; scaleEvents: ScaleEvent[]; agent: AgentView | null }> {
+  const state = await requireState(name);
+  const pid = state.cloud?.length ? runningAgent(name) : undefined;
+  return {
+    ...(await clusterView(state)),
+    nodeList: await nodeViews(state),
+    timings: state.timings,
+    scaleEvents: state.scaleEvents ?? [],
+    agent: state.cloud?.length ? { running: pid !== undefined, pid: pid ?? null, log: agentLog(name) } : null,
+  };
+}
+
+export const DAEMONS = ['slurmctld', 'slurmd', 'munged', 'slurmdbd', 'mariadb', 'slurmrestd', 'azurite', 'console', 'agent', 'power'] as const;
 export type Daemon = (typeof DAEMONS)[number];
 
 /** Where the nodes write their logs, when they do not see the cluster folder (a volume of the cluster). */
@@ -144,10 +159,15 @@ export async function logSource(name: string, node?: string, daemon?: Daemon): P
     });
   }
   const d: Daemon = daemon ?? (nodeRec.role === 'head' ? 'slurmctld' : 'slurmd');
+  // The autoscaling agent runs on this machine and logs into the cluster folder.
+  if (d === 'agent') {
+    if (!state.cloud?.length) throw new SlurmkitError('USAGE', `cluster ${name} does not autoscale, so it has no agent`, { hint: 'add autoscale to a node group of its spec' });
+    return hostFile(agentLog(name));
+  }
   const provider = providerFor(state);
   // Workers that do not share this machine run a munged of their own.
   const ownMunged = !provider.capabilities.sharesHost;
-  const headOnly = d === 'slurmctld' || d === 'slurmdbd' || d === 'mariadb' || d === 'slurmrestd' || d === 'azurite' || (d === 'munged' && !ownMunged);
+  const headOnly = d === 'slurmctld' || d === 'power' || d === 'slurmdbd' || d === 'mariadb' || d === 'slurmrestd' || d === 'azurite' || (d === 'munged' && !ownMunged);
   if (headOnly && nodeRec.role !== 'head') {
     throw new SlurmkitError('USAGE', `${d} runs on the head (${headOf(state).name}), not on ${nodeRec.name}`, {
       hint: `use --node ${headOf(state).name}, or --daemon slurmd for ${nodeRec.name}`,
