@@ -271,6 +271,42 @@ describe('provider swarm: a cluster over three hosts', { skip }, () => {
     for (const h of swarm.hosts) assert.equal(((await h.engine.docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'active');
   });
 
+  test('autoscaling across hosts: a 3-node job makes the nodes planned on h2 and h3, and they go again when idle', { timeout: 600_000 }, async () => {
+    const file = join(home, 'swauto.yaml');
+    await writeFile(
+      file,
+      (await readFile(specFile, 'utf8'))
+        .replace('name: sw\n', 'name: swauto\n')
+        .replace('nodes: [{name: c, count: 3}]', 'nodes: [{name: c, autoscale: {minNodes: 1, maxNodes: 3, idleTimeoutSeconds: 5}}]')
+        .replace('storage: {blob: azurite}', 'storage: {blob: none}'),
+    );
+    const r = await runCli(['up', '-f', file], { home, timeoutMs: 580_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const auto = await requireState('swauto');
+    try {
+      assert.deepEqual(auto.cloud?.map((n) => `${n.name}@${n.host}`), ['c2@h2', 'c3@h3']);
+      const containers = async () => (await onEngines(swarm, auto.id)).filter((x) => x.includes(' container '));
+      const job = await sh(auto, 'sbatch --wait -o /dev/null -N3 --wrap "srun -N3 true"');
+      assert.equal(job.exitCode, 0, job.stderr);
+      const shown = JSON.parse((await runCli(['show', 'swauto', '--json'], { home })).stdout) as { scaleEvents: { action: string; nodes: string; phases: { phase: string }[] }[] };
+      const resume = shown.scaleEvents.find((e) => e.action === 'resume');
+      assert.equal(resume?.nodes, 'c[2-3]', JSON.stringify(shown.scaleEvents));
+      assert.deepEqual(resume.phases.map((p) => p.phase), ['node created', 'slurmd registered', 'job started']);
+      // Idle for 5 s: the nodes on h2 and h3 are removed from their engines.
+      const deadline = Date.now() + 90_000;
+      let workers = await containers();
+      while (workers.some((w) => w.startsWith('h2') || w.startsWith('h3')) && Date.now() < deadline) {
+        await sleep(1_000);
+        workers = await containers();
+      }
+      assert.equal(workers.some((w) => w.startsWith('h2') || w.startsWith('h3')), false, workers.join(', '));
+    } finally {
+      const d = await runCli(['down', 'swauto'], { home });
+      assert.equal(d.code, 0, d.stderr);
+    }
+    assert.deepEqual(await onEngines(swarm, auto.id), []);
+  });
+
   test('the demo on three hosts: 49 photos become grayscale over the 8 workers of lab, spread over every host, and the lab goes', { timeout: 900_000 }, async () => {
     const out = join(home, 'demo-out');
     const r = await runCli(['demo', '-f', specFile, '--out', out, '--json'], { home, timeoutMs: 880_000 });

@@ -84,7 +84,7 @@ export function checkSpec(raw: unknown): string[] {
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
   problems.push(...minNodesProblems(rawGroups, raw.provider));
-  problems.push(...autoscaleProblems(rawGroups, raw.provider));
+  problems.push(...autoscaleProblems(rawGroups));
   problems.push(...storageProblems(raw.storage));
   problems.push(...providerProblems(raw.provider, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : undefined));
 
@@ -107,9 +107,8 @@ function minNodesProblems(rawGroups: unknown[], provider: unknown): string[] {
   });
 }
 
-/** autoscale: minNodes within the group, maxNodes the group's count, and a provider that can add nodes while the cluster runs. */
-function autoscaleProblems(rawGroups: unknown[], provider: unknown): string[] {
-  const type = typeof provider === 'string' ? provider : isRecord(provider) ? provider.type : undefined;
+/** autoscale: minNodes within the group, and maxNodes the group's count. */
+function autoscaleProblems(rawGroups: unknown[]): string[] {
   return rawGroups.flatMap((item, i) => {
     if (!isRecord(item) || !isRecord(item.autoscale)) return [];
     const out: string[] = [];
@@ -122,9 +121,6 @@ function autoscaleProblems(rawGroups: unknown[], provider: unknown): string[] {
     const size = max ?? count;
     if (min !== undefined && size !== undefined && min > size) {
       out.push(problem(['nodes', i, 'autoscale', 'minNodes'], `${min} is more than the group's ${max !== undefined ? 'maxNodes' : 'count'} (${size})`, `write at most minNodes: ${size}`));
-    }
-    if (type === 'swarm') {
-      out.push(problem(['nodes', i, 'autoscale'], 'provider swarm does not autoscale yet (its placement of new nodes across hosts is untested)', 'use provider local or docker, or remove autoscale and scale with slurmkit add-node'));
     }
     return out;
   });
