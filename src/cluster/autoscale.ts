@@ -25,9 +25,6 @@ import { DRAIN_TAG } from './scale.js';
 /** How many scale events the state keeps. */
 const EVENTS_KEPT = 50;
 
-/** Slurm's view of a planned node, power state included. */
-export type CloudNodeState = NodeSlurmState;
-
 /** One request the power programs left: what, for which nodes, when, and (resume) for which jobs. */
 export interface PowerRequest {
   action: 'resume' | 'suspend' | 'resume-fail';
@@ -37,7 +34,7 @@ export interface PowerRequest {
 }
 
 /** Parses the head's answer to {@link passScript}: the requests, then sinfo's lines. */
-export function parsePass(stdout: string): { requests: PowerRequest[]; nodes: CloudNodeState[] } {
+export function parsePass(stdout: string): { requests: PowerRequest[]; nodes: NodeSlurmState[] } {
   const [before, sinfo = ''] = stdout.split('@@sinfo\n');
   const requests: PowerRequest[] = [];
   for (const chunk of (before ?? '').split('@@request ').slice(1)) {
