@@ -21,7 +21,7 @@ import { LocalProvider } from '../providers/local/provider.js';
 import { overrideProvider } from '../providers/registry.js';
 import { showCluster, listNodes } from './inspect.js';
 import { cleanupHome, hostSnapshot, leftoversOf, sh, shOk, useTempHome, type HostSnapshot } from '../testing/harness.js';
-import { sleep } from '../util/run.js';
+import { sleep, waitFor } from '../util/run.js';
 import { runCli } from '../testing/cli.js';
 import { useTestEngine } from '../testing/dockerd.js';
 
@@ -45,19 +45,9 @@ async function made(state: ClusterState): Promise<string[]> {
   return (await providerFor(state).list(labelOf(state))).filter((n) => n.running && n.hostname !== 'head').map((n) => n.hostname).sort();
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${what} within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+/** waitFor with the probe's errors taken as "not yet" (slurmctld restarting, say). */
+function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return waitFor(what, () => fn().catch(() => undefined), { timeoutMs, intervalMs: 200, maxIntervalMs: 200 });
 }
 
 test('the head answers a pass with its requests and the power state of the planned nodes', () => {

@@ -16,7 +16,7 @@ import { compressHostlist, expandHostlist } from '../slurm/hostlist.js';
 import { POWER_SPOOL } from '../slurm/render.js';
 import { parseSinfoNodes, type NodeSlurmState } from '../slurm/status.js';
 import { Progress } from '../util/progress.js';
-import { sleep } from '../util/run.js';
+import { sleep, waitFor } from '../util/run.js';
 import { createInOrder } from './lifecycle.js';
 import { labelOf, providerFor, runInHead } from './nodes.js';
 import { readState, updateState, type ClusterState, type NodeRecord, type ScaleEvent } from './state.js';
@@ -244,34 +244,36 @@ async function makeNodes(state: ClusterState, plans: NodeRecord[], requests: (Po
     return;
   }
   // Followed, not waited for by the next pass: registration, then the jobs' start.
-  const deadline = Date.now() + 120_000;
   let registered = false;
   let started = jobs.length === 0;
-  let pause = 100;
-  while (Date.now() < deadline && (!registered || !started)) {
-    await sleep(pause);
-    pause = Math.min(1_000, Math.round(pause * 1.2));
-    const out = await runInHead(
-      current,
-      [`sinfo -h -N -n ${hostlist} -o '%N|%T|%E'`, ...(jobs.length ? [`echo @@jobs; squeue -h -j ${jobs.join(',')} -o '%i|%T' 2>/dev/null || true`] : [])].join('\n'),
-    ).catch(() => undefined);
-    if (!out) continue;
-    const [sinfo, squeue = ''] = out.split('@@jobs\n');
-    const states = parseSinfoNodes(sinfo ?? '');
-    if (!registered && states.length === names.length && states.every((s) => s.power === undefined && !s.notResponding && s.state !== 'down')) {
-      registered = true;
-      mark('slurmd registered');
-    }
-    if (!started && registered) {
-      const running = squeue.split('\n').filter((l) => /\|(RUNNING|COMPLETING|COMPLETED)$/.test(l.trim()));
-      // A job that already left the queue has started too.
-      const listed = squeue.split('\n').filter((l) => l.includes('|')).length;
-      if (running.length > 0 || listed < jobs.length) {
-        started = true;
-        mark('job started');
+  // Given up quietly after two minutes: the event then has the phases it reached.
+  await waitFor(
+    `${hostlist} registered and job(s) started`,
+    async () => {
+      const out = await runInHead(
+        current,
+        [`sinfo -h -N -n ${hostlist} -o '%N|%T|%E'`, ...(jobs.length ? [`echo @@jobs; squeue -h -j ${jobs.join(',')} -o '%i|%T' 2>/dev/null || true`] : [])].join('\n'),
+      ).catch(() => undefined);
+      if (!out) return undefined;
+      const [sinfo, squeue = ''] = out.split('@@jobs\n');
+      const states = parseSinfoNodes(sinfo ?? '');
+      if (!registered && states.length === names.length && states.every((s) => s.power === undefined && !s.notResponding && s.state !== 'down')) {
+        registered = true;
+        mark('slurmd registered');
       }
-    }
-  }
+      if (!started && registered) {
+        const running = squeue.split('\n').filter((l) => /\|(RUNNING|COMPLETING|COMPLETED)$/.test(l.trim()));
+        // A job that already left the queue has started too.
+        const listed = squeue.split('\n').filter((l) => l.includes('|')).length;
+        if (running.length > 0 || listed < jobs.length) {
+          started = true;
+          mark('job started');
+        }
+      }
+      return registered && started ? true : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 100, maxIntervalMs: 1_000 },
+  ).catch(() => undefined);
   log(`made ${hostlist}: ${phases.map((p) => `${p.phase} ${p.ms} ms`).join(', ')}`);
   await recordEvent(current, event());
 }
