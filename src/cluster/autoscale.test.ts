@@ -148,8 +148,11 @@ describe('autoscaling on provider local (real Slurm, the agent as up starts it)'
 
     // slurmctld restarted while it powers nodes up for a job (stopped with SIGTERM, which saves its
     // state, then started again by start): the job runs, and every node is made once.
-    const id3 = (await shOk(st, 'sbatch --parsable -o /dev/null -N3 --wrap "srun -N3 true"')).trim();
-    await until('a node powering up', async () => ((await shOk(st, "sinfo -h -N -o '%N %T'")).includes('#') ? true : undefined), 30_000);
+    // The moment slurmctld calls ResumeProgram is in its power log (a node's powering-up state may last less than a poll).
+    const resumes = async () => Number((await shOk(st, 'grep -c " resume " /var/log/slurm/power.log || true')).trim());
+    const before3 = await resumes();
+    const id3 = (await shOk(st, 'sbatch --parsable -o /dev/null -N3 --wrap "srun -N3 sleep 2"')).trim();
+    await until('slurmctld asking for nodes', async () => ((await resumes()) > before3 ? true : undefined), 30_000);
     await shOk(st, 'pkill -TERM -x slurmctld; while pgrep -x slurmctld >/dev/null; do sleep 0.05; done');
     await start('tauto');
     await until(`job ${id3} done`, async () => (/JobState=COMPLETED/.test(await shOk(st, `scontrol show job ${id3}`)) ? true : undefined), 60_000);
