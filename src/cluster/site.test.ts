@@ -124,6 +124,9 @@ describe('a complete site: accounting, users, shared storage', () => {
     assert.equal((await asOk('alice', 'cat ~/kept-across-restart /shared/alice-kept')).trim(), 'kept-home\nkept-shared');
     const id = (await asOk('bob', 'sbatch --parsable -o /dev/null --wrap true')).trim();
     assert.ok(Number(id) > Number(job), `job ids continue: ${id} after ${job}`);
+    // The associations loaded again at start are the same ones, once each.
+    const assocs = (await shOk(lab, 'sacctmgr -n -P list assoc format=cluster,account,user')).trim().split('\n').sort();
+    assert.deepEqual(assocs, ['tsite|root|', 'tsite|root|root', 'tsite|users|', 'tsite|users|alice', 'tsite|users|bob']);
   });
 
   test('the database password is owner-only and on no command line', async () => {

@@ -11,7 +11,6 @@ import { renderSlurmdbdConf } from '../slurm/render.js';
 import { conflictsWithHost, renderGroup, renderPasswd } from '../slurm/accounts.js';
 import { SlurmkitError } from '../util/errors.js';
 import { run } from '../util/run.js';
-import { shellQuote as q } from '../util/run.js';
 import { slurmkitHome, type ClusterPaths } from './paths.js';
 
 /** What a running cluster offers beyond slurmctld/slurmd, fixed at `up`. */
@@ -143,6 +142,21 @@ export function siteHostPrograms(site: SiteFeatures): string[] {
   return site.accounting ? ['mariadb-install-db'] : [];
 }
 
+/**
+ * The cluster, its account and its users in the format of `sacctmgr dump` / `sacctmgr load`
+ * (https://slurm.schedmd.com/sacctmgr.html#SECTION_FLAT-FILE-DUMP-AND-LOAD). Names are
+ * checked by the spec (letters, digits, "-", "_"), so they need no escaping.
+ */
+export function associationsFile(clusterName: string, users: string[]): string {
+  return [
+    `Cluster - '${clusterName}'`,
+    ...(users.length > 0
+      ? ["Parent - 'root'", "Account - 'users':Description='cluster-users':Organization='slurmkit'", "Parent - 'users'", ...users.map((u) => `User - '${u}'`)]
+      : []),
+    '',
+  ].join('\n');
+}
+
 /** Boot steps on the head for accounting, before slurmctld starts (so it registers at once). */
 export function accountingSteps(clusterName: string, users: string[], makeDatabase = false): { name: string; start: string; programs: string[] }[] {
   const wait = (what: string, probe: string, proc: string, log: string) =>
@@ -164,18 +178,16 @@ export function accountingSteps(clusterName: string, users: string[], makeDataba
     wait('mariadbd', `mariadb-admin --no-defaults --socket=${MYSQL_SOCKET} ping`, 'mariadbd', '/var/log/slurm/mariadb.log'),
     `mariadb --no-defaults --socket=${MYSQL_SOCKET} < /etc/mysql/init.sql`,
   ].join('\n');
-  const sacctmgr = (list: string, want: string, add: string) => `sacctmgr -n -P ${list} | grep -qx ${q(want)} || sacctmgr -i ${add} >/dev/null`;
   const slurmdbd = [
     'slurmdbd',
     wait('slurmdbd', 'sacctmgr -n -P list cluster format=cluster', 'slurmdbd', '/var/log/slurm/slurmdbd.log'),
     // Registered before slurmctld starts, and every user gets an association: no manual sacctmgr.
-    sacctmgr('list cluster format=cluster', clusterName, `add cluster ${q(clusterName)}`),
-    ...(users.length > 0
-      ? [
-          sacctmgr('list account format=account', 'users', 'add account users Description=cluster-users Organization=slurmkit'),
-          ...users.map((u) => sacctmgr(`list user ${q(u)} format=user`, u, `add user ${q(u)} account=users`)),
-        ]
-      : []),
+    // One `sacctmgr load` makes the cluster, the account and every user in one request (0.7 s
+    // per separate `sacctmgr add` here); loading the same file again adds nothing.
+    'assoc=$(mktemp)',
+    `cat > "$assoc" <<'EOF'\n${associationsFile(clusterName, users)}EOF`,
+    'sacctmgr -i load file="$assoc" >/var/log/slurm/sacctmgr-load.log 2>&1 || { tail -5 /var/log/slurm/sacctmgr-load.log >&2; rm -f "$assoc"; exit 1; }',
+    'rm -f "$assoc"',
   ].join('\n');
   return [
     { name: 'mariadbd', start: mariadb, programs: ['mariadbd', 'mariadb-admin', 'mariadb', 'pgrep', 'tail'] },

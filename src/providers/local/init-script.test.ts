@@ -1,7 +1,7 @@
 /** The node's fstab: one `mount -a` applies every mount of a node, in order. Pure. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderFstab } from './init-script.js';
+import { quickAckRoutes, renderFstab } from './init-script.js';
 
 test('mounts become fstab lines in order: tmpfs with their own source, binds, ro, and mkdir only under an earlier tmpfs', () => {
   const fstab = renderFstab([
@@ -22,4 +22,13 @@ test('spaces, tabs, newlines and backslashes in paths are written the way fstab(
   const line = renderFstab([{ type: 'bind', source: '/var/lib/my home\\x', target: '/a\tb\nc' }]).trim().split('\n')[1];
   assert.equal(line, '/var/lib/my\\040home\\134x /a\\011b\\012c none bind 0 0');
   assert.equal(line!.split(/\s+/).length, 6, 'six fields');
+});
+
+test("delayed ACKs are off on the node's own address and on its whole subnet, whatever the prefix", () => {
+  assert.deepEqual(quickAckRoutes('10.213.0.2', 24), [
+    'route replace local 10.213.0.2 dev eth0 table local proto kernel scope host src 10.213.0.2 quickack 1',
+    'route replace 10.213.0.0/24 dev eth0 proto kernel scope link src 10.213.0.2 quickack 1',
+  ]);
+  assert.match(quickAckRoutes('10.213.7.200', 22)[1]!, /^route replace 10\.213\.4\.0\/22 dev eth0 /);
+  assert.match(quickAckRoutes('10.213.130.9', 16)[1]!, /^route replace 10\.213\.0\.0\/16 dev eth0 /);
 });

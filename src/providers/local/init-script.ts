@@ -95,6 +95,28 @@ export function renderFstab(mounts: Mount[]): string {
   return `# slurmkit: the node's mounts, in order. Generated; do not edit.\n${lines.join('\n')}\n`;
 }
 
+/** The first address of the subnet `address`/`prefixLength` lies in. */
+function networkOf(address: string, prefixLength: number): string {
+  const n = address.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const size = 2 ** (32 - prefixLength);
+  const start = n - (n % size);
+  return [24, 16, 8, 0].map((s) => Math.floor(start / 2 ** s) % 256).join('.');
+}
+
+/**
+ * `ip -batch` lines that turn off delayed ACKs on the node's own address and its subnet.
+ * Slurm sends a message as a length and a body in two writes; with Nagle's algorithm on the
+ * sender and a delayed ACK on the receiver, every request over a kept-open connection
+ * (slurmctld and sacctmgr to slurmdbd, above all) waited 40 ms twice: `sacctmgr load` of a
+ * cluster took 0.99 s, with quickack 0.09 s. https://man7.org/linux/man-pages/man8/ip-route.8.html
+ */
+export function quickAckRoutes(address: string, prefixLength: number): string[] {
+  return [
+    `route replace local ${address} dev eth0 table local proto kernel scope host src ${address} quickack 1`,
+    `route replace ${networkOf(address, prefixLength)}/${prefixLength} dev eth0 proto kernel scope link src ${address} quickack 1`,
+  ];
+}
+
 /**
  * The node's init: PID 1 of the node's PID namespace, so killing it ends every process in
  * the node. It waits for the host to plug in eth0, configures network, hostname and mounts,
@@ -113,6 +135,7 @@ export function renderInitScript(node: NodeSpec, prefixLength: number, workDir: 
     'link set lo up',
     `addr add ${node.address}/${prefixLength} dev eth0`,
     'link set eth0 up',
+    ...quickAckRoutes(node.address, prefixLength),
     'NET',
     `echo ${q(node.hostname)} > /proc/sys/kernel/hostname`,
     // Before the node covers any host folder: the fstab lies in the cluster folder.
