@@ -9,6 +9,7 @@
 #
 # Prints one JSON line on stdout as soon as every worker is idle in sinfo:
 #   {"workers":64,"upMs":1234}
+# then, with BASELINE_ARRAY=N, runs an N-task array of `true` and prints {"arrayJobs":N,"arrayMs":...},
 # then tears everything down and prints {"downMs":...}. Progress goes to stderr.
 # Everything lives in a fresh folder under /var/tmp, on bridge skbasebr in 10.214.0.0/24
 # (away from slurmkit's 10.213.0.0/16); an EXIT trap removes it all, also on failure.
@@ -174,4 +175,14 @@ while :; do
   sleep 0.05
 done
 echo "{\"workers\":$N,\"upMs\":$(( $(now_ms) - T0 ))}"
+
+# --- optionally, short jobs: BASELINE_ARRAY=N runs an N-task array of `true` (the reference for
+# the throughput bench: the same Slurm with its default settings and no accounting) -------------
+if [ "${BASELINE_ARRAY:-0}" -gt 0 ]; then
+  in_head() { nsenter -t "${PIDS[0]}" --net --mount --uts "$@"; }
+  t=$(now_ms)
+  id=$(in_head sbatch --parsable --array=1-"$BASELINE_ARRAY" -o /dev/null --wrap true)
+  while [ -n "$(in_head squeue -h -r -j "$id" -o %i 2>/dev/null | head -1)" ]; do sleep 0.25; done
+  echo "{\"arrayJobs\":$BASELINE_ARRAY,\"arrayMs\":$(( $(now_ms) - t ))}"
+fi
 # The EXIT trap tears down and prints {"downMs":...}.

@@ -7,7 +7,7 @@
  * the script) to its exit (or, for the script, to its "all idle" line). Rounds interleave
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
- * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, pipeline, site,
+ * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, throughput, pipeline, site,
  * swarm, elastic, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
@@ -16,6 +16,7 @@ import { benchSite } from './site.js';
 import { benchDocker } from './docker.js';
 import { benchSwarm } from './swarm.js';
 import { benchElastic } from './elastic.js';
+import { benchThroughput } from './throughput.js';
 import { CLI, ROOT, currentChild, log, median, mustSucceed, procKiB, sleep, stats, timed } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -112,7 +113,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'pipeline', 'site', 'docker', 'swarm', 'elastic'] as const;
+const SECTIONS = ['clusters', 'throughput', 'pipeline', 'site', 'docker', 'swarm', 'elastic'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -175,6 +176,11 @@ async function main(): Promise<number> {
       await sleep(SETTLE_MS);
     }
     if (failed) throw new Error('interrupted');
+    let throughput: Awaited<ReturnType<typeof benchThroughput>> | undefined;
+    if (sections.has('throughput')) {
+      log('bench: throughput (short jobs on lab with accounting: array, sbatch loop, srun steps; plain Slurm as reference)');
+      throughput = await benchThroughput(home, RUNS, Number(process.env.BENCH_JOBS ?? 2000), () => failed);
+    }
     let pipeline: Awaited<ReturnType<typeof benchPipeline>> | undefined;
     if (sections.has('pipeline')) {
       log('bench: pipeline (49-image grayscale demo on lab vs one process)');
@@ -182,8 +188,8 @@ async function main(): Promise<number> {
     }
     let site: Awaited<ReturnType<typeof benchSite>> | undefined;
     if (sections.has('site')) {
-      log('bench: site (accounting on/off, job throughput)');
-      site = await benchSite(home, RUNS, Number(process.env.BENCH_JOBS ?? 2000));
+      log('bench: site (time to ready with accounting on and off)');
+      site = await benchSite(home, RUNS);
     }
     let docker: Awaited<ReturnType<typeof benchDocker>> | undefined;
     if (sections.has('docker')) {
@@ -236,6 +242,7 @@ async function main(): Promise<number> {
           clusters,
           baseline: base,
           ratio64,
+          throughput,
           pipeline,
           site,
           docker,
@@ -244,12 +251,14 @@ async function main(): Promise<number> {
           targets: {
             ...(clusters ? TARGETS : {}),
             ...(pipeline ? { pipelineRatioMin: 0.8 } : {}),
-            ...(site ? { readyWithAccountingMsMax: 10_000 } : {}),
+            ...(site ? { readyWithAccountingMsMax: 3_000 } : {}),
+            ...(throughput ? { jobsPerSecondMin: throughput.targets.jobsPerSecondMin } : {}),
           },
           meetsTargets: {
             ...(clusters ? { ratio64: ratio64! <= TARGETS.ratio64Max, downMs: worstDown! <= TARGETS.downMsMax } : {}),
             ...(pipeline ? { pipelineRatio: pipeline.ratio >= 0.8, smallImages: pipeline.small.converted === pipeline.small.images } : {}),
-            ...(site ? { readyWithAccounting: site.readyMs.accountingOn.median <= 10_000 } : {}),
+            ...(site ? { readyWithAccounting: site.readyMs.accountingOn.median <= 3_000 } : {}),
+            ...(throughput ? { throughput: throughput.meetsTargets } : {}),
           },
         },
         null,
@@ -263,7 +272,7 @@ async function main(): Promise<number> {
     // Whatever happened, leave no cluster behind. down is idempotent; --force also forgets a broken one.
     // (The docker section cleans up after itself: its clusters live on its own engine.)
     let clean = true;
-    for (const name of [...names, 'benchlab', 'benchsite']) {
+    for (const name of [...names, 'benchlab', 'benchsite', 'benchthroughput']) {
       const r = await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
       if (r?.code !== 0) {
         clean = false;

@@ -273,9 +273,15 @@ export async function createInOrder(state: ClusterState, nodes: NodeRecord[], pr
     provider.createNodes({
       label: labelOf(state),
       network: networkRequest(state),
-      nodes: await Promise.all(group.map(async (n) => nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, from, n.role === 'head' ? await headNeeds() : [], sharedFrom(state)))),
+      nodes: await Promise.all(
+        group.map(async (n) => ({
+          ...(await nodeSpecFor(n, paths, state.name, state.site ?? NO_SITE, from, n.role === 'head' ? await headNeeds() : [], sharedFrom(state))),
+          neighbours: n.role === 'head' ? ('subnet' as const) : [headOf(state).address],
+        })),
+      ),
       workDir: paths.nodesWork,
-      timeoutMs: 30_000,
+      // A node boots in about 30 ms of this machine's time (2 cores), one after another at worst.
+      timeoutMs: 30_000 + 60 * group.length,
     });
   const head = nodes.filter((n) => n.role === 'head');
   let workers = nodes.filter((n) => n.role === 'worker');

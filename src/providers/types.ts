@@ -80,6 +80,14 @@ export interface NodeSpec {
    * node's host, and `reach` says where.
    */
   ports?: number[];
+  /**
+   * Addresses this node exchanges messages with all the time: 'subnet' (every address of the
+   * cluster's subnet, for the head, which talks to every node) or a list (the head, for a
+   * worker). A provider whose nodes share one bridge resolves them ahead of time: the kernel's
+   * ARP table is one for all network namespaces (net.ipv4.neigh.default.gc_thresh3, 1,024
+   * entries), and a few hundred nodes that each learn their peers overflow it.
+   */
+  neighbours?: 'subnet' | string[];
   /** Shell commands run inside the node once network and mounts are ready. Non-zero exit fails the node. */
   boot: string;
   /** Where the node's own console output (init and boot) goes, on the host. */

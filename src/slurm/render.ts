@@ -18,6 +18,9 @@ const PRIVATE_DATA = 'jobs,usage,users,accounts';
 
 type Pair = readonly [key: string, value: string];
 
+/** Above this many nodes, messages get more time (MessageTimeout). */
+const LARGE_CLUSTER = 256;
+
 interface Section {
   /** Why these settings; printed above them with the link. */
   comment: string;
@@ -125,6 +128,26 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
         ['MpiDefault', 'none'],
       ],
     },
+    {
+      comment:
+        'Messages go from slurmctld and srun to every node directly, not through a tree of slurmd that\n' +
+        "forward them (50 wide by default): forwarding nodes must learn each other's addresses, and the\n" +
+        "kernel's ARP table, one for every node on this machine, overflowed at 256 nodes (srun -N256 failed\n" +
+        'with "Communication connection failure" and nodes went down). No change below 50 nodes.',
+      doc: `${DOC}#OPT_TreeWidth`,
+      pairs: [['TreeWidth', '65533']],
+    },
+    ...(cfg.nodes.length > LARGE_CLUSTER
+      ? [
+          {
+            comment:
+              `More than ${LARGE_CLUSTER} nodes: their slurmd all register at start, and slurmctld on a small machine\n` +
+              'answers some after the default 10 s, when slurmd has given up and tries again later.',
+            doc: `${DOC}#OPT_MessageTimeout`,
+            pairs: [['MessageTimeout', '60']] as Pair[],
+          },
+        ]
+      : []),
     {
       comment:
         'Short jobs: a node is free again when slurmctld hears that its epilog ran. With no Epilog, slurmd\n' +

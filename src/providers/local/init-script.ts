@@ -95,12 +95,40 @@ export function renderFstab(mounts: Mount[]): string {
   return `# slurmkit: the node's mounts, in order. Generated; do not edit.\n${lines.join('\n')}\n`;
 }
 
+const toInt = (address: string): number => address.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+const toAddress = (n: number): string => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+
 /** The first address of the subnet `address`/`prefixLength` lies in. */
 function networkOf(address: string, prefixLength: number): string {
-  const n = address.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-  const size = 2 ** (32 - prefixLength);
-  const start = n - (n % size);
-  return [24, 16, 8, 0].map((s) => Math.floor(start / 2 ** s) % 256).join('.');
+  const n = toInt(address);
+  return toAddress(n - (n % 2 ** (32 - prefixLength)));
+}
+
+/**
+ * A node's MAC address, from its IPv4 address (locally administered, 02:00 then the four bytes),
+ * so that any node can know any other's without asking: two nodes on this machine never share
+ * an address, since clusters never share a subnet.
+ */
+export function macOf(address: string): string {
+  return ['02', '00', ...address.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/**
+ * `ip -batch` lines for permanent neighbour entries (NodeSpec.neighbours): permanent entries are
+ * exempt from the ARP table's limit and never expire, and the node never broadcasts to find them.
+ * 'subnet' covers every address but the network's, the gateway (the first: the host's bridge),
+ * the broadcast and the node's own, so nodes added later are known too.
+ */
+export function neighbourEntries(node: NodeSpec, prefixLength: number): string[] {
+  if (!node.neighbours) return [];
+  let addresses: string[];
+  if (node.neighbours === 'subnet') {
+    const start = toInt(networkOf(node.address, prefixLength));
+    const size = 2 ** (32 - prefixLength);
+    addresses = [];
+    for (let n = start + 2; n < start + size - 1; n++) addresses.push(toAddress(n));
+  } else addresses = node.neighbours;
+  return addresses.filter((a) => a !== node.address).map((a) => `neigh replace ${a} lladdr ${macOf(a)} dev eth0 nud permanent`);
 }
 
 /**
@@ -136,6 +164,7 @@ export function renderInitScript(node: NodeSpec, prefixLength: number, workDir: 
     `addr add ${node.address}/${prefixLength} dev eth0`,
     'link set eth0 up',
     ...quickAckRoutes(node.address, prefixLength),
+    ...neighbourEntries(node, prefixLength),
     'NET',
     `echo ${q(node.hostname)} > /proc/sys/kernel/hostname`,
     // Before the node covers any host folder: the fstab lies in the cluster folder.

@@ -19,7 +19,7 @@ import type {
 import { SlurmkitError } from '../../util/errors.js';
 import { commandLine, run, sleep, waitFor } from '../../util/run.js';
 import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
-import { checkMounts, filesDir, fstabFile, initFile, renderFstab, renderInitScript, statusFile } from './init-script.js';
+import { checkMounts, filesDir, fstabFile, initFile, macOf, renderFstab, renderInitScript, statusFile } from './init-script.js';
 import { localPreflight } from './preflight.js';
 import {
   bridgeName,
@@ -156,7 +156,8 @@ export class LocalProvider implements NodeProvider {
         input: started
           .flatMap((s) => {
             const veth = vethName(label.id, byName.get(s.hostname)!.index);
-            return [`link add ${veth} type veth peer name eth0 netns ${s.pid}`, `link set ${veth} master ${br} up`];
+            const node = byName.get(s.hostname)!;
+            return [`link add ${veth} type veth peer name eth0 address ${macOf(node.address)} netns ${s.pid}`, `link set ${veth} master ${br} up`];
           })
           .join('\n'),
       });
