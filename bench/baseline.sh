@@ -11,13 +11,15 @@
 #   {"workers":64,"upMs":1234}
 # then, with BASELINE_ARRAY=N, runs an N-task array of `true` and prints {"arrayJobs":N,"arrayMs":...},
 # then tears everything down and prints {"downMs":...}. Progress goes to stderr.
-# Everything lives in a fresh folder under /var/tmp, on bridge skbasebr in 10.214.0.0/24
+# Everything lives in a fresh folder under /var/tmp, on bridge skbasebr in 10.214.0.0/22
 # (away from slurmkit's 10.213.0.0/16); an EXIT trap removes it all, also on failure.
 set -euo pipefail
 
 N=${1:-64}
 BR=skbasebr                    # bridge; host veth ends are skbase<i>
-NET=10.214.0                   # /24: gateway .1, head .2, workers from .11
+NET=10.214.0                   # 10.214.0.0/22: gateway .1, head .2, workers from .11 on
+# Sets ADDR to worker $1's address, without a subshell (a fork per worker would slow the floor down).
+worker_addr() { local x=$((10 + $1)); ADDR="10.214.$((x / 256)).$((x % 256))"; }
 TIMEOUT_S=${BASELINE_TIMEOUT_S:-120}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -26,9 +28,9 @@ T0=$(now_ms)
 log() { echo "baseline: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 2; }
-[ "$N" -ge 1 ] && [ "$N" -le 240 ] || { log "WORKERS must be 1..240"; exit 2; }
-if ip link show "$BR" &>/dev/null || [ -n "$(ip -4 route show "$NET.0/24")" ]; then
-  log "$BR or $NET.0/24 already in use (another baseline running, or a leftover: ip link del $BR)"
+[ "$N" -ge 1 ] && [ "$N" -le 1000 ] || { log "WORKERS must be 1..1000"; exit 2; }
+if ip link show "$BR" &>/dev/null || [ -n "$(ip -4 route show "$NET.0/22")" ]; then
+  log "$BR or $NET.0/22 already in use (another baseline running, or a leftover: ip link del $BR)"
   exit 4
 fi
 
@@ -63,7 +65,7 @@ chmod 0400 "$W"/munge/munge.key
 {
   echo "127.0.0.1 localhost"
   echo "$NET.2 head"
-  for i in $(seq 1 "$N"); do echo "$NET.$((10 + i)) c$i"; done
+  for i in $(seq 1 "$N"); do worker_addr "$i"; echo "$ADDR c$i"; done
 } > "$W"/etc/hosts
 
 # slurm.conf: the structure of test/golden/lab.slurm.conf, one NodeName line per worker.
@@ -95,14 +97,15 @@ MaxJobCount=100000
 MailProg=/bin/true
 CONF
   for i in $(seq 1 "$N"); do
-    echo "NodeName=c$i NodeAddr=$NET.$((10 + i)) CPUs=1 RealMemory=1024 State=UNKNOWN"
+    worker_addr "$i"
+    echo "NodeName=c$i NodeAddr=$ADDR CPUs=1 RealMemory=1024 State=UNKNOWN"
   done
   echo "PartitionName=all Nodes=c[1-$N] Default=YES MaxTime=UNLIMITED State=UP"
 } > "$W"/etc/slurm/slurm.conf
 
 # --- network -------------------------------------------------------------------------------
 ip link add "$BR" type bridge
-ip addr add "$NET.1/24" dev "$BR"
+ip addr add "$NET.1/22" dev "$BR"
 ip link set "$BR" up
 # Docker's FORWARD policy DROP would cut bridged traffic when br_netfilter is loaded.
 RULE=(FORWARD -i "$BR" -o "$BR" -j ACCEPT)
@@ -118,7 +121,7 @@ NODE_INIT='
 set -eu
 read -r _ < "$3/go-$1"
 ip link set lo up
-ip addr add "$2/24" dev eth0
+ip addr add "$2/22" dev eth0
 ip link set eth0 up
 hostname "$1"
 mount -t tmpfs -o mode=1777 tmpfs /tmp
@@ -141,7 +144,7 @@ exec sleep infinity
 '
 
 HOSTS=(head) ADDRS=("$NET.2")
-for i in $(seq 1 "$N"); do HOSTS+=("c$i") ADDRS+=("$NET.$((10 + i))"); done
+for i in $(seq 1 "$N"); do worker_addr "$i"; HOSTS+=("c$i") ADDRS+=("$ADDR"); done
 
 # Start every node at once; each blocks on its FIFO until its network is in place.
 for i in "${!HOSTS[@]}"; do

@@ -7,7 +7,7 @@
  * the script) to its exit (or, for the script, to its "all idle" line). Rounds interleave
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
- * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, throughput, pipeline, site,
+ * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, throughput, scale, pipeline, site,
  * swarm, elastic, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
@@ -17,7 +17,8 @@ import { benchDocker } from './docker.js';
 import { benchSwarm } from './swarm.js';
 import { benchElastic } from './elastic.js';
 import { benchThroughput } from './throughput.js';
-import { CLI, ROOT, currentChild, log, median, mustSucceed, procKiB, sleep, stats, timed } from './run.js';
+import { benchScale } from './scale.js';
+import { CLI, ROOT, currentChild, log, median, memoryOf, mustSucceed, sleep, stats, timed, type Memory } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -32,36 +33,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Pause between runs: the kernel frees network namespaces lazily, and that work should not land in the next run. */
 const SETTLE_MS = 1_000;
 const TARGETS = { ratio64Max: 1.5, downMsMax: 2_000 };
-
-interface Memory {
-  processes: number;
-  /** PSS counts shared pages (libslurm, bash) once across the cluster, so it sums honestly. */
-  pssKiBPerNode: number;
-  rssKiBPerNode: number;
-  slurmdRssKiB: number;
-  slurmdPssKiB: number;
-}
-
-/** Memory of every process labeled with the cluster id, per node (head included). */
-async function memoryOf(clusterId: string, nodes: number): Promise<Memory> {
-  const procs = (await scanLabeledProcesses()).filter((p) => p.clusterId === clusterId);
-  const rows = await Promise.all(
-    procs.map(async (p) => ({
-      comm: p.comm,
-      rss: await procKiB(`/proc/${p.pid}/status`, 'VmRSS'),
-      pss: await procKiB(`/proc/${p.pid}/smaps_rollup`, 'Pss'),
-    })),
-  );
-  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-  const slurmd = rows.filter((r) => r.comm === 'slurmd');
-  return {
-    processes: rows.length,
-    pssKiBPerNode: Math.round(sum(rows.map((r) => r.pss)) / nodes),
-    rssKiBPerNode: Math.round(sum(rows.map((r) => r.rss)) / nodes),
-    slurmdRssKiB: median(slurmd.map((r) => r.rss)),
-    slurmdPssKiB: median(slurmd.map((r) => r.pss)),
-  };
-}
 
 interface ClusterRun {
   upMs: number;
@@ -113,7 +84,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'throughput', 'pipeline', 'site', 'docker', 'swarm', 'elastic'] as const;
+const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -181,6 +152,11 @@ async function main(): Promise<number> {
       log('bench: throughput (short jobs on lab with accounting: array, sbatch loop, srun steps; plain Slurm as reference)');
       throughput = await benchThroughput(home, RUNS, Number(process.env.BENCH_JOBS ?? 2000), () => failed);
     }
+    let scale: Awaited<ReturnType<typeof benchScale>> | undefined;
+    if (sections.has('scale')) {
+      log('bench: scale (1+256 and 1+1,000 nodes: up, memory, srun across all, down; plain script at 256 as the floor)');
+      scale = await benchScale(home, RUNS, env, () => failed);
+    }
     let pipeline: Awaited<ReturnType<typeof benchPipeline>> | undefined;
     if (sections.has('pipeline')) {
       log('bench: pipeline (49-image grayscale demo on lab vs one process)');
@@ -243,6 +219,7 @@ async function main(): Promise<number> {
           baseline: base,
           ratio64,
           throughput,
+          scale,
           pipeline,
           site,
           docker,
@@ -253,12 +230,14 @@ async function main(): Promise<number> {
             ...(pipeline ? { pipelineRatioMin: 0.8 } : {}),
             ...(site ? { readyWithAccountingMsMax: 3_000 } : {}),
             ...(throughput ? { jobsPerSecondMin: throughput.targets.jobsPerSecondMin } : {}),
+            ...(scale ? scale.targets : {}),
           },
           meetsTargets: {
             ...(clusters ? { ratio64: ratio64! <= TARGETS.ratio64Max, downMs: worstDown! <= TARGETS.downMsMax } : {}),
             ...(pipeline ? { pipelineRatio: pipeline.ratio >= 0.8, smallImages: pipeline.small.converted === pipeline.small.images } : {}),
             ...(site ? { readyWithAccounting: site.readyMs.accountingOn.median <= 3_000 } : {}),
             ...(throughput ? { throughput: throughput.meetsTargets } : {}),
+            ...(scale ? { scale: scale.meetsTargets } : {}),
           },
         },
         null,
@@ -272,7 +251,7 @@ async function main(): Promise<number> {
     // Whatever happened, leave no cluster behind. down is idempotent; --force also forgets a broken one.
     // (The docker section cleans up after itself: its clusters live on its own engine.)
     let clean = true;
-    for (const name of [...names, 'benchlab', 'benchsite', 'benchthroughput']) {
+    for (const name of [...names, 'benchlab', 'benchsite', 'benchthroughput', 'bench256x', 'bench1000x']) {
       const r = await timed('node', [CLI, 'down', name, '--force', '--json'], env).catch(() => undefined);
       if (r?.code !== 0) {
         clean = false;

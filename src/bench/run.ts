@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scanLabeledProcesses } from '../providers/local/procscan.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -69,4 +70,34 @@ export function mustSucceed(what: string, r: Timed): Timed {
 export async function procKiB(path: string, key: string): Promise<number> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+}
+
+export interface Memory {
+  processes: number;
+  /** PSS counts shared pages (libslurm, bash) once across the cluster, so it sums honestly. */
+  pssKiBPerNode: number;
+  rssKiBPerNode: number;
+  slurmdRssKiB: number;
+  slurmdPssKiB: number;
+}
+
+/** Memory of every process labeled with the cluster id, per node (head included). */
+export async function memoryOf(clusterId: string, nodes: number): Promise<Memory> {
+  const procs = (await scanLabeledProcesses()).filter((p) => p.clusterId === clusterId);
+  const rows = await Promise.all(
+    procs.map(async (p) => ({
+      comm: p.comm,
+      rss: await procKiB(`/proc/${p.pid}/status`, 'VmRSS'),
+      pss: await procKiB(`/proc/${p.pid}/smaps_rollup`, 'Pss'),
+    })),
+  );
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const slurmd = rows.filter((r) => r.comm === 'slurmd');
+  return {
+    processes: rows.length,
+    pssKiBPerNode: Math.round(sum(rows.map((r) => r.pss)) / nodes),
+    rssKiBPerNode: Math.round(sum(rows.map((r) => r.rss)) / nodes),
+    slurmdRssKiB: median(slurmd.map((r) => r.rss)),
+    slurmdPssKiB: median(slurmd.map((r) => r.pss)),
+  };
 }

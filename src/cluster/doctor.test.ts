@@ -1,7 +1,7 @@
 /** doctor checks everything any template or spec feature needs, so `up` never fails where doctor passed. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requirementsOf, templateSites } from './doctor.js';
+import { memoryProblem, requirementsOf, templateSites } from './doctor.js';
 import { mountPointsOf, requirementChecks } from '../providers/local/preflight.js';
 import { listTemplates, loadTemplate } from '../spec/templates.js';
 import { nodeSpecFor, sampleNodes } from './layout.js';
@@ -52,4 +52,14 @@ describe('doctor', () => {
     assert.equal(mountPointsOf(req).has('/var/lib/mysql'), false);
     assert.ok(req.programs.has('slurmctld'));
   });
+});
+
+test('a cluster too large for the memory of this machine is refused with the count that fits', () => {
+  // 2 GiB available: 1 GiB for the head's services, 6 MiB per node.
+  assert.equal(memoryProblem(100, 2 * 1024 * 1024), undefined);
+  const err = memoryProblem(1001, 2 * 1024 * 1024);
+  assert.ok(err);
+  assert.equal(err.code, 'PRECONDITION');
+  assert.match(err.message, /2048 MiB of memory available; 1001 nodes need about 7030 MiB/);
+  assert.match(err.hint ?? '', /nodes\[\]\.count so the cluster has at most 170 nodes/);
 });

@@ -3,7 +3,7 @@
  * of layout.ts, for every template and spec feature); the provider checks them where its nodes
  * run, and adds its own (root, namespaces, firewall for the local provider).
  */
-import { access, constants, mkdir } from 'node:fs/promises';
+import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlurmkitError } from '../util/errors.js';
@@ -91,6 +91,37 @@ export async function preflight(cluster?: { name: string; site: SiteFeatures; pr
     });
   }
   return lost;
+}
+
+/**
+ * What a node of the local provider costs this machine, measured at 1,000 nodes: about 4 MiB of
+ * its processes (PSS: slurmd, the node's init) and 1 MiB of the kernel's (namespaces, page
+ * tables); rounded up.
+ */
+export const NODE_COST_KIB = 6 * 1024;
+/** Left to everything else on the machine: slurmctld, slurmdbd, MariaDB, Azurite, slurmkit. */
+const HEADROOM_KIB = 1024 * 1024;
+
+/** Why a cluster of `nodes` nodes does not fit in `availableKiB` of memory, or undefined when it does. */
+export function memoryProblem(nodes: number, availableKiB: number): SlurmkitError | undefined {
+  const needKiB = nodes * NODE_COST_KIB + HEADROOM_KIB;
+  if (needKiB <= availableKiB) return undefined;
+  const fits = Math.max(0, Math.floor((availableKiB - HEADROOM_KIB) / NODE_COST_KIB));
+  return new SlurmkitError(
+    'PRECONDITION',
+    `this machine has ${Math.round(availableKiB / 1024)} MiB of memory available; ${nodes} nodes need about ${Math.round(needKiB / 1024)} MiB (${NODE_COST_KIB / 1024} MiB per node and ${HEADROOM_KIB / 1024 / 1024} GiB for the head's services)`,
+    { hint: `lower nodes[].count so the cluster has at most ${fits} nodes, or free memory on this machine` },
+  );
+}
+
+/** Refuses, before anything is made, a cluster of nodes on this machine that its memory cannot hold. */
+export async function checkMemoryFor(nodes: number, provider: NodeProvider): Promise<void> {
+  if (!provider.capabilities.sharesHost) return;
+  const meminfo = await readFile('/proc/meminfo', 'utf8');
+  const available = Number(/^MemAvailable:\s+(\d+) kB/m.exec(meminfo)?.[1]);
+  if (Number.isNaN(available)) return;
+  const problem = memoryProblem(nodes, available);
+  if (problem) throw problem;
 }
 
 /** Everything every template needs on this provider, each with its fix. */

@@ -58,6 +58,21 @@ describe('local cluster lifecycle', () => {
     assert.equal(existsSync('/tmp/slurmkit-private-check'), false);
   });
 
+  test('nodes know each other without ARP: the head every address of the subnet, a worker the head, permanently', async () => {
+    const head = lab.nodes.find((n) => n.role === 'head')!;
+    const c3 = lab.nodes.find((n) => n.name === 'c3')!;
+    // The MAC the worker really has is the one the head holds for it.
+    // Read through ip, not /sys: a node's /sys is the host's, which shows the host's eth0.
+    const macOf = async (node: string) => /link\/ether (\S+)/.exec(await shOk(lab, 'ip -o link show eth0', node))?.[1];
+    const mac = await macOf('c3');
+    assert.match(await shOk(lab, `ip neigh show ${c3.address} dev eth0`), new RegExp(`lladdr ${mac} PERMANENT`));
+    const headMac = await macOf('head');
+    assert.match(await shOk(lab, `ip neigh show ${head.address} dev eth0`, 'c3'), new RegExp(`lladdr ${headMac} PERMANENT`));
+    // An address no node has yet (where add-node would put one) is known too.
+    const permanent = (await shOk(lab, 'ip neigh show nud permanent dev eth0')).trim().split('\n');
+    assert.ok(permanent.length >= 250, `the head knows the whole /24: ${permanent.length} entries`);
+  });
+
   test('an sbatch array of 200 tasks completes', async () => {
     const dir = `${home}/array`;
     const id = (await shOk(lab, `mkdir -p ${dir} && sbatch --parsable --array=1-200 -o /dev/null --wrap 'touch ${dir}/t-$SLURM_ARRAY_TASK_ID'`)).trim();

@@ -20,7 +20,7 @@ import { acquireLock, type HeldLock } from '../util/lock.js';
 import { pickSubnet, planNetwork, prefixFor, overlaps, withAllocationLock } from './subnet.js';
 import { daemonsFor, nodeSpecFor, type Daemon } from './layout.js';
 import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
-import { preflight } from './doctor.js';
+import { checkMemoryFor, preflight } from './doctor.js';
 import type { HeadService } from './services.js';
 import { logSource } from './inspect.js';
 
@@ -77,6 +77,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
   const nodeProvider = providerOfKind(config.provider.type, options ?? {});
+  await checkMemoryFor(config.nodes.length + 1, nodeProvider);
   if (nodeProvider.prepare) await progress.phase('node image', () => nodeProvider.prepare!((line) => progress.info(`  ${line}`)));
 
   let state: ClusterState | undefined;

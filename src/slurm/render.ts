@@ -148,16 +148,6 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
           },
         ]
       : []),
-    {
-      comment:
-        'Short jobs: a node is free again when slurmctld hears that its epilog ran. With no Epilog, slurmd\n' +
-        'answers the end of a finished job with "already complete", and slurmctld only queues a scheduling\n' +
-        'pass for its once-a-second loop; with one, the epilog-complete message starts the next job at once\n' +
-        '(Slurm 22.05 slurmd/req.c _rpc_terminate_job, slurmctld/agent.c). /bin/true costs one fork and exec\n' +
-        'per job; a 1,000-task array of `true` ran at 19 jobs/s without it and 65-85 with it on 2 cores.',
-      doc: `${DOC}#OPT_Epilog`,
-      pairs: [['Epilog', '/bin/true']],
-    },
     ...(cfg.nodes.some((n) => n.cloud) ? [powerSection(cfg, opts)] : []),
     {
       comment: "Limits raised above Slurm's defaults so large job arrays and pipelines fit.",
