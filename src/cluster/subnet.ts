@@ -4,26 +4,13 @@ import { join } from 'node:path';
 import { FIRST_WORKER_OFFSET, type NetworkPlan } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
 import { withLock } from '../util/lock.js';
+import { intToIp, ipToInt, parseCidr } from '../util/ipv4.js';
 import { slurmkitHome } from './paths.js';
 
 /** Subnets are carved from this pool unless the spec names one. */
 export const POOL = { base: '10.213.0.0', prefixLength: 16 };
 
-export function ipToInt(ip: string): number {
-  const parts = ip.split('.').map(Number);
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-export function parseCidr(cidr: string): { start: number; size: number; prefixLength: number } {
-  const [ip, len] = cidr.split('/');
-  const prefixLength = Number(len ?? 32);
-  const size = 2 ** (32 - prefixLength);
-  return { start: (ipToInt(ip!) & ~(size - 1)) >>> 0, size, prefixLength };
-}
+export { intToIp, ipToInt, parseCidr } from '../util/ipv4.js';
 
 export function overlaps(a: string, b: string): boolean {
   const x = parseCidr(a);

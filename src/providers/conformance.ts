@@ -6,6 +6,7 @@
  *
  * Nodes need bash, coreutils and iproute2; ping is used when the node and the host have it.
  */
+import { parseCidr } from '../util/ipv4.js';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -53,16 +54,9 @@ export function freshLabel(name: string, home = hex(4)): ClusterLabel {
   return { name, id: hex(3), home };
 }
 
-function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-}
-
 function cidrOverlaps(a: string, b: string): boolean {
   const range = (cidr: string): [number, number] => {
-    const [ip, len] = cidr.split('/');
-    const size = 2 ** (32 - Number(len ?? 32));
-    const start = (ipToInt(ip!) & ~(size - 1)) >>> 0;
+    const { start, size } = parseCidr(cidr);
     return [start, start + size];
   };
   const [s1, e1] = range(a);

@@ -3,6 +3,7 @@ import { installFilesScript } from '../files.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { shellQuote as q } from '../../util/run.js';
 import { existsSync } from 'node:fs';
+import { intToIp, parseCidr } from '../../util/ipv4.js';
 
 /** Where a node's files (NodeSpec.files) wait, root's only, until the node installs them. */
 export const filesDir = (workDir: string, hostname: string): string => `${workDir}/${hostname}.files`;
@@ -95,14 +96,8 @@ export function renderFstab(mounts: Mount[]): string {
   return `# slurmkit: the node's mounts, in order. Generated; do not edit.\n${lines.join('\n')}\n`;
 }
 
-const toInt = (address: string): number => address.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-const toAddress = (n: number): string => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-
 /** The first address of the subnet `address`/`prefixLength` lies in. */
-function networkOf(address: string, prefixLength: number): string {
-  const n = toInt(address);
-  return toAddress(n - (n % 2 ** (32 - prefixLength)));
-}
+const networkOf = (address: string, prefixLength: number): string => intToIp(parseCidr(`${address}/${prefixLength}`).start);
 
 /**
  * A node's MAC address, from its IPv4 address (locally administered, 02:00 then the four bytes),
@@ -123,10 +118,9 @@ export function neighbourEntries(node: NodeSpec, prefixLength: number): string[]
   if (!node.neighbours) return [];
   let addresses: string[];
   if (node.neighbours === 'subnet') {
-    const start = toInt(networkOf(node.address, prefixLength));
-    const size = 2 ** (32 - prefixLength);
+    const { start, size } = parseCidr(`${node.address}/${prefixLength}`);
     addresses = [];
-    for (let n = start + 2; n < start + size - 1; n++) addresses.push(toAddress(n));
+    for (let n = start + 2; n < start + size - 1; n++) addresses.push(intToIp(n));
   } else addresses = node.neighbours;
   return addresses.filter((a) => a !== node.address).map((a) => `neigh replace ${a} lladdr ${macOf(a)} dev eth0 nud permanent`);
 }

@@ -155,8 +155,8 @@ export class LocalProvider implements NodeProvider {
       await run('ip', ['-batch', '-'], {
         input: started
           .flatMap((s) => {
-            const veth = vethName(label.id, byName.get(s.hostname)!.index);
             const node = byName.get(s.hostname)!;
+            const veth = vethName(label.id, node.index);
             return [`link add ${veth} type veth peer name eth0 address ${macOf(node.address)} netns ${s.pid}`, `link set ${veth} master ${br} up`];
           })
           .join('\n'),
