@@ -16,13 +16,16 @@ function sharedKey(connectionString: string): StorageSharedKeyCredential | undef
   return name && key ? new StorageSharedKeyCredential(name, key) : undefined;
 }
 
-/** The cluster's blob storage (started if needed) as the batch runner and the demo use it. */
-export async function storageFor(cluster: string): Promise<DemoStorage> {
+/**
+ * The cluster's blob storage (started if needed) as the batch runner and the demo use it.
+ * Signed URLs are for tasks, where the nodes reach the service; `signFor: 'here'` makes them
+ * for this machine (the benchmark's single-process reference).
+ */
+export async function storageFor(cluster: string, opts: { signFor?: 'nodes' | 'here' } = {}): Promise<DemoStorage> {
   const endpoint = await ensureBlobStorage(cluster);
   const store = await openBlobStore(endpoint);
   const credential = sharedKey(await endpoint.connectionString());
-  // Signed URLs are for tasks: where the nodes reach the service.
-  const base = (endpoint.nodeUrl ?? endpoint.url).replace(/\/+$/, '');
+  const base = ((opts.signFor ?? 'nodes') === 'nodes' ? (endpoint.nodeUrl ?? endpoint.url) : endpoint.url).replace(/\/+$/, '');
   return {
     connectionStringFile: endpoint.connectionStringFile,
     list: (container) => store.list(container),

@@ -25,6 +25,7 @@ import {
   type BlobStatus,
   type Manifest,
 } from './manifest.js';
+import { signedUrlIo, type BlobIo } from './blob-io.js';
 
 async function runCommand(command: string[], input: string, output: string): Promise<void> {
   const hasPlaceholders = command.some((a) => a.includes('{in}') || a.includes('{out}'));
@@ -65,60 +66,10 @@ async function convert(manifest: Manifest, blob: BatchBlob, data: Buffer, work: 
   return readFile(output);
 }
 
-interface BlobIo {
-  get(blob: BatchBlob): Promise<Buffer>;
-  put(blob: BatchBlob, data: Buffer): Promise<void>;
-}
-
-/** Plain HTTP with a few retries: transient errors of the storage service should not fail a blob. */
-async function withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= 4) throw new Error(`${what}: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 200 * attempt));
-    }
-  }
-}
-
-/**
- * One HTTP(S) request with Node's own client: tasks start often, and `fetch` (undici) costs
- * more to load than a whole blob takes to move.
- */
-async function request(url: string, method: 'GET' | 'PUT', body?: Buffer, headers: Record<string, string> = {}): Promise<Buffer> {
-  const mod = url.startsWith('https:') ? await import('node:https') : await import('node:http');
-  return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) }, timeout: 120_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) resolve(Buffer.concat(chunks));
-        else reject(new Error(`HTTP ${status} ${res.statusMessage ?? ''}`.trim()));
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 120 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 /** Signed URLs when the runner made them (no SDK to load); otherwise the SDK with the connection string. */
 async function blobIo(manifest: Manifest): Promise<BlobIo> {
   if (manifest.blobs.every((b) => b.getUrl && b.putUrl)) {
-    return {
-      get: (blob) => withRetries('download', () => request(blob.getUrl!, 'GET')),
-      put: (blob, data) =>
-        withRetries('upload', async () => {
-          await request(blob.putUrl!, 'PUT', data, {
-            'x-ms-blob-type': 'BlockBlob',
-            [`x-ms-meta-${SOURCE_KEY}`]: etagTag(blob.etag),
-            'content-type': blob.contentType ?? 'application/octet-stream',
-          });
-        }),
-    };
+    return signedUrlIo();
   }
   const { BlobServiceClient } = await import('@azure/storage-blob');
   const connection = (await readFile(manifest.connectionStringFile, 'utf8')).trim();
@@ -133,6 +84,11 @@ async function blobIo(manifest: Manifest): Promise<BlobIo> {
     },
   };
 }
+
+/** Uploads one task keeps in flight while it converts the next blobs. */
+const UPLOADS_IN_FLIGHT = 3;
+
+const firstLine = (err: unknown): string => (err as Error).message.split('\n')[0]!.slice(0, 300);
 
 async function main(): Promise<void> {
   const [dir, attemptArg, taskArg] = process.argv.slice(2);
@@ -174,6 +130,10 @@ async function main(): Promise<void> {
     data.catch(() => undefined); // handled when awaited
     return { index, data };
   };
+  // Results upload (and their statuses are written) while the next blobs convert, a few at a
+  // time: the storage service may sync each write to disk (Azurite does), and a task that waited
+  // for each upload spent two thirds of its time waiting.
+  const uploading = new Set<Promise<void>>();
   try {
     let current = fetchBlob(claimNext());
     while (current) {
@@ -182,33 +142,48 @@ async function main(): Promise<void> {
       const blob = byIndex.get(index)!;
       const t0 = performance.now();
       const base = { index, name: blob.name, node, attempt: attempt.attempt, task, taskStartedAt };
-      let status: BlobStatus;
+      const failed = (stage: string, err: unknown, bytesIn: number): BlobStatus => ({
+        ...base,
+        state: 'failed',
+        reason: stage === 'convert' ? firstLine(err) : `${stage} failed: ${firstLine(err)}`,
+        retryable: stage !== 'convert',
+        finishedAt: Date.now(),
+        ms: Math.round(performance.now() - t0),
+        bytesIn,
+        bytesOut: 0,
+      });
+      let result: Buffer | undefined;
       let bytesIn = 0;
-      let stage = 'download';
+      let status: BlobStatus | undefined;
       try {
         const data = await current.data;
         bytesIn = data.length;
-        stage = 'convert';
-        const result = await convert(manifest, blob, data, work);
-        stage = 'upload';
-        await io.put(blob, result);
-        status = { ...base, state: 'done', finishedAt: Date.now(), ms: Math.round(performance.now() - t0), bytesIn, bytesOut: result.length };
+        try {
+          result = await convert(manifest, blob, data, work);
+        } catch (err) {
+          status = failed('convert', err, bytesIn);
+        }
       } catch (err) {
-        const reason = (err as Error).message.split('\n')[0]!.slice(0, 300);
-        status = {
-          ...base,
-          state: 'failed',
-          reason: stage === 'convert' ? reason : `${stage} failed: ${reason}`,
-          retryable: stage !== 'convert',
-          finishedAt: Date.now(),
-          ms: Math.round(performance.now() - t0),
-          bytesIn,
-          bytesOut: 0,
-        };
+        status = failed('download', err, 0);
       }
-      await writeJsonAtomic(statusPath(dir, index), status);
+      while (uploading.size >= UPLOADS_IN_FLIGHT) await Promise.race(uploading);
+      const out = result;
+      const upload = (async () => {
+        if (out) {
+          try {
+            await io.put(blob, out);
+            status = { ...base, state: 'done', finishedAt: Date.now(), ms: Math.round(performance.now() - t0), bytesIn, bytesOut: out.length };
+          } catch (err) {
+            status = failed('upload', err, bytesIn);
+          }
+        }
+        await writeJsonAtomic(statusPath(dir, index), status!);
+      })();
+      uploading.add(upload);
+      upload.then(() => uploading.delete(upload), () => undefined); // a failure is handled when awaited
       current = upcoming;
     }
+    await Promise.all(uploading);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
