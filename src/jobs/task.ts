@@ -85,9 +85,6 @@ async function blobIo(manifest: Manifest): Promise<BlobIo> {
   };
 }
 
-/** Uploads one task keeps in flight while it converts the next blobs. */
-const UPLOADS_IN_FLIGHT = 1;
-
 const firstLine = (err: unknown): string => (err as Error).message.split('\n')[0]!.slice(0, 300);
 
 async function main(): Promise<void> {
@@ -134,7 +131,7 @@ async function main(): Promise<void> {
   // flight did not help: the storage service syncs each write to disk (Azurite does), and with
   // three per task the tasks waited on their downloads instead (interleaved runs of 1,000 photos:
   // 21.4 and 27.7 s with one, 22.2 and 32.4 s with three).
-  const uploading = new Set<Promise<void>>();
+  let uploading: Promise<void> = Promise.resolve();
   try {
     let current = fetchBlob(claimNext());
     while (current) {
@@ -167,9 +164,9 @@ async function main(): Promise<void> {
       } catch (err) {
         status = failed('download', err, 0);
       }
-      while (uploading.size >= UPLOADS_IN_FLIGHT) await Promise.race(uploading);
+      await uploading;
       const out = result;
-      const upload = (async () => {
+      uploading = (async () => {
         if (out) {
           try {
             await io.put(blob, out);
@@ -180,11 +177,10 @@ async function main(): Promise<void> {
         }
         await writeJsonAtomic(statusPath(dir, index), status!);
       })();
-      uploading.add(upload);
-      upload.then(() => uploading.delete(upload), () => undefined); // a failure is handled when awaited
+      uploading.catch(() => undefined); // handled when awaited
       current = upcoming;
     }
-    await Promise.all(uploading);
+    await uploading;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
