@@ -1,8 +1,9 @@
 /**
  * The pipeline benchmark's reference: one process on this machine doing what the batch's tasks
  * do, with the same code: download each blob over its signed URL, convert it with the same
- * converter, upload the result. Four blobs per core in flight: on 2 cores that ran 1,000 photos
- * in 12.2 s against 16.1 s with two and 14.1 s with four (transfers overlap conversions).
+ * converter, upload the result. Four blobs per core in flight (REF_INFLIGHT overrides): on 2
+ * cores two in flight was the slowest (16.1 s for 1,000 photos), and 8, 16 and 24 were the same
+ * within run-to-run noise (12.1-16.1 s).
  *   node dist/bench/single-task.js <plan.json>   (plan: { blobs: BatchBlob[] } with getUrl/putUrl)
  */
 import { readFile } from 'node:fs/promises';
