@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { writeFile, access } from 'node:fs/promises';
-import { SlurmkitError, exitCodeOf } from '../util/errors.js';
+import { SlurmkitError, asSlurmkitError, exitCodeOf } from '../util/errors.js';
 import { Progress, formatMs, setInterruptSignal } from '../util/progress.js';
 import { up, stop, start, down, gc } from '../app/clusters.js';
 import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
@@ -9,8 +9,8 @@ import { listClusters, listNodes, showCluster, logSource, showLog, DAEMONS, type
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { doctor } from '../cluster/doctor.js';
 import { optionsOf } from '../cluster/placement.js';
-import { PROVIDER_TYPES } from '../spec/schema.js';
 import { asClusterUser } from '../app/users.js';
+import { checkProvider, resolveClusterSpec } from '../app/specs.js';
 // The spec modules (zod, yaml) load lazily: most commands never read a spec, and loading them costs ~200 ms.
 const specModules = async () => ({ ...(await import('../spec/templates.js')), ...(await import('../spec/load.js')) });
 import { print, renderTable, seconds } from './table.js';
@@ -18,34 +18,20 @@ import { registerBatchCommands } from './batch.js';
 import { registerScaleCommands } from './scale.js';
 import { registerImageCommands } from './image.js';
 import { registerBlobCommands } from './blob.js';
+import { registerServeCommands } from './serve.js';
 
 /** `--provider`, checked before anything else is read. */
-export function providerOption(value: string | undefined): string | undefined {
-  if (value !== undefined && !(PROVIDER_TYPES as readonly string[]).includes(value)) {
-    throw new SlurmkitError('USAGE', `--provider ${value}: no such provider`, { hint: `use --provider ${PROVIDER_TYPES.join(' or --provider ')}` });
-  }
-  return value;
-}
+export const providerOption = (value: string | undefined): string | undefined => checkProvider(value);
 
 /** Reads the spec from a template or a file, applying --name and --provider, and validates it all at once. */
 async function loadConfig(opts: { template?: string; file?: string; name?: string; provider?: string }) {
-  const { templateText, readSpecText, parseSpec } = await specModules();
   if (opts.template && opts.file) {
     throw new SlurmkitError('USAGE', 'give either --template or -f/--file, not both');
   }
-  const provider = providerOption(opts.provider);
-  let text: string;
-  let source: string;
-  if (opts.file) {
-    source = opts.file;
-    text = await readSpecText(opts.file);
-  } else {
-    const template = opts.template ?? 'lab';
-    source = `template ${template}`;
-    text = await templateText(template);
-  }
-  const config = parseSpec(text, source, { ...(opts.name === undefined ? {} : { name: opts.name }), ...(provider ? { provider } : {}) });
-  return { config, text };
+  providerOption(opts.provider);
+  const { readSpecText } = await import('../spec/load.js');
+  const text = opts.file ? await readSpecText(opts.file) : undefined;
+  return resolveClusterSpec({ template: opts.template, text, source: opts.file, name: opts.name, provider: opts.provider });
 }
 
 function requireNode(state: ClusterState, node: string): void {
@@ -407,6 +393,7 @@ export function buildCli(): Command {
     });
 
   registerBlobCommands(program);
+  registerServeCommands(program);
   registerImageCommands(program);
   registerBatchCommands(program);
   registerScaleCommands(program);
@@ -417,7 +404,7 @@ export function buildCli(): Command {
 
 export function reportError(err: unknown, json: boolean): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-  const e = err instanceof SlurmkitError ? err : new SlurmkitError('INTERNAL', (err as Error)?.stack ?? String(err));
+  const e = asSlurmkitError(err);
   if (json) {
     process.stdout.write(`${JSON.stringify(e.toJSON(), null, 2)}\n`);
   } else {

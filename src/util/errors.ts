@@ -1,6 +1,6 @@
 /**
- * Errors with stable codes. Each code maps once to a CLI exit code (and later an HTTP status).
- * Messages say what went wrong; `hint` says how to fix it.
+ * Errors with stable codes. Each code maps once to a CLI exit code and once to an HTTP status,
+ * here. Messages say what went wrong; `hint` says how to fix it.
  */
 export type ErrorCode =
   | 'SPEC_INVALID' // the spec or a CLI argument is wrong: nothing was changed
@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'CLEANUP_INCOMPLETE' // down could not remove everything
   | 'UNSUPPORTED' // a provider does not support the operation
   | 'INTERRUPTED' // stopped by Ctrl-C or SIGTERM (after cleaning up)
+  | 'UNAUTHORIZED' // the server's token is missing or wrong
   | 'INTERNAL';
 
 const EXIT_CODES: Record<ErrorCode, number> = {
@@ -26,7 +27,23 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   CLEANUP_INCOMPLETE: 8,
   UNSUPPORTED: 9,
   INTERRUPTED: 130,
+  UNAUTHORIZED: 10,
   INTERNAL: 1,
+};
+
+const HTTP_STATUSES: Record<ErrorCode, number> = {
+  SPEC_INVALID: 400,
+  USAGE: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PRECONDITION: 412,
+  COMMAND_FAILED: 502,
+  TIMEOUT: 504,
+  CLEANUP_INCOMPLETE: 500,
+  UNSUPPORTED: 501,
+  INTERRUPTED: 503,
+  UNAUTHORIZED: 401,
+  INTERNAL: 500,
 };
 
 export class SlurmkitError extends Error {
@@ -47,6 +64,10 @@ export class SlurmkitError extends Error {
     return EXIT_CODES[this.code];
   }
 
+  get httpStatus(): number {
+    return HTTP_STATUSES[this.code];
+  }
+
   toJSON(): Record<string, unknown> {
     return { error: { code: this.code, message: this.message, hint: this.hint, details: this.details } };
   }
@@ -54,4 +75,9 @@ export class SlurmkitError extends Error {
 
 export function exitCodeOf(err: unknown): number {
   return err instanceof SlurmkitError ? err.exitCode : 1;
+}
+
+/** Any thrown value as a SlurmkitError; what is not one is INTERNAL, with its stack. */
+export function asSlurmkitError(err: unknown): SlurmkitError {
+  return err instanceof SlurmkitError ? err : new SlurmkitError('INTERNAL', (err as Error)?.stack ?? String(err));
 }

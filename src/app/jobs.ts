@@ -1,0 +1,135 @@
+/**
+ * Jobs on a cluster: the live queue, submitting a batch script, one job, its output, cancelling
+ * it, and the history from accounting. The CLI's `exec ... sbatch` stays for people; these are
+ * for programs (the server and the SDK), so every answer is typed and every failure has a code.
+ */
+import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
+import { requireState, type ClusterState } from '../cluster/state.js';
+import { SQUEUE_ARGS, SACCT_FORMAT, parseSacct, parseScontrolJob, parseSqueue, type JobView } from '../slurm/jobs.js';
+import { SlurmkitError } from '../util/errors.js';
+import { asClusterUser } from './users.js';
+
+export type { JobView } from '../slurm/jobs.js';
+
+/** Where root's jobs submitted here write their output: on the shared folder every node has, readable by root only. */
+const ROOT_OUTPUT = '/shared/.slurmkit-root';
+
+/** A job's output file when it was submitted here: in the user's home (root: ROOT_OUTPUT). */
+const outputFolder = (user: string | undefined): string => (user === undefined || user === 'root' ? ROOT_OUTPUT : `/home/${user}`);
+
+async function running(cluster: string): Promise<ClusterState> {
+  const state = await requireState(cluster);
+  if (state.phase !== 'running') {
+    throw new SlurmkitError('CONFLICT', `cluster ${cluster} is ${state.phase}, not running`, { hint: `start it first: slurmkit start ${cluster}` });
+  }
+  return state;
+}
+
+/** Runs a command in the head; a non-zero exit is COMMAND_FAILED with what ran and the stderr tail. */
+async function inHead(state: ClusterState, command: string[], opts: { user?: string; input?: string; cwd?: string } = {}): Promise<string> {
+  const r = await providerFor(state).exec({
+    label: labelOf(state),
+    node: headOf(state).name,
+    command,
+    stdio: 'capture',
+    cwd: opts.cwd ?? '/',
+    ...(opts.user ? { user: opts.user } : {}),
+    ...(opts.input === undefined ? {} : { input: opts.input }),
+  });
+  if (r.exitCode !== 0) {
+    throw new SlurmkitError('COMMAND_FAILED', `${command[0]} on ${state.name} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  }
+  return r.stdout;
+}
+
+export async function queue(cluster: string): Promise<JobView[]> {
+  return parseSqueue(await inHead(await running(cluster), ['squeue', ...SQUEUE_ARGS]));
+}
+
+export interface SubmitRequest {
+  /** The batch script, with its #SBATCH lines. */
+  script: string;
+  /** A cluster user (from the spec) or root (the default). */
+  user?: string;
+  partition?: string;
+  name?: string;
+}
+
+export interface Submitted {
+  id: string;
+  user: string;
+  /** The file its standard output goes to, in the user's home (root: /shared/.slurmkit-root). */
+  stdout: string;
+}
+
+/** Submits a batch script as a cluster user; its output goes to slurm-<id>.out in their home. */
+export async function submit(cluster: string, req: SubmitRequest): Promise<Submitted> {
+  const state = await running(cluster);
+  const as = asClusterUser(state, req.user, '/');
+  const user = as.user ?? 'root';
+  if (!req.script.startsWith('#!')) {
+    throw new SlurmkitError('SPEC_INVALID', 'script: a batch script starts with "#!" (for example #!/bin/bash)', { hint: 'put #!/bin/bash on its first line' });
+  }
+  const folder = outputFolder(as.user);
+  if (user === 'root') await inHead(state, ['install', '-d', '-m', '0700', folder]);
+  const args = ['sbatch', '--parsable', `--output=${folder}/slurm-%j.out`, `--chdir=${as.cwd === '/' ? folder : as.cwd}`];
+  if (req.partition) args.push(`--partition=${req.partition}`);
+  if (req.name) args.push(`--job-name=${req.name}`);
+  const out = await inHead(state, args, { input: req.script, cwd: as.cwd === '/' ? folder : as.cwd, ...(as.user ? { user: as.user } : {}) });
+  // --parsable prints "id" or "id;cluster".
+  const id = out.trim().split(';')[0]!;
+  if (!/^\d+$/.test(id)) throw new SlurmkitError('COMMAND_FAILED', `sbatch on ${cluster} printed no job id: ${out.trim()}`);
+  return { id, user, stdout: `${folder}/slurm-${id}.out` };
+}
+
+const checkId = (id: string): void => {
+  if (!/^\d+(_\d+)?$/.test(id)) throw new SlurmkitError('USAGE', `job id "${id}": a job id is a number (or array id like 12_3)`);
+};
+
+/** One job: from slurmctld while it knows it (MinJobAge after the end), then from accounting. */
+export async function job(cluster: string, id: string): Promise<JobView> {
+  checkId(id);
+  const state = await running(cluster);
+  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['scontrol', '-o', 'show', 'job', id], stdio: 'capture', cwd: '/' });
+  const live = r.exitCode === 0 ? parseScontrolJob(r.stdout.split('\n')[0] ?? '') : undefined;
+  if (live) return live;
+  if (state.site?.accounting) {
+    const [old] = parseSacct(await inHead(state, ['sacct', '-n', '-P', '-X', '-j', id, `--format=${SACCT_FORMAT}`]));
+    if (old) return { ...old, stdout: `${outputFolder(old.user)}/slurm-${old.id}.out` };
+  }
+  throw new SlurmkitError('NOT_FOUND', `cluster ${cluster} has no job ${id}`, {
+    hint: state.site?.accounting ? 'list jobs with GET /jobs or /history' : 'slurmctld forgets jobs 5 minutes after they end; turn on accounting (accounting: true) to keep them',
+  });
+}
+
+/** What a job wrote to its standard output so far. */
+export async function output(cluster: string, id: string): Promise<string> {
+  const j = await job(cluster, id);
+  const state = await running(cluster);
+  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['cat', '--', j.stdout || `${outputFolder(j.user)}/slurm-${j.id}.out`], stdio: 'capture', cwd: '/' });
+  if (r.exitCode !== 0) {
+    if (j.state === 'PENDING') return '';
+    throw new SlurmkitError('NOT_FOUND', `job ${id}'s output ${j.stdout} cannot be read on the head`, { hint: 'output is readable here for jobs whose output file is on /home or /shared' });
+  }
+  return r.stdout;
+}
+
+export async function cancel(cluster: string, id: string): Promise<void> {
+  checkId(id);
+  const state = await running(cluster);
+  await job(cluster, id);
+  await inHead(state, ['scancel', id]);
+}
+
+/** Finished and running jobs from accounting, newest last; needs `accounting: true`. */
+export async function history(cluster: string, opts: { since?: string; limit?: number } = {}): Promise<JobView[]> {
+  const state = await running(cluster);
+  if (!state.site?.accounting) {
+    throw new SlurmkitError('UNSUPPORTED', `cluster ${cluster} has no accounting, so no job history`, { hint: 'create it with accounting: true in the spec (the lab template has it)' });
+  }
+  const since = opts.since ?? 'now-7days';
+  if (!/^[0-9A-Za-z:+\-]+$/.test(since)) throw new SlurmkitError('USAGE', `since "${since}": use a time sacct understands, e.g. 2026-12-01T00:00:00 or now-1hour`);
+  const jobs = parseSacct(await inHead(state, ['sacct', '-a', '-n', '-P', '-X', '-S', since, `--format=${SACCT_FORMAT}`]));
+  return opts.limit ? jobs.slice(-opts.limit) : jobs;
+}
+
