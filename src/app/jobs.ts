@@ -3,7 +3,11 @@
  * it, and the history from accounting. The CLI's `exec ... sbatch` stays for people; these are
  * for programs (the server and the SDK), so every answer is typed and every failure has a code.
  */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
+import type { CallResult, CallSpec } from '../jobs/call.js';
+import { shellQuote } from '../util/run.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
 import { SQUEUE_ARGS, SACCT_FORMAT, parseSacct, parseScontrolJob, parseSqueue, type JobView } from '../slurm/jobs.js';
 import { SlurmkitError } from '../util/errors.js';
@@ -133,3 +137,59 @@ export async function history(cluster: string, opts: { since?: string; limit?: n
   return opts.limit ? jobs.slice(-opts.limit) : jobs;
 }
 
+
+/** The runner of shipped calls, as the nodes see it (the host's Node and dist/ are on every provider's nodes). */
+const RUN_CALL = fileURLToPath(new URL('../jobs/run-call.js', import.meta.url));
+
+export interface CallRequest {
+  /** A self-contained function's source (fn.toString()). */
+  source: string;
+  args: unknown[];
+  user?: string;
+  partition?: string;
+}
+
+export interface CallSubmitted {
+  call: string;
+  job: string;
+  user: string;
+}
+
+/** Where a user's calls are kept: in their home (root: the shared root-only folder). */
+const callsFolder = (user: string | undefined): string => `${outputFolder(user)}/.slurmkit/calls`;
+
+/**
+ * Ships a function call: writes call.json into a new folder of the user's, as the user, and
+ * submits a job that runs it. The result is read with `callResult` once the job has ended.
+ */
+export async function submitCall(cluster: string, req: CallRequest): Promise<CallSubmitted> {
+  const state = await running(cluster);
+  const as = asClusterUser(state, req.user, '/');
+  const user = as.user ?? 'root';
+  const call = randomUUID();
+  const folder = `${callsFolder(as.user)}/${call}`;
+  const spec: CallSpec = { language: 'javascript', source: req.source, args: req.args };
+  if (user === 'root') await inHead(state, ['install', '-d', '-m', '0700', ROOT_OUTPUT]);
+  await inHead(state, ['bash', '-c', 'umask 077 && mkdir -p -- "$1" && cat > "$1/call.json"', 'call', folder], { input: JSON.stringify(spec), ...(as.user ? { user: as.user } : {}) });
+  const script = `#!/bin/bash\nexec ${[process.execPath, RUN_CALL, folder].map(shellQuote).join(' ')}\n`;
+  const sub = await submit(cluster, { script, ...(req.user ? { user: req.user } : {}), ...(req.partition ? { partition: req.partition } : {}), name: 'slurmkit-call' });
+  return { call, job: sub.id, user };
+}
+
+/** A call's result: undefined while it has none (its job has not ended). */
+export async function callResult(cluster: string, call: string): Promise<CallResult | undefined> {
+  if (!/^[0-9a-f-]{36}$/.test(call)) throw new SlurmkitError('USAGE', `call "${call}": a call id is a UUID as returned when it was submitted`);
+  const state = await running(cluster);
+  // As root on the head: the folder is in one of the users' homes or root's shared folder.
+  const r = await providerFor(state).exec({
+    label: labelOf(state),
+    node: headOf(state).name,
+    command: ['bash', '-c', 'for d in /home/*/.slurmkit/calls/"$1" "$2/$1"; do if [ -d "$d" ]; then cat "$d/result.json" 2>/dev/null; exit 0; fi; done; exit 3', 'call', call, callsFolder(undefined)],
+    stdio: 'capture',
+    cwd: '/',
+  });
+  if (r.exitCode === 3) throw new SlurmkitError('NOT_FOUND', `cluster ${cluster} has no call ${call}`);
+  if (r.exitCode !== 0) throw new SlurmkitError('COMMAND_FAILED', `reading call ${call} on ${cluster} failed: ${r.stderr.trim()}`);
+  if (r.stdout.trim() === '') return undefined;
+  return JSON.parse(r.stdout) as CallResult;
+}

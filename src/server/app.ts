@@ -190,6 +190,26 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
     },
   );
 
+  // Function calls shipped as jobs
+  app.openapi(
+    route({ method: 'post', path: `${API}/clusters/{cluster}/calls`, summary: 'run a self-contained function with its arguments on a node, as a Slurm job', request: { params: s.ClusterParam, ...body(s.CallSchema) }, responses: { 201: json(s.CallSubmittedSchema, 'submitted; its job id and call id'), ...errors } }),
+    async (c) => c.json(await jobs.submitCall(c.req.valid('param').cluster, c.req.valid('json')), 201),
+  );
+  app.openapi(
+    route({
+      method: 'get',
+      path: `${API}/clusters/{cluster}/calls/{call}`,
+      summary: "a call's result: its value, or the remote error with its stack",
+      request: { params: s.ClusterParam.extend({ call: z.uuid().openapi({ param: { name: 'call', in: 'path' } }) }) },
+      responses: { 200: json(s.CallResultSchema, 'the result, once there is one'), ...errors },
+    }),
+    async (c) => {
+      const { cluster, call } = c.req.valid('param');
+      const result = await jobs.callResult(cluster, call);
+      return c.json(result ? { done: true, result } : { done: false }, 200);
+    },
+  );
+
   // Blob storage
   app.openapi(route({ method: 'get', path: `${API}/clusters/{cluster}/blob/containers`, summary: 'blob containers', request: { params: s.ClusterParam }, responses: { 200: json(z.array(s.ContainerSchema), 'containers'), ...errors } }), async (c) =>
     c.json(await blob.containers(c.req.valid('param').cluster), 200),

@@ -161,3 +161,27 @@ export const BatchSchema = z
   .strict()
   .refine((b) => (b.builtin === undefined) !== (b.command === undefined), { message: 'give either builtin or command', path: ['builtin'] })
   .openapi('BatchRun');
+
+export const CallSchema = z
+  .object({
+    source: z.string().min(1).max(1_000_000).openapi({ description: "a self-contained function's source (fn.toString())", example: '(a, b) => a + b' }),
+    args: z.array(z.unknown()).max(1000).openapi({ description: 'its arguments, as JSON', example: [1, 2] }),
+    user: z.string().min(1).optional().openapi({ description: 'a cluster user from the spec; root when left out' }),
+    partition: z.string().min(1).optional(),
+  })
+  .strict()
+  .openapi('Call');
+
+export const CallSubmittedSchema = z.object({ call: z.string(), job: z.string(), user: z.string() }).openapi('CallSubmitted');
+
+export const CallResultSchema = z
+  .object({
+    done: z.boolean().openapi({ description: 'false while the job has not written a result' }),
+    result: z
+      .union([
+        z.object({ ok: z.literal(true), value: z.unknown() }),
+        z.object({ ok: z.literal(false), error: z.object({ name: z.string(), message: z.string(), stack: z.string() }) }),
+      ])
+      .optional(),
+  })
+  .openapi('CallResult');

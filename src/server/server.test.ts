@@ -223,6 +223,11 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.deepEqual([mine?.user, mine?.state, mine?.name], ['alice', 'COMPLETED', 'hello']);
     assert.ok(history.some((j) => j.id === long.id && j.state === 'CANCELLED'), JSON.stringify(history));
 
+    const call = await ok('POST', '/clusters/{cluster}/calls', { params: { cluster: CLUSTER }, json: { source: '(a, b) => a + b', args: [2, 3], user: 'alice' } }, 201);
+    assert.equal(call.user, 'alice');
+    assert.equal((await jobEnds(call.job)).state, 'COMPLETED');
+    assert.deepEqual(await ok('GET', '/clusters/{cluster}/calls/{call}', { params: { cluster: CLUSTER, call: call.call } }), { done: true, result: { ok: true, value: 5 } });
+
     const notScript = await api('POST', '/clusters/{cluster}/jobs', { params: { cluster: CLUSTER }, json: { script: 'hostname' } });
     assert.equal(notScript.status, 400);
     assert.match(((await notScript.json()) as Json).error.message, /^script: /);
