@@ -1,4 +1,5 @@
 /** A cluster's blob containers for programs: list, upload, download (the CLI's `blob` verbs have their own transfers). */
+import { SlurmkitError } from '../util/errors.js';
 import { ensureBlobStorage, openBlobStore, type BlobInfo, type BlobStore, type ContainerInfo } from '../storage/blob.js';
 
 export type { BlobInfo, ContainerInfo };
@@ -24,4 +25,15 @@ export async function download(cluster: string, container: string, blob: string)
   const s = await store(cluster);
   const info = await s.stat(container, blob);
   return { info, data: await s.getData(container, blob) };
+}
+
+/** A small JPEG of an image blob, `width` pixels wide at most, for a browser's thumbnails. */
+export async function thumbnail(cluster: string, container: string, blob: string, width: number): Promise<Buffer> {
+  const { data } = await download(cluster, container, blob);
+  const { sharp } = await import('../jobs/sharp.js');
+  try {
+    return await sharp(data).resize({ width, height: width, fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 70 }).toBuffer();
+  } catch (err) {
+    throw new SlurmkitError('UNSUPPORTED', `${container}/${blob} is not an image that can be shown small: ${(err as Error).message}`);
+  }
 }

@@ -9,11 +9,11 @@ import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import type { CallResult, CallSpec } from '../jobs/call.js';
 import { shellQuote } from '../util/run.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
-import { SQUEUE_ARGS, SACCT_FORMAT, parseSacct, parseScontrolJob, parseSqueue, type JobView } from '../slurm/jobs.js';
+import { SINFO_PARTITION_ARGS, SQUEUE_ARGS, SACCT_FORMAT, parsePartitions, parseSacct, parseScontrolJob, parseSqueue, type JobView, type PartitionView } from '../slurm/jobs.js';
 import { SlurmkitError } from '../util/errors.js';
 import { asClusterUser } from './users.js';
 
-export type { JobView } from '../slurm/jobs.js';
+export type { JobView, PartitionView } from '../slurm/jobs.js';
 
 /** Where root's jobs submitted here write their output: on the shared folder every node has, readable by root only. */
 const ROOT_OUTPUT = '/shared/.slurmkit-root';
@@ -48,6 +48,10 @@ async function inHead(state: ClusterState, command: string[], opts: { user?: str
 
 export async function queue(cluster: string): Promise<JobView[]> {
   return parseSqueue(await inHead(await running(cluster), ['squeue', ...SQUEUE_ARGS]));
+}
+
+export async function partitions(cluster: string): Promise<PartitionView[]> {
+  return parsePartitions(await inHead(await running(cluster), ['sinfo', ...SINFO_PARTITION_ARGS]));
 }
 
 export interface SubmitRequest {

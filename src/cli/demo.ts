@@ -1,11 +1,7 @@
 import { resolve } from 'node:path';
-import { loadSpecFile, parseSpec, parseYaml, readSpecText } from '../spec/load.js';
-import { templateText } from '../spec/templates.js';
-import { down, start, stop, up } from '../app/clusters.js';
-import { readState } from '../cluster/state.js';
+import { loadSpecFile, parseYaml, readSpecText } from '../spec/load.js';
 import { Progress, formatMs } from '../util/progress.js';
-import { storageFor } from '../jobs/storage.js';
-import { runImageDemo, DEMO_IMAGES } from '../jobs/demo.js';
+import { labDemo, DEMO_IMAGES } from '../app/demo.js';
 import { batchProgressReporter, formatSummary } from './batch.js';
 
 /** The provider mapping of a spec file (a swarm's hosts, say), checked with the whole file. */
@@ -21,30 +17,17 @@ async function providerOfSpec(file: string): Promise<string | Record<string, unk
  */
 export async function runDemo(opts: { keep: boolean; out: string; force: boolean; json: boolean; provider?: string; file?: string }): Promise<void> {
   const progress = Progress.stderr();
-  const t0 = performance.now();
-  let state = await readState('lab');
-  // The demo puts back what it found: it removes a lab it made, stops one it started, and
-  // leaves a running one (and the user's files in it) alone.
-  const found: 'none' | 'stopped' | 'running' = !state ? 'none' : state.phase === 'running' ? 'running' : 'stopped';
-  if (!state) {
-    const provider = opts.file ? await providerOfSpec(opts.file) : opts.provider;
-    const kind = typeof provider === 'string' ? provider : provider?.['type'];
-    progress.info(`Creating cluster lab: 1 head + 8 workers${kind ? ` (provider ${String(kind)})` : ''}`);
-    const text = await templateText('lab');
-    state = await up({ config: parseSpec(text, 'template lab', provider ? { provider } : {}), specText: text, progress });
-  } else if (state.phase !== 'running') {
-    progress.info('Starting cluster lab');
-    state = await start('lab', progress);
-  } else {
-    progress.info('Cluster lab is already running');
-  }
-  const storage = await progress.phase('blob storage (Azurite in the head node)', () => storageFor('lab'));
+  const provider = opts.file ? await providerOfSpec(opts.file) : opts.provider;
   const reporter = batchProgressReporter();
   const out = resolve(opts.out);
-  const result = await runImageDemo({ cluster: 'lab', storage, progress, force: opts.force, onBatchProgress: reporter.update, downloadTo: out, ...(progress.signal ? { signal: progress.signal } : {}) }).finally(
-    () => reporter.stop(),
-  );
-  const totalMs = Math.round(performance.now() - t0);
+  const { result, found, totalMs, putBack } = await labDemo({
+    keep: opts.keep,
+    force: opts.force,
+    downloadTo: out,
+    progress,
+    ...(provider ? { provider } : {}),
+    onBatchProgress: reporter.update,
+  }).finally(() => reporter.stop());
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ ...result, totalMs, kept: opts.keep }, null, 2)}\n`);
   } else {
@@ -69,10 +52,10 @@ export async function runDemo(opts: { keep: boolean; out: string; force: boolean
       ].join('\n'),
     );
   } else if (found === 'stopped') {
-    await stop('lab', progress);
+    await putBack();
     process.stderr.write('Cluster lab is stopped again, as it was. Keep it up next time with: slurmkit demo --keep\n');
   } else {
-    await down('lab', { progress });
+    await putBack();
     process.stderr.write('Cluster lab removed. Keep it up next time with: slurmkit demo --keep\n');
   }
 }

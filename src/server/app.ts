@@ -16,12 +16,16 @@ import { listClusters, listNodes, showCluster } from '../cluster/inspect.js';
 import { SlurmkitError, asSlurmkitError } from '../util/errors.js';
 import type { TokenCheck } from './auth.js';
 import type { Metrics } from './metrics.js';
+import type { Live } from './live.js';
+import { demoOn } from '../app/demo.js';
+import { dashboardHtml } from './dashboard.js';
 import * as s from './schemas.js';
 
 export const API = '/api/v1';
 
 export interface ServerDeps {
   operations: Operations;
+  live: Live;
   tokens: TokenCheck;
   metrics: Metrics;
 }
@@ -190,6 +194,43 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
     },
   );
 
+  app.openapi(route({ method: 'get', path: `${API}/clusters/{cluster}/partitions`, summary: 'partitions with their node counts', request: { params: s.ClusterParam }, responses: { 200: json(z.array(s.PartitionSchema), 'partitions'), ...errors } }), async (c) =>
+    c.json(await jobs.partitions(c.req.valid('param').cluster), 200),
+  );
+  app.openapi(
+    route({
+      method: 'get',
+      path: `${API}/clusters/{cluster}/live`,
+      summary: 'Server-Sent Events: a "snapshot" of the cluster (nodes, partitions, queue) now and whenever it changes',
+      request: { params: s.ClusterParam },
+      responses: { 200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'events: "snapshot" with {cluster, partitions, queue, at}' }, ...errors },
+    }),
+    async (c) => {
+      const { cluster } = c.req.valid('param');
+      await showCluster(cluster);
+      return streamSSE(c, async (stream) => {
+        const pending: unknown[] = [];
+        let wake: (() => void) | undefined;
+        const stop = deps.live.subscribe(cluster, (snap) => (pending.push(snap), wake?.()));
+        stream.onAbort(() => (stop(), wake?.()));
+        try {
+          while (!stream.aborted) {
+            const snap = pending.shift();
+            if (snap === undefined) await new Promise<void>((r) => (wake = r));
+            else await stream.writeSSE({ event: 'snapshot', data: JSON.stringify(snap) });
+          }
+        } finally {
+          stop();
+        }
+      });
+    },
+  );
+  app.openapi(route({ method: 'post', path: `${API}/clusters/{cluster}/demo`, summary: 'the demo on this cluster: 49 colour photos into input, grayscale into output over the workers, verified', request: { params: s.ClusterParam }, responses: accepted }), async (c) => {
+    const { cluster } = c.req.valid('param');
+    await showCluster(cluster);
+    return c.json(operations.start('demo', cluster, (progress) => demoOn(cluster, progress)), 202);
+  });
+
   // Function calls shipped as jobs
   app.openapi(
     route({ method: 'post', path: `${API}/clusters/{cluster}/calls`, summary: 'run a self-contained function with its arguments on a node, as a Slurm job', request: { params: s.ClusterParam, ...body(s.CallSchema) }, responses: { 201: json(s.CallSubmittedSchema, 'submitted; its job id and call id'), ...errors } }),
@@ -259,6 +300,22 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
     },
   );
 
+  app.openapi(
+    route({
+      method: 'get',
+      path: `${API}/clusters/{cluster}/blob/containers/{container}/thumbnail`,
+      summary: 'a small JPEG of an image blob, for thumbnails',
+      request: { params: ContainerParam, query: BlobQuery.extend({ width: z.coerce.number().int().min(16).max(1024).optional().openapi({ param: { name: 'width', in: 'query' } }) }) },
+      responses: { 200: { content: { 'image/jpeg': { schema: z.string().openapi({ format: 'binary' }) } }, description: 'the thumbnail' }, 501: json(s.ErrorSchema, 'the blob is not an image'), ...errors },
+    }),
+    async (c) => {
+      const { cluster, container } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const data = await blob.thumbnail(cluster, container, q.name, q.width ?? 160);
+      return c.body(new Uint8Array(data), 200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=60' });
+    },
+  );
+
   // Batch runs
   app.openapi(route({ method: 'post', path: `${API}/clusters/{cluster}/batch`, summary: 'convert every blob of a container into another, over the workers', request: { params: s.ClusterParam, ...body(s.BatchSchema) }, responses: accepted }), async (c) => {
     const { cluster } = c.req.valid('param');
@@ -309,6 +366,8 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
     },
   );
 
+  // The dashboard: one page, no token in it; it asks for the token and keeps it in the tab's sessionStorage.
+  app.get('/', (c) => c.html(dashboardHtml));
   app.get('/metrics', async (c) => c.text(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }));
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'slurmkit', version: '0.1.0', description: 'Slurm clusters out of containers: clusters, nodes, jobs, blob storage and batch runs.' } });
   return app;

@@ -185,3 +185,14 @@ export const CallResultSchema = z
       .optional(),
   })
   .openapi('CallResult');
+
+export const PartitionSchema = z
+  .object({
+    name: z.string(),
+    default: z.boolean(),
+    available: z.string(),
+    timeLimit: z.string(),
+    nodes: z.object({ allocated: z.number().int(), idle: z.number().int(), other: z.number().int(), total: z.number().int() }),
+    nodeList: z.string(),
+  })
+  .openapi('Partition');

@@ -13,6 +13,7 @@ import { SlurmkitError } from '../util/errors.js';
 import { createApp } from './app.js';
 import { TokenCheck, ensureToken, tokenPath } from './auth.js';
 import { Metrics } from './metrics.js';
+import { Live } from './live.js';
 
 export const DEFAULT_PORT = 8642;
 
@@ -66,7 +67,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const { token, created } = await ensureToken();
   const metrics = new Metrics();
   const operations = new Operations((op) => metrics.operationEnded(op));
-  const app = createApp({ operations, tokens: new TokenCheck(), metrics });
+  const live = new Live();
+  const app = createApp({ operations, live, tokens: new TokenCheck(), metrics });
   const server = await new Promise<ReturnType<typeof nodeServe>>((resolve, reject) => {
     const s = nodeServe(
       {
@@ -96,6 +98,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     async close() {
       operations.interrupt();
       await operations.settled();
+      live.close();
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Event streams and kept-alive connections would hold close() open.
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();

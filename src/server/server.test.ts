@@ -34,7 +34,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
   const exercised = new Set<string>();
 
   /** A request to a route given by its template (as in /openapi.json) and the values of its parameters. */
-  async function api(method: string, template: string, opts: { params?: Record<string, string>; query?: Record<string, string>; json?: unknown; body?: Buffer; contentType?: string; auth?: string | null } = {}) {
+  async function api(method: string, template: string, opts: { params?: Record<string, string>; query?: Record<string, string>; json?: unknown; body?: Buffer; contentType?: string; auth?: string | null; signal?: AbortSignal } = {}) {
     let path = template;
     for (const [k, v] of Object.entries(opts.params ?? {})) path = path.replace(`{${k}}`, encodeURIComponent(v));
     const qs = opts.query ? `?${new URLSearchParams(opts.query)}` : '';
@@ -49,7 +49,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
       headers['content-type'] = opts.contentType ?? 'application/octet-stream';
       body = new Uint8Array(opts.body);
     }
-    const res = await fetch(`${server.url}/api/v1${path}${qs}`, { method, headers, ...(body === undefined ? {} : { body }) });
+    const res = await fetch(`${server.url}/api/v1${path}${qs}`, { method, headers, ...(body === undefined ? {} : { body }), ...(opts.signal ? { signal: opts.signal } : {}) });
     if (res.ok) exercised.add(`${method} /api/v1${template}`);
     return res;
   }
@@ -150,7 +150,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     const v = await new Validator().validate(doc);
     assert.ok(v.valid, JSON.stringify(v.errors)?.slice(0, 2000));
     const routes = Object.values(doc.paths as Record<string, object>).flatMap((methods) => Object.keys(methods));
-    assert.ok(routes.length >= 23, `${routes.length} routes`);
+    assert.ok(routes.length >= 29, `${routes.length} routes`);
   });
 
   test('bad requests get 400 naming the field, and change nothing', async () => {
@@ -187,6 +187,21 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.ok(shown.timings.length > 0);
     const nodes = await ok('GET', '/clusters/{cluster}/nodes', { params: { cluster: CLUSTER } });
     assert.deepEqual(nodes.filter((n: Json) => n.role === 'worker').map((n: Json) => [n.name, n.slurmState]), [['c1', 'idle'], ['c2', 'idle']]);
+    assert.deepEqual(await ok('GET', '/clusters/{cluster}/partitions', { params: { cluster: CLUSTER } }), [
+      { name: 'all', default: true, available: 'up', timeLimit: 'infinite', nodes: { allocated: 0, idle: 2, other: 0, total: 2 }, nodeList: 'c[1-2]' },
+    ]);
+    // The live stream's first snapshot is the cluster as it is now.
+    const ac = new AbortController();
+    const live = await api('GET', '/clusters/{cluster}/live', { params: { cluster: CLUSTER }, signal: ac.signal });
+    assert.equal(live.status, 200);
+    const reader = live.body!.getReader();
+    let text = '';
+    while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+    ac.abort();
+    const snap = JSON.parse(/^data: (.*)$/m.exec(text)![1]!);
+    assert.equal(snap.cluster.name, CLUSTER);
+    assert.deepEqual(snap.queue, []);
+    assert.equal(snap.partitions[0].name, 'all');
     const missing = await api('GET', '/clusters/{cluster}', { params: { cluster: 'nosuch' } });
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as Json).error.code, 'NOT_FOUND');
@@ -242,28 +257,38 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     const names: string[] = [];
     for (let i = 0; i < 4; i++) {
       const p = await photo(i);
-      const info = await ok('PUT', '/clusters/{cluster}/blob/containers/{container}/blob', { params: { cluster: CLUSTER, container: 'input' }, query: { name: `in/${p.name}` }, body: p.data, contentType: 'image/jpeg' }, 201);
+      const info = await ok('PUT', '/clusters/{cluster}/blob/containers/{container}/blob', { params: { cluster: CLUSTER, container: 'photos' }, query: { name: `in/${p.name}` }, body: p.data, contentType: 'image/jpeg' }, 201);
       assert.equal(info.size, p.data.length);
       names.push(`in/${p.name}`);
     }
     const containers = await ok('GET', '/clusters/{cluster}/blob/containers', { params: { cluster: CLUSTER } });
-    assert.deepEqual(containers.map((c: Json) => c.name), ['input']);
-    const listed = await ok('GET', '/clusters/{cluster}/blob/containers/{container}/blobs', { params: { cluster: CLUSTER, container: 'input' } });
+    assert.deepEqual(containers.map((c: Json) => c.name), ['photos']);
+    const listed = await ok('GET', '/clusters/{cluster}/blob/containers/{container}/blobs', { params: { cluster: CLUSTER, container: 'photos' } });
     assert.deepEqual(listed.map((b: Json) => b.name), names);
 
-    const op = await ok('POST', '/clusters/{cluster}/batch', { params: { cluster: CLUSTER }, json: { input: 'input', output: 'output', builtin: 'grayscale' } }, 202);
+    const op = await ok('POST', '/clusters/{cluster}/batch', { params: { cluster: CLUSTER }, json: { input: 'photos', output: 'grays', builtin: 'grayscale' } }, 202);
     const { events, operation } = await succeeded(op);
     const counts = events.filter((e) => e.type === 'count');
     assert.ok(counts.length > 0 && counts.at(-1).done === 4 && counts.at(-1).total === 4, JSON.stringify(counts));
     assert.equal(operation.result.converted ?? operation.result.done ?? 4, 4);
 
-    const gray = await api('GET', '/clusters/{cluster}/blob/containers/{container}/blob', { params: { cluster: CLUSTER, container: 'output' }, query: { name: names[0]! } });
+    const small = await api('GET', '/clusters/{cluster}/blob/containers/{container}/thumbnail', { params: { cluster: CLUSTER, container: 'grays' }, query: { name: names[0]!, width: '64' } });
+    assert.equal(small.status, 200);
+    const { sharp } = await import('../jobs/sharp.js');
+    const meta = await sharp(Buffer.from(await small.arrayBuffer())).metadata();
+    assert.ok(meta.format === 'jpeg' && (meta.width ?? 0) <= 64 && (meta.height ?? 0) <= 64, JSON.stringify(meta));
+
+    const gray = await api('GET', '/clusters/{cluster}/blob/containers/{container}/blob', { params: { cluster: CLUSTER, container: 'grays' }, query: { name: names[0]! } });
     assert.equal(gray.status, 200);
     assert.equal(gray.headers.get('content-type'), 'image/jpeg');
     assert.ok(await isGrayscale(Buffer.from(await gray.arrayBuffer())), 'the downloaded output is grayscale');
-    const missing = await api('GET', '/clusters/{cluster}/blob/containers/{container}/blob', { params: { cluster: CLUSTER, container: 'output' }, query: { name: 'nope.jpg' } });
+    const missing = await api('GET', '/clusters/{cluster}/blob/containers/{container}/blob', { params: { cluster: CLUSTER, container: 'grays' }, query: { name: 'nope.jpg' } });
     assert.equal(missing.status, 404);
-    const badBatch = await api('POST', '/clusters/{cluster}/batch', { params: { cluster: CLUSTER }, json: { input: 'input', output: 'output' } });
+    const demo = await succeeded(await ok('POST', '/clusters/{cluster}/demo', { params: { cluster: CLUSTER } }, 202));
+    assert.equal(demo.operation.result.verified, 49);
+    assert.ok(demo.events.some((e) => e.type === 'count' && e.what === 'photos' && e.done === 49));
+
+    const badBatch = await api('POST', '/clusters/{cluster}/batch', { params: { cluster: CLUSTER }, json: { input: 'photos', output: 'grays' } });
     assert.equal(badBatch.status, 400);
     assert.match(JSON.stringify((await badBatch.json()) as Json), /body\.builtin: give either builtin or command/);
   });
@@ -308,7 +333,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.deepEqual(await ok('GET', '/clusters'), []);
     assert.deepEqual(await leftoversOf(id), []);
     const ops = await ok('GET', '/operations');
-    assert.deepEqual(ops.map((o: Json) => o.kind).sort(), ['add-nodes', 'batch', 'create', 'destroy', 'start', 'stop', 'terminate-nodes']);
+    assert.deepEqual(ops.map((o: Json) => o.kind).sort(), ['add-nodes', 'batch', 'create', 'demo', 'destroy', 'start', 'stop', 'terminate-nodes']);
 
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as Json;
     const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));

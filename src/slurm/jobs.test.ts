@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSacct, parseScontrolJob, parseSqueue, isFinal } from './jobs.js';
+import { parsePartitions, parseSacct, parseScontrolJob, parseSqueue, isFinal } from './jobs.js';
 
 test('squeue lines become jobs; a pending job has no nodes or start, a name may hold the delimiter', () => {
   const jobs = parseSqueue(['12|alice|all|RUNNING|c[1-2]|None|2026-12-04T10:00:00|2026-12-04T10:00:01|sim', '13|bob|all|PENDING||Resources|2026-12-04T10:00:02|2026-12-04T11:00:00|a|b', ''].join('\n'));
@@ -23,4 +23,10 @@ test('scontrol -o show job: values with spaces stay whole, the uid is dropped fr
   assert.deepEqual([job.id, job.name, job.user, job.state, job.nodes, job.exitCode, job.stdout], ['42', 'my job', 'alice', 'COMPLETED', 'c1', '0:0', '/home/alice/slurm-42.out']);
   assert.equal(parseScontrolJob('slurm_load_jobs error: Invalid job id specified'), undefined);
   assert.ok(isFinal('COMPLETED') && isFinal('FAILED') && !isFinal('RUNNING') && !isFinal('PENDING'));
+});
+
+test('sinfo -s lines become partitions; the default one loses its "*"', () => {
+  const [a, b] = parsePartitions('all*|up|infinite|1/7/0/8|c[1-8]\ndebug|up|30:00|0/2/1/3|d[1-3]\n');
+  assert.deepEqual(a, { name: 'all', default: true, available: 'up', timeLimit: 'infinite', nodes: { allocated: 1, idle: 7, other: 0, total: 8 }, nodeList: 'c[1-8]' });
+  assert.deepEqual([b!.name, b!.default, b!.nodes.other], ['debug', false, 1]);
 });

@@ -86,3 +86,34 @@ export function parseScontrolJob(line: string): JobView | undefined {
 export const FINAL_STATES = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY'] as const;
 
 export const isFinal = (state: string): boolean => (FINAL_STATES as readonly string[]).includes(state);
+
+export interface PartitionView {
+  name: string;
+  default: boolean;
+  /** up, down, drain, inactive */
+  available: string;
+  timeLimit: string;
+  nodes: { allocated: number; idle: number; other: number; total: number };
+  nodeList: string;
+}
+
+/** `sinfo -s`: one line per partition; the default one's name ends in "*". */
+export const SINFO_PARTITION_ARGS = ['-h', '-s', '-o', '%P|%a|%l|%F|%N'];
+
+export function parsePartitions(stdout: string): PartitionView[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line) => {
+      const [name, available, timeLimit, counts, nodeList] = line.split('|');
+      const [allocated, idle, other, total] = (counts ?? '').split('/').map(Number);
+      return {
+        name: name!.replace(/\*$/, ''),
+        default: name!.endsWith('*'),
+        available: available!,
+        timeLimit: timeLimit!,
+        nodes: { allocated: allocated ?? 0, idle: idle ?? 0, other: other ?? 0, total: total ?? 0 },
+        nodeList: nodeList ?? '',
+      };
+    });
+}
