@@ -16,8 +16,9 @@ fi
 # docker.io for provider: docker (no engine is started here: a user starts theirs, tests their own),
 # mmdebstrap to build the node image from Debian's packages (no registry needed); docker-registry
 # only for the tests of a swarm whose spec names a registry (they run their own, on their own network).
+# chromium: the browser the dashboard's tests drive (through playwright-core; no browser download).
 PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev gcc
-  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap docker-registry)
+  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap docker-registry chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
