@@ -46,8 +46,19 @@ async function inHead(state: ClusterState, command: string[], opts: { user?: str
   return r.stdout;
 }
 
-export async function queue(cluster: string): Promise<JobView[]> {
-  return parseSqueue(await inHead(await running(cluster), ['squeue', ...SQUEUE_ARGS]));
+const inFlight = new Map<string, Promise<JobView[]>>();
+
+/**
+ * The live queue. Callers asking while a read is under way share it (many dashboards and
+ * pollers then cost one squeue, not one each); its answer is at most one read old.
+ */
+export function queue(cluster: string): Promise<JobView[]> {
+  let read = inFlight.get(cluster);
+  if (!read) {
+    read = (async () => parseSqueue(await inHead(await running(cluster), ['squeue', ...SQUEUE_ARGS])))().finally(() => inFlight.delete(cluster));
+    inFlight.set(cluster, read);
+  }
+  return read;
 }
 
 export async function partitions(cluster: string): Promise<PartitionView[]> {
@@ -79,16 +90,24 @@ export async function submit(cluster: string, req: SubmitRequest): Promise<Submi
     throw new SlurmkitError('SPEC_INVALID', 'script: a batch script starts with "#!" (for example #!/bin/bash)', { hint: 'put #!/bin/bash on its first line' });
   }
   const folder = outputFolder(as.user);
-  if (user === 'root') await inHead(state, ['install', '-d', '-m', '0700', folder]);
   const args = ['sbatch', '--parsable', `--output=${folder}/slurm-%j.out`, `--chdir=${as.cwd === '/' ? folder : as.cwd}`];
   if (req.partition) args.push(`--partition=${req.partition}`);
   if (req.name) args.push(`--job-name=${req.name}`);
-  const out = await inHead(state, args, { input: req.script, cwd: as.cwd === '/' ? folder : as.cwd, ...(as.user ? { user: as.user } : {}) });
+  // One command in the head per submission: root's output folder is made once per cluster, by this process.
+  if (user === 'root' && !rootFolderMade.has(state.id)) {
+    await inHead(state, ['install', '-d', '-m', '0700', folder]);
+    rootFolderMade.add(state.id);
+  }
+  const command = args;
+  const out = await inHead(state, command, { input: req.script, cwd: as.user ? as.cwd : '/', ...(as.user ? { user: as.user } : {}) });
   // --parsable prints "id" or "id;cluster".
   const id = out.trim().split(';')[0]!;
   if (!/^\d+$/.test(id)) throw new SlurmkitError('COMMAND_FAILED', `sbatch on ${cluster} printed no job id: ${out.trim()}`);
   return { id, user, stdout: `${folder}/slurm-${id}.out` };
 }
+
+/** Clusters (by id) in whose head this process has made root's output folder. */
+const rootFolderMade = new Set<string>();
 
 const checkId = (id: string): void => {
   if (!/^\d+(_\d+)?$/.test(id)) throw new SlurmkitError('USAGE', `job id "${id}": a job id is a number (or array id like 12_3)`);

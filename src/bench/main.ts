@@ -8,7 +8,7 @@
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
  * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, throughput, scale, pipeline, site,
- * swarm, elastic, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
+ * swarm, elastic, serve, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
 import { benchPipeline } from './pipeline.js';
@@ -18,6 +18,7 @@ import { benchSwarm } from './swarm.js';
 import { benchElastic } from './elastic.js';
 import { benchThroughput } from './throughput.js';
 import { benchScale } from './scale.js';
+import { benchServe } from './serve.js';
 import { CLI, ROOT, currentChild, log, median, memoryOf, mustSucceed, sleep, stats, timed, type Memory } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -84,7 +85,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic'] as const;
+const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic', 'serve'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -184,6 +185,12 @@ async function main(): Promise<number> {
       elastic = await benchElastic(home, RUNS, env);
     }
 
+    let serve: Awaited<ReturnType<typeof benchServe>> | undefined;
+    if (sections.has('serve')) {
+      log('bench: serve (API submissions vs an sbatch loop, queue polling latency under 1,000 jobs, dashboard paint and live update)');
+      serve = await benchServe(home, RUNS);
+    }
+
     const clusters = sections.has('clusters')
       ? SIZES.map((n) => {
           const runs = results.get(n)!;
@@ -225,17 +232,20 @@ async function main(): Promise<number> {
           docker,
           swarm,
           elastic,
+          serve,
           targets: {
             ...(clusters ? TARGETS : {}),
             ...(pipeline ? { pipelineRatioAt1000Min: 0.8 } : {}),
             ...(site ? { readyWithAccountingMsMax: 3_000 } : {}),
             ...(throughput ? { jobsPerSecondMin: throughput.targets.jobsPerSecondMin } : {}),
             ...(scale ? scale.targets : {}),
+            ...(serve ? serve.targets : {}),
           },
           meetsTargets: {
             ...(clusters ? { ratio64: ratio64! <= TARGETS.ratio64Max, downMs: worstDown! <= TARGETS.downMsMax } : {}),
             ...(pipeline ? { pipelineRatio: pipeline.large.ratio >= 0.8, pipelineOutputs: [pipeline.demo, pipeline.large].every((p) => p.outputs.cluster === p.images && p.outputs.singleProcess === p.images && p.outputs.sampledGrayscale === p.outputs.sampled) } : {}),
             ...(site ? { readyWithAccounting: site.readyMs.accountingOn.median <= 3_000 } : {}),
+            ...(serve ? serve.meetsTargets : {}),
             ...(throughput ? { throughput: throughput.meetsTargets } : {}),
             ...(scale ? { scale: scale.meetsTargets } : {}),
           },

@@ -24,46 +24,45 @@ export interface LabeledProcess {
  * gc work from what runs, not from what a state file remembers.
  */
 export async function scanLabeledProcesses(): Promise<LabeledProcess[]> {
-  const entries = await readdir('/proc');
-  const found: LabeledProcess[] = [];
-  await Promise.all(
-    entries.map(async (entry) => {
-      if (!/^\d+$/.test(entry)) return;
-      let environ: string;
-      try {
-        environ = await readFile(`/proc/${entry}/environ`, 'latin1');
-      } catch {
-        return; // gone, or a kernel thread
-      }
-      if (!environ.includes(`${ENV_CLUSTER_ID}=`)) return;
-      const env = new Map<string, string>();
-      for (const kv of environ.split('\0')) {
-        const eq = kv.indexOf('=');
-        if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
-      }
-      const clusterId = env.get(ENV_CLUSTER_ID);
-      if (!clusterId) return;
-      let status = '';
-      try {
-        status = await readFile(`/proc/${entry}/status`, 'utf8');
-      } catch {
-        return;
-      }
-      if (/^State:\s*[ZX]/m.test(status)) return;
-      const comm = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '';
-      const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
-      found.push({
-        pid: Number(entry),
-        comm,
-        clusterName: env.get(ENV_CLUSTER) ?? '',
-        clusterId,
-        home: env.get(ENV_HOME) ?? '',
-        node: env.get(ENV_NODE) ?? '',
-        isNodeInit: nspid.length >= 2 && nspid[nspid.length - 1] === '1',
-      });
-    }),
-  );
-  return found.sort((a, b) => a.pid - b.pid);
+  const entries = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+  const found = await Promise.all(entries.map((entry) => labeledProcess(Number(entry))));
+  return found.filter((p): p is LabeledProcess => p !== undefined).sort((a, b) => a.pid - b.pid);
+}
+
+/** One process, if it runs and carries a cluster's label (a zombie does not count). */
+export async function labeledProcess(pid: number): Promise<LabeledProcess | undefined> {
+  let environ: string;
+  try {
+    environ = await readFile(`/proc/${pid}/environ`, 'latin1');
+  } catch {
+    return undefined; // gone, or a kernel thread
+  }
+  if (!environ.includes(`${ENV_CLUSTER_ID}=`)) return undefined;
+  const env = new Map<string, string>();
+  for (const kv of environ.split('\0')) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  const clusterId = env.get(ENV_CLUSTER_ID);
+  if (!clusterId) return undefined;
+  let status = '';
+  try {
+    status = await readFile(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (/^State:\s*[ZX]/m.test(status)) return undefined;
+  const comm = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '';
+  const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
+  return {
+    pid,
+    comm,
+    clusterName: env.get(ENV_CLUSTER) ?? '',
+    clusterId,
+    home: env.get(ENV_HOME) ?? '',
+    node: env.get(ENV_NODE) ?? '',
+    isNodeInit: nspid.length >= 2 && nspid[nspid.length - 1] === '1',
+  };
 }
 
 /**

@@ -18,7 +18,7 @@ import type {
 } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { commandLine, run, sleep, waitFor } from '../../util/run.js';
-import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE, isAlive, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
+import { ENV_CLUSTER, ENV_CLUSTER_ID, ENV_HOME, ENV_NODE, isAlive, labeledProcess, scanLabeledProcesses, type LabeledProcess } from './procscan.js';
 import { checkMounts, filesDir, fstabFile, initFile, macOf, renderFstab, renderInitScript, statusFile } from './init-script.js';
 import { localPreflight } from './preflight.js';
 import {
@@ -61,6 +61,13 @@ async function volumesAsBinds(mounts: Mount[], workDir: string): Promise<Mount[]
  * network, UTS, mount, IPC and PID namespaces, plugged into a per-cluster bridge by a veth
  * pair. The rest of the filesystem is shared with the host.
  */
+/**
+ * Node inits found before, by cluster id and node, for every provider object of this process:
+ * each is checked again on use, one process at a time (a scan of /proc costs ~25 ms; a check,
+ * well under 1).
+ */
+const NODE_INITS = new Map<string, number>();
+
 export class LocalProvider implements NodeProvider {
   readonly kind = 'local';
   readonly capabilities = { scale: true, needsRoot: true, sharesHost: true, sharedVolumes: true, reachesNodes: true };
@@ -214,7 +221,7 @@ export class LocalProvider implements NodeProvider {
   }
 
   async exec(req: ExecRequest): Promise<ExecResult> {
-    const init = (await scanLabeledProcesses()).find((p) => p.clusterId === req.label.id && p.node === req.node && p.isNodeInit);
+    const init = await this.nodeInit(req.label.id, req.node);
     if (!init) {
       throw new SlurmkitError('NOT_FOUND', `node ${req.node} of cluster ${req.label.name} is not running`, {
         hint: `start it with: slurmkit start ${req.label.name}`,
@@ -244,9 +251,7 @@ export class LocalProvider implements NodeProvider {
       String(init.pid),
       ...NAMESPACES,
       '--',
-      'env',
-      '-i',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      // nsenter passes its own environment on: exactly `env`, nothing of this process's.
       // The folder is entered inside the node (nsenter's --wd opens it on the host side); one the
       // node hides or replaces (its /tmp, /home, ...) falls back to /.
       'sh',
@@ -257,15 +262,29 @@ export class LocalProvider implements NodeProvider {
       ...req.command,
     ];
     if (req.stdio === 'capture') {
-      const opts = req.input === undefined ? { allowFailure: true } : { allowFailure: true, input: req.input };
+      const opts = req.input === undefined ? { allowFailure: true, env } : { allowFailure: true, env, input: req.input };
       const r = await run('nsenter', args, opts);
       return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
     }
     return new Promise((resolve, reject) => {
-      const child = spawn('nsenter', args, { stdio: 'inherit' });
+      const child = spawn('nsenter', args, { stdio: 'inherit', env });
       child.on('error', (err) => reject(new SlurmkitError('COMMAND_FAILED', `could not run ${commandLine('nsenter', args)}: ${err.message}`)));
       child.on('exit', (code, sig) => resolve({ exitCode: code ?? (sig ? 128 + (osConstants.signals[sig] ?? 15) : 1), stdout: '', stderr: '' }));
     });
+  }
+
+  private async nodeInit(clusterId: string, node: string): Promise<LabeledProcess | undefined> {
+    const key = `${clusterId}/${node}`;
+    const known = NODE_INITS.get(key);
+    if (known !== undefined) {
+      const p = await labeledProcess(known);
+      // A reused pid fails the check: it must still be this node's init.
+      if (p && p.clusterId === clusterId && p.node === node && p.isNodeInit) return p;
+      NODE_INITS.delete(key);
+    }
+    const found = (await scanLabeledProcesses()).find((p) => p.clusterId === clusterId && p.node === node && p.isNodeInit);
+    if (found) NODE_INITS.set(key, found.pid);
+    return found;
   }
 
   async reach(_label: ClusterLabel, _hostname: string, address: string, port: number): Promise<{ address: string; port: number }> {
