@@ -14,6 +14,11 @@ export async function blobs(cluster: string, container: string, prefix?: string)
   return (await store(cluster)).listBlobs(container, prefix);
 }
 
+/** Creates a container; an existing one is kept (created: false). */
+export async function createContainer(cluster: string, container: string): Promise<{ container: string; created: boolean }> {
+  return (await store(cluster)).mk(container);
+}
+
 /** Uploads one blob, creating its container when missing. */
 export async function upload(cluster: string, container: string, blob: string, data: Buffer, contentType?: string): Promise<BlobInfo> {
   const s = await store(cluster);

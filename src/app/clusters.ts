@@ -16,3 +16,8 @@ export const start = (name: string, progress?: Progress, readyTimeoutMs?: number
 export { stop, down, gc, type DownResult, type UpOptions } from '../cluster/lifecycle.js';
 
 export { addNodes, terminateNodes, removeNodes, resize, type ScaleResult } from '../cluster/scale.js';
+
+// What exists and what runs, for the CLI and the server alike.
+export { listClusters, listNodes, showCluster, type ClusterView, type NodeView } from '../cluster/inspect.js';
+export { readState, requireState, listStates } from '../cluster/state.js';
+export { slurmNodes } from '../cluster/nodes.js';

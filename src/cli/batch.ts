@@ -87,25 +87,23 @@ export function registerBatchCommands(program: Command): void {
       if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) {
         throw new SlurmkitError('USAGE', `--timeout must be a number of seconds above 0, got "${opts.timeout}"`, { hint: 'e.g. --timeout 600' });
       }
-      const { runBatch } = await import('../jobs/batch.js');
-      const { storageFor } = await import('../jobs/storage.js');
+      const { batch } = await import('../app/batch.js');
       const progress = Progress.stderr();
-      const storage = await progress.phase('blob storage', () => storageFor(name));
       const reporter = batchProgressReporter();
       try {
-        const summary = await runBatch({
-          cluster: name,
-          input: opts.input,
-          output: opts.output,
-          mode: opts.builtin ? { builtin: 'grayscale' } : { command },
-          storage,
-          ...(opts.force ? { force: true } : {}),
-          ...(tasks ? { tasks } : {}),
-          ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
-          onProgress: reporter.update,
-          // Ctrl-C or SIGTERM (the CLI's interrupt signal) cancels the Slurm job.
-          ...(progress.signal ? { signal: progress.signal } : {}),
-        });
+        const summary = await batch(
+          name,
+          {
+            input: opts.input,
+            output: opts.output,
+            mode: opts.builtin ? { builtin: 'grayscale' } : { command },
+            ...(opts.force ? { force: true } : {}),
+            ...(tasks ? { tasks } : {}),
+            ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
+            onProgress: reporter.update,
+          },
+          progress,
+        );
         reporter.stop();
         process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
         if (summary.failed.length > 0) process.exitCode = 6;

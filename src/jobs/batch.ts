@@ -230,6 +230,16 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
 
       let lastQueueCheck = 0;
       let waitingFor: string | undefined;
+      const report = () =>
+        opts.onProgress?.({
+          total: todo.length,
+          done: [...statuses.values()].filter((s) => s.state === 'done').length,
+          failed: [...statuses.values()].filter((s) => s.state === 'failed').length,
+          attempt,
+          jobId,
+          perNode: countPerNode(statuses.values()),
+          ...(waitingFor ? { pending: waitingFor } : {}),
+        });
       for (;;) {
         if (opts.signal?.aborted) {
           await runInHead(state, `scancel ${jobId}`).catch(() => undefined);
@@ -246,15 +256,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
           });
         }
         await refresh();
-        opts.onProgress?.({
-          total: todo.length,
-          done: [...statuses.values()].filter((s) => s.state === 'done').length,
-          failed: [...statuses.values()].filter((s) => s.state === 'failed').length,
-          attempt,
-          jobId,
-          perNode: countPerNode(statuses.values()),
-          ...(waitingFor ? { pending: waitingFor } : {}),
-        });
+        report();
         if (plan.indices.every((i) => statuses.has(i))) break;
         if (Date.now() - lastQueueCheck > 1000) {
           lastQueueCheck = Date.now();
@@ -267,8 +269,9 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
           const started = [...statuses.values()].some((s) => s.attempt === attempt);
           waitingFor = waiting.length > 0 && !started ? `${waiting.length} task(s) pending: ${waiting[0]![2] ?? 'unknown reason'}` : undefined;
           if (gone) {
-            // The array is gone from the queue: read the statuses once more, then retry what is missing.
+            // The array is gone from the queue: read the statuses once more (and report them), then retry what is missing.
             await refresh();
+            report();
             break;
           }
         }

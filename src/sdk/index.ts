@@ -236,6 +236,11 @@ export class Cluster {
     return this.http.json('GET', `/clusters/${this.name}/blob/containers`);
   }
 
+  /** Creates a container (an existing one is kept). */
+  createContainer(container: string): Promise<{ container: string; created: boolean }> {
+    return this.http.json('PUT', `/clusters/${this.name}/blob/containers/${container}`);
+  }
+
   blobs(container: string, prefix?: string): Promise<BlobInfo[]> {
     return this.http.json('GET', `/clusters/${this.name}/blob/containers/${container}/blobs${prefix ? `?prefix=${encodeURIComponent(prefix)}` : ''}`);
   }

@@ -7,12 +7,12 @@ import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import type { Context } from 'hono';
 import * as clusters from '../app/clusters.js';
+import { listClusters, listNodes, readState, requireState, showCluster } from '../app/clusters.js';
 import * as jobs from '../app/jobs.js';
 import * as blob from '../app/blob.js';
 import { batch } from '../app/batch.js';
 import { resolveClusterSpec } from '../app/specs.js';
 import type { Operations, OperationUpdate } from '../app/operations.js';
-import { listClusters, listNodes, showCluster } from '../cluster/inspect.js';
 import { SlurmkitError, asSlurmkitError } from '../util/errors.js';
 import type { TokenCheck } from './auth.js';
 import type { Metrics } from './metrics.js';
@@ -102,6 +102,9 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
       { template: req.template, text: req.spec, source: 'body.spec', name: req.name, provider: req.provider },
       { template: 'template', text: 'spec', provider: 'provider' },
     );
+    if (await readState(config.name)) {
+      throw new SlurmkitError('CONFLICT', `cluster ${config.name} already exists`, { hint: `give another name (name: in the request), or destroy it first: DELETE ${API}/clusters/${config.name}` });
+    }
     const op = operations.start('create', config.name, (progress) => clusters.up({ config, specText: text, progress }).then((st) => ({ name: st.name, phase: st.phase })));
     return c.json(op, 202);
   });
@@ -111,14 +114,14 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
   const lifecycle = (verb: 'stop' | 'start', summary: string, run: (name: string, p: import('../util/progress.js').Progress) => Promise<unknown>) =>
     app.openapi(route({ method: 'post', path: `${API}/clusters/{cluster}/${verb}`, summary, request: { params: s.ClusterParam }, responses: accepted }), async (c) => {
       const { cluster } = c.req.valid('param');
-      await showCluster(cluster);
+      await requireState(cluster);
       return c.json(operations.start(verb, cluster, (p) => run(cluster, p).then(() => ({ name: cluster }))), 202);
     });
   lifecycle('stop', 'stop every node, keeping the queue and job ids', (n, p) => clusters.stop(n, p));
   lifecycle('start', 'start a stopped cluster', (n, p) => clusters.start(n, p));
   app.openapi(route({ method: 'delete', path: `${API}/clusters/{cluster}`, summary: 'destroy a cluster, leaving nothing behind', request: { params: s.ClusterParam }, responses: accepted }), async (c) => {
     const { cluster } = c.req.valid('param');
-    await showCluster(cluster);
+    await requireState(cluster);
     return c.json(operations.start('destroy', cluster, (progress) => clusters.down(cluster, { progress })), 202);
   });
 
@@ -129,7 +132,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
   app.openapi(route({ method: 'post', path: `${API}/clusters/{cluster}/nodes`, summary: 'add workers to a running cluster', request: { params: s.ClusterParam, ...body(s.AddNodesSchema) }, responses: accepted }), async (c) => {
     const { cluster } = c.req.valid('param');
     const req = c.req.valid('json');
-    await showCluster(cluster);
+    await requireState(cluster);
     return c.json(operations.start('add-nodes', cluster, (progress) => clusters.addNodes(cluster, { count: req.count, ...(req.group ? { group: req.group } : {}), progress }).then((r) => ({ nodes: r.nodes }))), 202);
   });
   app.openapi(
@@ -143,10 +146,8 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
     async (c) => {
       const { cluster, node } = c.req.valid('param');
       const force = c.req.valid('query').force === 'true';
-      const shown = await showCluster(cluster);
-      if (!shown.nodeList.some((n) => n.name === node && n.role === 'worker')) {
-        throw new SlurmkitError('NOT_FOUND', `cluster ${cluster} has no worker "${node}"`, { hint: `workers: ${shown.nodeList.filter((n) => n.role === 'worker').map((n) => n.name).join(', ')}` });
-      }
+      const workers = (await requireState(cluster)).nodes.filter((n) => n.role === 'worker').map((n) => n.name);
+      if (!workers.includes(node)) throw new SlurmkitError('NOT_FOUND', `cluster ${cluster} has no worker "${node}"`, { hint: `workers: ${workers.join(', ')}` });
       return c.json(operations.start('terminate-nodes', cluster, (progress) => clusters.terminateNodes(cluster, [node], { force, progress }).then((r) => ({ nodes: r.nodes, requeued: r.requeued ?? [] }))), 202);
     },
   );
@@ -207,7 +208,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
     }),
     async (c) => {
       const { cluster } = c.req.valid('param');
-      await showCluster(cluster);
+      await requireState(cluster);
       return streamSSE(c, async (stream) => {
         const pending: unknown[] = [];
         let wake: (() => void) | undefined;
@@ -227,7 +228,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
   );
   app.openapi(route({ method: 'post', path: `${API}/clusters/{cluster}/demo`, summary: 'the demo on this cluster: 49 colour photos into input, grayscale into output over the workers, verified', request: { params: s.ClusterParam }, responses: accepted }), async (c) => {
     const { cluster } = c.req.valid('param');
-    await showCluster(cluster);
+    await requireState(cluster);
     return c.json(operations.start('demo', cluster, (progress) => demoOn(cluster, progress)), 202);
   });
 
@@ -254,6 +255,19 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
   // Blob storage
   app.openapi(route({ method: 'get', path: `${API}/clusters/{cluster}/blob/containers`, summary: 'blob containers', request: { params: s.ClusterParam }, responses: { 200: json(z.array(s.ContainerSchema), 'containers'), ...errors } }), async (c) =>
     c.json(await blob.containers(c.req.valid('param').cluster), 200),
+  );
+  app.openapi(
+    route({
+      method: 'put',
+      path: `${API}/clusters/{cluster}/blob/containers/{container}`,
+      summary: 'create a container (an existing one is kept)',
+      request: { params: ContainerParam },
+      responses: { 200: json(z.object({ container: z.string(), created: z.boolean() }), 'created, or there already'), ...errors },
+    }),
+    async (c) => {
+      const { cluster, container } = c.req.valid('param');
+      return c.json(await blob.createContainer(cluster, container), 200);
+    },
   );
   app.openapi(
     route({
@@ -320,7 +334,7 @@ export function createApp(deps: ServerDeps): OpenAPIHono {
   app.openapi(route({ method: 'post', path: `${API}/clusters/{cluster}/batch`, summary: 'convert every blob of a container into another, over the workers', request: { params: s.ClusterParam, ...body(s.BatchSchema) }, responses: accepted }), async (c) => {
     const { cluster } = c.req.valid('param');
     const req = c.req.valid('json');
-    await showCluster(cluster);
+    await requireState(cluster);
     const mode = req.builtin ? { builtin: req.builtin } : { command: req.command! };
     return c.json(operations.start('batch', cluster, (progress) => batch(cluster, { input: req.input, output: req.output, mode, ...(req.force ? { force: true } : {}), ...(req.tasks ? { tasks: req.tasks } : {}) }, progress)), 202);
   });

@@ -5,9 +5,10 @@
  * Slurm has no event stream to follow, so this is the one place that polls it for the server.
  */
 import { partitions, queue } from '../app/jobs.js';
-import { showCluster } from '../cluster/inspect.js';
+import { showCluster } from '../app/clusters.js';
 
-export const POLL_MS = 300;
+/** Each read costs a /proc scan and three Slurm commands in the head (~40 ms of CPU): twice a second is live enough. */
+export const POLL_MS = 500;
 
 export interface Snapshot {
   cluster: Awaited<ReturnType<typeof showCluster>> | null;

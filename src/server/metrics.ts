@@ -6,8 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { queue } from '../app/jobs.js';
 import type { Operation } from '../app/operations.js';
-import { slurmNodes } from '../cluster/nodes.js';
-import { listStates } from '../cluster/state.js';
+import { listStates, slurmNodes } from '../app/clusters.js';
 
 /** squeue prints local times without a zone; Date parses those as local too. */
 const secondsSince = (time: string, now: number): number | undefined => {

@@ -83,6 +83,9 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.equal(operation.status, 'succeeded', JSON.stringify(operation.error));
     return { events, operation };
   }
+  async function succeededOrFailed(op: Json): Promise<Json> {
+    return (await follow(op.id)).operation;
+  }
   async function jobEnds(id: string): Promise<Json> {
     for (let i = 0; i < 300; i++) {
       const j = await ok('GET', '/clusters/{cluster}/jobs/{job}', { params: { cluster: CLUSTER, job: id } });
@@ -150,7 +153,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     const v = await new Validator().validate(doc);
     assert.ok(v.valid, JSON.stringify(v.errors)?.slice(0, 2000));
     const routes = Object.values(doc.paths as Record<string, object>).flatMap((methods) => Object.keys(methods));
-    assert.ok(routes.length >= 29, `${routes.length} routes`);
+    assert.ok(routes.length >= 30, `${routes.length} routes`);
   });
 
   test('bad requests get 400 naming the field, and change nothing', async () => {
@@ -202,6 +205,9 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.equal(snap.cluster.name, CLUSTER);
     assert.deepEqual(snap.queue, []);
     assert.equal(snap.partitions[0].name, 'all');
+    const again2 = await api('POST', '/clusters', { json: { spec: SPEC } });
+    assert.equal(again2.status, 409, 'a second cluster of the same name is refused before anything starts');
+    assert.match(((await again2.json()) as Json).error.message, /already exists/);
     const missing = await api('GET', '/clusters/{cluster}', { params: { cluster: 'nosuch' } });
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as Json).error.code, 'NOT_FOUND');
@@ -266,6 +272,12 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     const listed = await ok('GET', '/clusters/{cluster}/blob/containers/{container}/blobs', { params: { cluster: CLUSTER, container: 'photos' } });
     assert.deepEqual(listed.map((b: Json) => b.name), names);
 
+    // A missing output container fails the run and changes nothing; made, the run goes through.
+    const noOutput = await succeededOrFailed(await ok('POST', '/clusters/{cluster}/batch', { params: { cluster: CLUSTER }, json: { input: 'photos', output: 'grays', builtin: 'grayscale' } }, 202));
+    assert.equal(noOutput.status, 'failed');
+    assert.equal(noOutput.error.code, 'NOT_FOUND');
+    assert.deepEqual((await ok('GET', '/clusters/{cluster}/blob/containers', { params: { cluster: CLUSTER } })).map((c: Json) => c.name), ['photos']);
+    assert.deepEqual(await ok('PUT', '/clusters/{cluster}/blob/containers/{container}', { params: { cluster: CLUSTER, container: 'grays' } }), { container: 'grays', created: true });
     const op = await ok('POST', '/clusters/{cluster}/batch', { params: { cluster: CLUSTER }, json: { input: 'photos', output: 'grays', builtin: 'grayscale' } }, 202);
     const { events, operation } = await succeeded(op);
     const counts = events.filter((e) => e.type === 'count');
@@ -315,7 +327,8 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.match(text, new RegExp(`^slurmkit_queue_jobs\\{cluster="${CLUSTER}",state="pending"\\} 0$`, 'm'));
     assert.match(text, new RegExp(`^slurmkit_job_wait_seconds\\{cluster="${CLUSTER}",stat="pending_max"\\} 0$`, 'm'));
     assert.match(text, /^slurmkit_operations_total\{kind="create",status="succeeded"\} 1$/m);
-    assert.match(text, /^slurmkit_operation_duration_seconds_count\{kind="batch"\} 1$/m);
+    assert.match(text, /^slurmkit_operation_duration_seconds_count\{kind="batch"\} 2$/m);
+    assert.match(text, /^slurmkit_operations_total\{kind="batch",status="failed"\} 1$/m);
   });
 
   test('stop and start as operations, the cluster answering jobs again', async () => {
@@ -333,7 +346,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     assert.deepEqual(await ok('GET', '/clusters'), []);
     assert.deepEqual(await leftoversOf(id), []);
     const ops = await ok('GET', '/operations');
-    assert.deepEqual(ops.map((o: Json) => o.kind).sort(), ['add-nodes', 'batch', 'create', 'demo', 'destroy', 'start', 'stop', 'terminate-nodes']);
+    assert.deepEqual(ops.map((o: Json) => o.kind).sort(), ['add-nodes', 'batch', 'batch', 'create', 'demo', 'destroy', 'start', 'stop', 'terminate-nodes']);
 
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as Json;
     const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
