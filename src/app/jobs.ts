@@ -81,6 +81,9 @@ export interface Submitted {
   stdout: string;
 }
 
+/** Clusters (by id) in whose head this process has made root's output folder. */
+const rootFolderMade = new Set<string>();
+
 /** Submits a batch script as a cluster user; its output goes to slurm-<id>.out in their home. */
 export async function submit(cluster: string, req: SubmitRequest): Promise<Submitted> {
   const state = await running(cluster);
@@ -98,16 +101,12 @@ export async function submit(cluster: string, req: SubmitRequest): Promise<Submi
     await inHead(state, ['install', '-d', '-m', '0700', folder]);
     rootFolderMade.add(state.id);
   }
-  const command = args;
-  const out = await inHead(state, command, { input: req.script, cwd: as.user ? as.cwd : '/', ...(as.user ? { user: as.user } : {}) });
+  const out = await inHead(state, args, { input: req.script, cwd: as.user ? as.cwd : '/', ...(as.user ? { user: as.user } : {}) });
   // --parsable prints "id" or "id;cluster".
   const id = out.trim().split(';')[0]!;
   if (!/^\d+$/.test(id)) throw new SlurmkitError('COMMAND_FAILED', `sbatch on ${cluster} printed no job id: ${out.trim()}`);
   return { id, user, stdout: `${folder}/slurm-${id}.out` };
 }
-
-/** Clusters (by id) in whose head this process has made root's output folder. */
-const rootFolderMade = new Set<string>();
 
 const checkId = (id: string): void => {
   if (!/^\d+(_\d+)?$/.test(id)) throw new SlurmkitError('USAGE', `job id "${id}": a job id is a number (or array id like 12_3)`);
