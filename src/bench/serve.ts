@@ -175,7 +175,7 @@ export async function benchServe(home: string, runs: number): Promise<ServeBench
     log(`bench: serve dashboard: first paint ${fcp.join(', ')} ms, grid ${grid.join(', ')} ms, CLI change shown after ${shown.join(', ')} ms (sinfo: ${sinfo.join(', ')} ms)`);
     const min = 0.8;
     return {
-      submit: { jobs, api: { sequentialJobsPerSecond: seqRate, concurrent8JobsPerSecond: concRate }, sbatchLoopJobsPerSecond: loopRate, ratioSequential: round1((seqRate / loopRate) * 10) / 10, ratioConcurrent8: round1((concRate / loopRate) * 10) / 10 },
+      submit: { jobs, api: { sequentialJobsPerSecond: seqRate, concurrent8JobsPerSecond: concRate }, sbatchLoopJobsPerSecond: loopRate, ratioSequential: Math.round((seqRate / loopRate) * 100) / 100, ratioConcurrent8: Math.round((concRate / loopRate) * 100) / 100 },
       pollLatency: { clients: 10, jobs: array, requests: latencies.length, apiMs: { p50: pct(latencies, 50), p99: pct(latencies, 99) }, squeueInHeadMs: { p50: pct(squeueMs, 50), p99: pct(squeueMs, 99) } },
       dashboard: { firstContentfulPaintMs: fcp, nodeGridMs: grid, cliChangeShownMs: shown, sinfoShowsChangeMs: sinfo },
       targets: { submitRatioMin: min },
