@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../testing/browser.js';
 import { templateText } from '../spec/templates.js';
 import { applyOverrides, parseYaml, resolveSpec } from '../spec/load.js';
 import { down, up } from '../app/clusters.js';
@@ -144,7 +144,7 @@ export async function benchServe(home: string, runs: number): Promise<ServeBench
     log(`bench: serve polling: ${latencies.length} requests by 10 clients, p50 ${pct(latencies, 50)} ms p99 ${pct(latencies, 99)} ms; squeue in the head p50 ${pct(squeueMs, 50)} ms`);
 
     // The dashboard.
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     const fcp: number[] = [];
     const grid: number[] = [];
     const shown: number[] = [];

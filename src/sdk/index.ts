@@ -9,8 +9,10 @@
  *   console.log(await job.output());
  *   console.log(await lab.run((a, b) => a + b, 2, 3)); // 5, computed on a node
  *
- * Uses nothing but fetch; the server's types come along as types only.
+ * Uses nothing but fetch; the server's types come along as types only, and Slurm's final job
+ * states from the pure parser module.
  */
+import { isFinal } from '../slurm/jobs.js';
 import type { JobView } from '../slurm/jobs.js';
 import type { Operation } from '../app/operations.js';
 import type { ProgressEvent } from '../util/progress.js';
@@ -54,7 +56,6 @@ export class RemoteError extends Error {
   }
 }
 
-const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class Http {
@@ -141,7 +142,7 @@ export class Job {
     let interval = 100;
     for (;;) {
       const j = await this.info();
-      if (FINAL.has(j.state)) return j;
+      if (isFinal(j.state)) return j;
       if (Date.now() > deadline) throw new SlurmkitApiError(0, 'TIMEOUT', `job ${this.id} is still ${j.state} after ${opts.timeoutMs ?? 600_000} ms`);
       await sleep(interval);
       interval = Math.min(opts.maxIntervalMs ?? 1000, interval * 1.5);

@@ -8,12 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../testing/browser.js';
 import { cleanupHome, useTempHome } from '../testing/harness.js';
 import { runCli } from '../testing/cli.js';
 import { startServer, type RunningServer } from './serve.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(process.env['SLURMKIT_ARTIFACTS'] ?? 'test-artifacts', 'dashboard');
 const CLUSTER = 'tdash';
 
@@ -32,8 +32,7 @@ describe('dashboard in Chromium', () => {
     await writeFile(join(home, 'tdash.yaml'), `name: ${CLUSTER}\nnodes: [{name: c, count: 4}]\naccounting: true\nusers: [{name: alice}]\n`);
     const upped = await runCli(['up', '-f', join(home, 'tdash.yaml')], { home, timeoutMs: 120_000 });
     assert.equal(upped.code, 0, upped.stderr);
-    // Chromium refuses to run as root with its sandbox; the test machine runs tests as root.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
     page.on('dialog', (d) => void d.accept());
   });
