@@ -21,3 +21,4 @@ export { addNodes, terminateNodes, removeNodes, resize, type ScaleResult } from 
 export { listClusters, listNodes, showCluster, type ClusterView, type NodeView } from '../cluster/inspect.js';
 export { readState, requireState, listStates } from '../cluster/state.js';
 export { slurmNodes } from '../cluster/nodes.js';
+export { keepHeadChannels, channelOpen } from '../cluster/head-channel.js';

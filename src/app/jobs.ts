@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
+import { execInHead } from '../cluster/nodes.js';
 import type { CallResult, CallSpec } from '../jobs/call.js';
 import { shellQuote } from '../util/run.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
@@ -31,15 +31,7 @@ async function running(cluster: string): Promise<ClusterState> {
 
 /** Runs a command in the head; a non-zero exit is COMMAND_FAILED with what ran and the stderr tail. */
 async function inHead(state: ClusterState, command: string[], opts: { user?: string; input?: string; cwd?: string } = {}): Promise<string> {
-  const r = await providerFor(state).exec({
-    label: labelOf(state),
-    node: headOf(state).name,
-    command,
-    stdio: 'capture',
-    cwd: opts.cwd ?? '/',
-    ...(opts.user ? { user: opts.user } : {}),
-    ...(opts.input === undefined ? {} : { input: opts.input }),
-  });
+  const r = await execInHead(state, { command, cwd: opts.cwd ?? '/', ...(opts.user ? { user: opts.user } : {}), ...(opts.input === undefined ? {} : { input: opts.input }) });
   if (r.exitCode !== 0) {
     throw new SlurmkitError('COMMAND_FAILED', `${command[0]} on ${state.name} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   }
@@ -116,7 +108,7 @@ const checkId = (id: string): void => {
 export async function job(cluster: string, id: string): Promise<JobView> {
   checkId(id);
   const state = await running(cluster);
-  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['scontrol', '-o', 'show', 'job', id], stdio: 'capture', cwd: '/' });
+  const r = await execInHead(state, { command: ['scontrol', '-o', 'show', 'job', id] });
   const live = r.exitCode === 0 ? parseScontrolJob(r.stdout.split('\n')[0] ?? '') : undefined;
   if (live) return live;
   if (state.site?.accounting) {
@@ -132,7 +124,7 @@ export async function job(cluster: string, id: string): Promise<JobView> {
 export async function output(cluster: string, id: string): Promise<string> {
   const j = await job(cluster, id);
   const state = await running(cluster);
-  const r = await providerFor(state).exec({ label: labelOf(state), node: headOf(state).name, command: ['cat', '--', j.stdout || `${outputFolder(j.user)}/slurm-${j.id}.out`], stdio: 'capture', cwd: '/' });
+  const r = await execInHead(state, { command: ['cat', '--', j.stdout || `${outputFolder(j.user)}/slurm-${j.id}.out`] });
   if (r.exitCode !== 0) {
     if (j.state === 'PENDING') return '';
     throw new SlurmkitError('NOT_FOUND', `job ${id}'s output ${j.stdout} cannot be read on the head`, { hint: 'output is readable here for jobs whose output file is on /home or /shared' });
@@ -203,12 +195,8 @@ export async function callResult(cluster: string, call: string): Promise<CallRes
   if (!/^[0-9a-f-]{36}$/.test(call)) throw new SlurmkitError('USAGE', `call "${call}": a call id is a UUID as returned when it was submitted`);
   const state = await running(cluster);
   // As root on the head: the folder is in one of the users' homes or root's shared folder.
-  const r = await providerFor(state).exec({
-    label: labelOf(state),
-    node: headOf(state).name,
+  const r = await execInHead(state, {
     command: ['bash', '-c', 'for d in /home/*/.slurmkit/calls/"$1" "$2/$1"; do if [ -d "$d" ]; then cat "$d/result.json" 2>/dev/null; exit 0; fi; done; exit 3', 'call', call, callsFolder(undefined)],
-    stdio: 'capture',
-    cwd: '/',
   });
   if (r.exitCode === 3) throw new SlurmkitError('NOT_FOUND', `cluster ${cluster} has no call ${call}`);
   if (r.exitCode !== 0) throw new SlurmkitError('COMMAND_FAILED', `reading call ${call} on ${cluster} failed: ${r.stderr.trim()}`);

@@ -3,7 +3,8 @@
  * the lifecycle, so that services on the head (blob storage, REST) and the lifecycle can both
  * use it without importing each other.
  */
-import type { ClusterLabel, NodeProvider, ProviderOptions } from '../providers/types.js';
+import type { ClusterLabel, ExecResult, NodeProvider, ProviderOptions } from '../providers/types.js';
+import { runInNode, type HeadCommand } from './head-channel.js';
 import { providerFor as providerOfKind } from '../providers/registry.js';
 import { parseSinfoNodes, SINFO_NODE_ARGS, type NodeSlurmState } from '../slurm/status.js';
 import { SlurmkitError } from '../util/errors.js';
@@ -24,17 +25,20 @@ export function providerFor(state: Pick<ClusterState, 'provider' | 'hosts' | 're
 
 /** Slurm's view of the workers, from inside the head. Undefined while slurmctld does not answer. */
 export async function slurmNodes(state: ClusterState): Promise<NodeSlurmState[] | undefined> {
-  const r = await providerFor(state)
-    .exec({ label: labelOf(state), node: headOf(state).name, command: ['sinfo', ...SINFO_NODE_ARGS], stdio: 'capture' })
-    .catch(() => undefined);
+  const r = await execInHead(state, { command: ['sinfo', ...SINFO_NODE_ARGS] }).catch(() => undefined);
   if (!r || r.exitCode !== 0) return undefined;
   return parseSinfoNodes(r.stdout);
+}
+
+/** Runs a command in the head (through its command channel in a process that keeps them, see head-channel.ts); the result as it is. */
+export function execInHead(state: ClusterState, cmd: HeadCommand): Promise<ExecResult> {
+  return runInNode(providerFor(state), labelOf(state), headOf(state).name, cmd);
 }
 
 /** Runs a shell command as root in the head and returns its stdout; a non-zero exit is COMMAND_FAILED. */
 export async function runInHead(state: ClusterState, command: string): Promise<string> {
   const head = headOf(state).name;
-  const r = await providerFor(state).exec({ label: labelOf(state), node: head, command: ['bash', '-c', command], stdio: 'capture', cwd: '/' });
+  const r = await execInHead(state, { command: ['bash', '-c', command] });
   if (r.exitCode !== 0) {
     throw new SlurmkitError('COMMAND_FAILED', `\`${command}\` on ${head} exited with ${r.exitCode}: ${r.stderr.trim()}`);
   }

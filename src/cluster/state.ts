@@ -5,7 +5,7 @@
 import { PROVIDER_TYPES } from '../spec/schema.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ClusterPaths, slurmkitHome } from './paths.js';
@@ -136,15 +136,29 @@ function parseState(name: string, file: string, text: string): ClusterState {
 export async function readState(name: string): Promise<ClusterState | undefined> {
   const file = ClusterPaths.of(name).state;
   let text: string;
+  let seen: string;
   try {
+    const st = await stat(file, { bigint: true });
+    // Every write renames a new file over the old one: same inode, size and mtime is the same file.
+    seen = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    const known = validated.get(file);
+    if (known?.seen === seen) return structuredClone(known.state);
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw brokenStateError(name, file, (err as Error).message);
   }
-  return parseState(name, file, text);
+  const state = parseState(name, file, text);
+  validated.set(file, { seen, state: structuredClone(state) });
+  return state;
 }
+
+/**
+ * States read and validated by this process, by file, with the file's identity when read
+ * (a long-lived server reads the same state for every request; callers get copies to change).
+ */
+const validated = new Map<string, { seen: string; state: ClusterState }>();
 
 /**
  * Writes the whole state: to a temporary file of its own name, flushed to disk, then renamed

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { ClusterLabel, ExecResult, LeftoverReport, Mount, NetworkRequest, NodeProvider, NodeSpec, NodeStatus } from './types.js';
 import { run, sleep, which } from '../util/run.js';
@@ -522,6 +523,42 @@ export function providerConformance(name: string, make: () => NodeProvider, opts
         await c.up([c.node('alpha', 0)]);
         assert.equal((await c.sh('alpha', 'id -un', { user: 'nobody' })).stdout, 'nobody\n');
         assert.equal((await c.sh('alpha', 'id -u', { user: '65534' })).stdout, '65534\n');
+      });
+
+      check('open keeps a command running with its stdin and stdout as pipes, and close ends it', async (t) => {
+        const provider = make();
+        if (!provider.open) {
+          t.skip(`${name} has no open (callers use exec)`);
+          return;
+        }
+        const c = await cluster(t);
+        await assert.rejects(provider.open({ label: c.label, node: 'alpha', command: ['cat'] }), isNotFound, 'no node yet');
+        await c.up([c.node('alpha', 0)]);
+        const echo = await provider.open({
+          label: c.label,
+          node: 'alpha',
+          command: ['bash', '-c', 'echo ready; while read -r line; do echo "got $line on $(hostname) as $(id -un)"; done; echo stdin-closed >&2; exit 5'],
+        });
+        const lines = createInterface({ input: echo.stdout })[Symbol.asyncIterator]();
+        const next = async (): Promise<string> => (await lines.next()).value as string;
+        assert.equal(await next(), 'ready');
+        // Several requests to one process, each answered before the next is sent.
+        for (const word of ['one', 'two', 'three']) {
+          echo.stdin.write(`${word}\n`);
+          assert.equal(await next(), `got ${word} on alpha as root`);
+        }
+        echo.stdin.end();
+        assert.equal(await echo.exited, 5, 'its own exit code once its stdin ended');
+        assert.match(echo.stderrTail(), /stdin-closed/);
+
+        const sleeper = await provider.open({ label: c.label, node: 'alpha', command: ['sleep', '1000'] });
+        sleeper.close();
+        const code = await Promise.race([sleeper.exited, sleep(15_000).then(() => 'still running')]);
+        assert.notEqual(code, 'still running', 'close() ended it');
+        // The kill may land a moment after close's own process ended.
+        const left = async () => (await c.sh('alpha', 'pgrep -x sleep -a | grep -c " 1000$" || true')).stdout.trim();
+        for (let i = 0; i < 50 && (await left()) !== '0'; i++) await sleep(100);
+        assert.equal(await left(), '0', 'nothing of it left in the node');
       });
 
       check('exec on a node that is not running rejects NOT_FOUND', async (t) => {

@@ -3,6 +3,7 @@
  * on the cluster network and mounts, runs commands in them and finds them by label.
  * It knows nothing about Slurm: what runs at boot comes in the request.
  */
+import type { Readable, Writable } from 'node:stream';
 import { SlurmkitError } from '../util/errors.js';
 
 /** Identifies everything one cluster owns; providers stamp it on every resource they make. */
@@ -122,6 +123,28 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** A long-lived command in a node (see NodeProvider.open). */
+export interface OpenRequest {
+  label: ClusterLabel;
+  node: string;
+  command: string[];
+  env?: Record<string, string>;
+}
+
+/** A process started with NodeProvider.open: its stdin and stdout are pipes to this process. */
+export interface NodeProcess {
+  stdin: Writable;
+  stdout: Readable;
+  /** Resolves with its exit code once it has ended and its stdout has been read to the end. */
+  exited: Promise<number>;
+  /** The last few kilobytes it wrote to stderr, for error messages. */
+  stderrTail(): string;
+  /** Ends it: closes its stdin and stops it. */
+  close(): void;
+  /** Whether it keeps this Node process alive (as a child process does by default). */
+  hold(keep: boolean): void;
+}
+
 export interface NodeStatus {
   hostname: string;
   /** Host PID of the node's init, when running. */
@@ -217,6 +240,13 @@ export interface NodeProvider {
 
   /** Runs a command inside a running node. Rejects NOT_FOUND if the node is not running. */
   exec(req: ExecRequest): Promise<ExecResult>;
+
+  /**
+   * Starts a long-lived command as root inside a running node, talked to through pipes (a
+   * command channel costs one process start, not one per command). Rejects NOT_FOUND if the
+   * node is not running. Optional: callers fall back to `exec` without it.
+   */
+  open?(req: OpenRequest): Promise<NodeProcess>;
 
   /**
    * Gets what nodes are made from ready (a node image, say), before anything of a cluster is

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { serve as nodeServe } from '@hono/node-server';
 import { Operations } from '../app/operations.js';
+import { keepHeadChannels } from '../app/clusters.js';
 import { SlurmkitError } from '../util/errors.js';
 import { createApp } from './app.js';
 import { TokenCheck, ensureToken, tokenPath } from './auth.js';
@@ -88,6 +89,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       ),
     );
   });
+  const releaseChannels = keepHeadChannels();
   const port = (server.address() as AddressInfo).port;
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
@@ -99,6 +101,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       operations.interrupt();
       await operations.settled();
       live.close();
+      releaseChannels();
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Event streams and kept-alive connections would hold close() open.
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();

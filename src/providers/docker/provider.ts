@@ -13,7 +13,9 @@ import type {
   NetworkRequest,
   NodeProvider,
   NodeSpec,
+  NodeProcess,
   NodeStatus,
+  OpenRequest,
   PreflightRequest,
   ProviderCapabilities,
 } from '../types.js';
@@ -516,6 +518,79 @@ export class DockerProvider implements NodeProvider {
     }
     const info = await exec.inspect();
     return { exitCode: info.ExitCode ?? 1, stdout: result.stdout(), stderr: result.stderr() };
+  }
+
+  async open(req: OpenRequest): Promise<NodeProcess> {
+    const { container, docker } = await this.running(req.label, req.node);
+    const env = { HOME: '/root', LANG: 'C.UTF-8', ...req.env };
+    // The engine does not end an exec whose connection closes: the command's pid, its first line
+    // on stderr, is what close() kills.
+    const exec = await container.exec({
+      Cmd: ['sh', '-c', 'echo "$$" >&2; exec "$@"', 'sh', ...req.command],
+      Env: [`PATH=${NODE_PATH}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)],
+      User: 'root',
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+    const stream = (await exec.start({ hijack: true, stdin: true })) as unknown as Duplex;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let tail = '';
+    let pid: string | undefined;
+    let pidKnown: (pid: string | undefined) => void = () => undefined;
+    const known = new Promise<string | undefined>((resolve) => (pidKnown = resolve));
+    stderr.on('data', (c: Buffer) => {
+      tail += c.toString();
+      if (pid === undefined && tail.includes('\n')) {
+        pid = tail.slice(0, tail.indexOf('\n')).trim();
+        tail = tail.slice(tail.indexOf('\n') + 1);
+        pidKnown(/^\d+$/.test(pid) ? pid : undefined);
+      }
+      tail = tail.slice(-4096);
+    });
+    docker.modem.demuxStream(stream, stdout, stderr);
+    stream.on('error', () => undefined);
+    const ended = new Promise<void>((resolve) => {
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+    });
+    void ended.then(() => pidKnown(undefined));
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        const target = await Promise.race([known, sleep(5_000).then(() => undefined)]);
+        stream.destroy();
+        if (!target) return;
+        const kill = await container.exec({ Cmd: ['kill', '-KILL', target], User: 'root', AttachStdout: true, AttachStderr: true });
+        const out = (await kill.start({ hijack: true, stdin: false })) as unknown as Duplex;
+        out.resume();
+        await new Promise<void>((resolve) => {
+          out.once('end', resolve);
+          out.once('close', resolve);
+          out.once('error', () => resolve());
+        });
+      })().catch(() => undefined));
+    const exited = ended.then(async () => {
+      await closing;
+      stdout.end();
+      const info = await exec.inspect().catch(() => undefined);
+      // Closed by us, or by the engine while it still ran: not an exit code of its own.
+      return info?.Running === false && typeof info.ExitCode === 'number' ? info.ExitCode : 137;
+    });
+    // Only stdin goes this way: the hijacked stream is a duplex whose writes are the process's input.
+    const stdin = new PassThrough();
+    stdin.pipe(stream);
+    const socket = stream as unknown as { ref?: () => void; unref?: () => void };
+    return {
+      stdin,
+      stdout,
+      exited,
+      stderrTail: () => tail,
+      close: () => void close(),
+      hold: (keep) => void (keep ? socket.ref?.() : socket.unref?.()),
+    };
   }
 
   async reach(_label: ClusterLabel, _hostname: string, address: string, port: number): Promise<{ address: string; port: number }> {

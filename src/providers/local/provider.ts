@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { openSync, closeSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { readFile, readlink, writeFile, mkdir, rm } from 'node:fs/promises';
 import type {
   Check,
@@ -14,7 +15,9 @@ import type {
   LeftoverReport,
   NetworkRequest,
   NodeProvider,
+  NodeProcess,
   NodeStatus,
+  OpenRequest,
 } from '../types.js';
 import { SlurmkitError } from '../../util/errors.js';
 import { commandLine, run, sleep, waitFor } from '../../util/run.js';
@@ -220,7 +223,8 @@ export class LocalProvider implements NodeProvider {
     while (Date.now() < deadline && procs.some((p) => isAlive(p.pid))) await sleep(10);
   }
 
-  async exec(req: ExecRequest): Promise<ExecResult> {
+  /** The nsenter command line and environment that run a command inside a running node. */
+  private async enter(req: Pick<ExecRequest, 'label' | 'node' | 'command' | 'env' | 'cwd' | 'user'>, prefix: string[] = []): Promise<{ args: string[]; env: Record<string, string> }> {
     const init = await this.nodeInit(req.label.id, req.node);
     if (!init) {
       throw new SlurmkitError('NOT_FOUND', `node ${req.node} of cluster ${req.label.name} is not running`, {
@@ -258,9 +262,15 @@ export class LocalProvider implements NodeProvider {
       '-c',
       'cd -- "$0" 2>/dev/null || cd /; exec "$@"',
       req.cwd ?? '/',
+      ...prefix,
       ...asUser,
       ...req.command,
     ];
+    return { args, env };
+  }
+
+  async exec(req: ExecRequest): Promise<ExecResult> {
+    const { args, env } = await this.enter(req);
     if (req.stdio === 'capture') {
       const opts = req.input === undefined ? { allowFailure: true, env } : { allowFailure: true, env, input: req.input };
       const r = await run('nsenter', args, opts);
@@ -271,6 +281,39 @@ export class LocalProvider implements NodeProvider {
       child.on('error', (err) => reject(new SlurmkitError('COMMAND_FAILED', `could not run ${commandLine('nsenter', args)}: ${err.message}`)));
       child.on('exit', (code, sig) => resolve({ exitCode: code ?? (sig ? 128 + (osConstants.signals[sig] ?? 15) : 1), stdout: '', stderr: '' }));
     });
+  }
+
+  async open(req: OpenRequest): Promise<NodeProcess> {
+    // nsenter forks into the node's PID namespace: its child, the command, is made to die with it.
+    const { args, env } = await this.enter(req, ['setpriv', '--pdeathsig', 'KILL', '--']);
+    const child = spawn('nsenter', args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+    let tail = '';
+    child.stderr.on('data', (c: Buffer) => {
+      tail = (tail + c.toString()).slice(-4096);
+    });
+    // A closed pipe shows as the process's exit; its write errors are not this process's to crash on.
+    child.stdin.on('error', () => undefined);
+    const exited = new Promise<number>((resolve) => {
+      child.once('error', (err) => {
+        tail += `could not run nsenter: ${err.message}`;
+        resolve(127);
+      });
+      child.once('close', (code, sig) => resolve(code ?? (sig ? 128 + (osConstants.signals[sig] ?? 15) : 1)));
+    });
+    const streams = [child.stdin, child.stdout, child.stderr] as unknown as Socket[];
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      exited,
+      stderrTail: () => tail,
+      close: () => {
+        child.stdin.end();
+        child.kill('SIGKILL');
+      },
+      hold: (keep) => {
+        for (const s of [child, ...streams]) (keep ? s.ref() : s.unref());
+      },
+    };
   }
 
   private async nodeInit(clusterId: string, node: string): Promise<LabeledProcess | undefined> {
