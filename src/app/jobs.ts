@@ -30,8 +30,8 @@ async function running(cluster: string): Promise<ClusterState> {
 }
 
 /** Runs a command in the head; a non-zero exit is COMMAND_FAILED with what ran and the stderr tail. */
-async function inHead(state: ClusterState, command: string[], opts: { user?: string; input?: string; cwd?: string } = {}): Promise<string> {
-  const r = await execInHead(state, { command, cwd: opts.cwd ?? '/', ...(opts.user ? { user: opts.user } : {}), ...(opts.input === undefined ? {} : { input: opts.input }) });
+async function inHead(state: ClusterState, command: string[], opts: { user?: string; input?: string; cwd?: string; warm?: boolean } = {}): Promise<string> {
+  const r = await execInHead(state, { command, cwd: opts.cwd ?? '/', ...(opts.user ? { user: opts.user } : {}), ...(opts.input === undefined ? {} : { input: opts.input }), ...(opts.warm ? { warm: true } : {}) });
   if (r.exitCode !== 0) {
     throw new SlurmkitError('COMMAND_FAILED', `${command[0]} on ${state.name} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   }
@@ -93,7 +93,8 @@ export async function submit(cluster: string, req: SubmitRequest): Promise<Submi
     await inHead(state, ['install', '-d', '-m', '0700', folder]);
     rootFolderMade.add(state.id);
   }
-  const out = await inHead(state, args, { input: req.script, cwd: as.user ? as.cwd : '/', ...(as.user ? { user: as.user } : {}) });
+  // sbatch reads the script last: the next one is started ahead and waits for its script.
+  const out = await inHead(state, args, { input: req.script, cwd: as.user ? as.cwd : '/', warm: true, ...(as.user ? { user: as.user } : {}) });
   // --parsable prints "id" or "id;cluster".
   const id = out.trim().split(';')[0]!;
   if (!/^\d+$/.test(id)) throw new SlurmkitError('COMMAND_FAILED', `sbatch on ${cluster} printed no job id: ${out.trim()}`);

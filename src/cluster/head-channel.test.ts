@@ -61,6 +61,28 @@ describe('command channel into the head', () => {
     assert.equal(await channelOpen(labelOf(state), headOf(state).name), false);
   });
 
+  test('a warm command is started ahead and waits for its input; one never used submits nothing', async () => {
+    const sbatches = async () => (await sh(state, 'pgrep -xc sbatch || true')).stdout.trim();
+    const release = keepHeadChannels();
+    const ids: number[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await execInHead(state, { command: ['sbatch', '--parsable', '--output=/dev/null'], input: `#!/bin/bash\necho ${i}\n`, warm: true });
+        assert.equal(r.exitCode, 0, r.stderr);
+        ids.push(Number(r.stdout.trim().split(';')[0]));
+      }
+      assert.deepEqual(ids, [ids[0]!, ids[0]! + 1, ids[0]! + 2], 'one job per request');
+      assert.equal(await sbatches(), '1', 'the next sbatch waits for its script');
+    } finally {
+      release();
+    }
+    for (let i = 0; i < 50 && (await sbatches()) !== '0'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await sbatches(), '0', 'the waiting sbatch ended with the channel');
+    // It submitted nothing: the next job gets the next id.
+    const next = (await sh(state, 'sbatch --parsable --output=/dev/null --wrap true')).stdout.trim().split(';')[0];
+    assert.equal(Number(next), ids[2]! + 1);
+  });
+
   test('a command under way when the head stops fails and is not run again; after start a new channel serves', async () => {
     const release = keepHeadChannels();
     try {

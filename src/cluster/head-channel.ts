@@ -25,6 +25,11 @@ export interface HeadCommand {
   user?: string;
   cwd?: string;
   input?: string;
+  /**
+   * Through a channel: have the next identical command started ahead, waiting for its input
+   * (for one that reads its input last and is asked again and again, like sbatch).
+   */
+  warm?: boolean;
 }
 
 interface Pending {
@@ -91,7 +96,7 @@ class Channel {
     return new Promise<ExecResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.proc.hold(true);
-      const req = { id, argv: cmd.command, ...(cmd.user ? { user: cmd.user } : {}), cwd: cmd.cwd ?? '/', ...(cmd.input === undefined ? {} : { input: cmd.input }) };
+      const req = { id, argv: cmd.command, ...(cmd.user ? { user: cmd.user } : {}), cwd: cmd.cwd ?? '/', ...(cmd.input === undefined ? {} : { input: cmd.input }), ...(cmd.warm ? { warm: true } : {}) };
       this.proc.stdin.write(`${JSON.stringify(req)}\n`);
     });
   }

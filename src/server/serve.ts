@@ -61,10 +61,26 @@ export function checkListen(opts: ServeOptions): void {
   }
 }
 
+/** A PEM file given on the command line; one that cannot be read or is no PEM is a USAGE error naming the flag. */
+async function readPem(flag: string, file: string): Promise<Buffer> {
+  let pem: Buffer;
+  try {
+    pem = await readFile(file);
+  } catch (err) {
+    throw new SlurmkitError('USAGE', `${flag} ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      hint: 'give the path of a PEM file this user can read',
+    });
+  }
+  if (!pem.toString('utf8').includes('-----BEGIN ')) {
+    throw new SlurmkitError('USAGE', `${flag} ${file}: not a PEM file (no -----BEGIN line)`, { hint: 'give the certificate and its private key in PEM, as openssl writes them' });
+  }
+  return pem;
+}
+
 export async function startServer(opts: ServeOptions = {}): Promise<RunningServer> {
   checkListen(opts);
   const host = opts.host ?? '127.0.0.1';
-  const tls = opts.tlsCert && opts.tlsKey ? { cert: await readFile(opts.tlsCert), key: await readFile(opts.tlsKey) } : undefined;
+  const tls = opts.tlsCert && opts.tlsKey ? { cert: await readPem('--tls-cert', opts.tlsCert), key: await readPem('--tls-key', opts.tlsKey) } : undefined;
   const { token, created } = await ensureToken();
   const metrics = new Metrics();
   const operations = new Operations((op) => metrics.operationEnded(op));

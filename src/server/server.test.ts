@@ -5,7 +5,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { run } from '../util/run.js';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { cleanupHome, leftoversOf, useTempHome } from '../testing/harness.js';
 import { runCli } from '../testing/cli.js';
@@ -144,6 +149,49 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
     const port = await runCli(['serve', '--port', '70000'], { home, timeoutMs: 20_000 });
     assert.equal(port.code, 2);
     assert.match(port.stderr, /--port 70000/);
+  });
+
+  test('with --tls-cert and --tls-key it serves HTTPS only, with that certificate, on a non-loopback host too', async () => {
+    const dir = await mkdtemp(join(home, 'tls-'));
+    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=slurmkit-test', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const pem = await readFile(cert);
+    // Bad TLS arguments are refused by name, before anything listens.
+    const half = await runCli(['serve', '--port', '0', '--tls-cert', cert], { home, timeoutMs: 20_000 });
+    assert.equal(half.code, 2, half.stderr);
+    assert.match(half.stderr, /give both --tls-cert and --tls-key/);
+    const missing = await runCli(['serve', '--port', '0', '--tls-cert', join(dir, 'nope.pem'), '--tls-key', key], { home, timeoutMs: 20_000 });
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--tls-cert .*nope\.pem: cannot be read \(ENOENT\)/);
+
+    const tls = await startServer({ host: '0.0.0.0', port: 0, tlsCert: cert, tlsKey: key });
+    try {
+      assert.match(tls.url, /^https:\/\/0\.0\.0\.0:\d+$/);
+      const port = Number(new URL(tls.url).port);
+      const current = (await readFile(tokenPath(), 'utf8')).trim();
+      const get = (o: { ca?: Buffer; auth?: string }) =>
+        new Promise<{ status: number; body: string; fingerprint: string }>((resolve, reject) => {
+          const req = httpsRequest(
+            { host: '127.0.0.1', port, path: '/api/v1/clusters', headers: o.auth ? { authorization: `Bearer ${o.auth}` } : {}, ...(o.ca ? { ca: o.ca } : {}) },
+            (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString()));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint: (res.socket as TLSSocket).getPeerCertificate().fingerprint256 }));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      const trusted = await get({ ca: pem, auth: current });
+      assert.equal(trusted.status, 200, trusted.body);
+      assert.ok(Array.isArray((JSON.parse(trusted.body) as Json).clusters));
+      assert.equal(trusted.fingerprint, new X509Certificate(pem).fingerprint256, 'the certificate given is the one served');
+      assert.equal((await get({ ca: pem })).status, 401, 'the token is still required');
+      await assert.rejects(get({ auth: current }), (err: NodeJS.ErrnoException) => err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT', 'a client that does not trust it is refused');
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/api/v1/clusters`, { headers: { authorization: `Bearer ${current}` } }), 'no plain HTTP on the TLS port');
+    } finally {
+      await tls.close();
+    }
   });
 
   test('the OpenAPI document is valid OpenAPI 3.1 and is served without a token', async () => {
