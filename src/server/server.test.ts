@@ -174,9 +174,10 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
           const req = httpsRequest(
             { host: '127.0.0.1', port, path: '/api/v1/clusters', headers: o.auth ? { authorization: `Bearer ${o.auth}` } : {}, ...(o.ca ? { ca: o.ca } : {}) },
             (res) => {
+              const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
               let body = '';
               res.on('data', (c: Buffer) => (body += c.toString()));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint: (res.socket as TLSSocket).getPeerCertificate().fingerprint256 }));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }));
             },
           );
           req.on('error', reject);
@@ -184,7 +185,7 @@ describe('slurmkit serve: the REST API on a real cluster', () => {
         });
       const trusted = await get({ ca: pem, auth: current });
       assert.equal(trusted.status, 200, trusted.body);
-      assert.ok(Array.isArray((JSON.parse(trusted.body) as Json).clusters));
+      assert.ok(Array.isArray(JSON.parse(trusted.body)), trusted.body);
       assert.equal(trusted.fingerprint, new X509Certificate(pem).fingerprint256, 'the certificate given is the one served');
       assert.equal((await get({ ca: pem })).status, 401, 'the token is still required');
       await assert.rejects(get({ auth: current }), (err: NodeJS.ErrnoException) => err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT', 'a client that does not trust it is refused');
