@@ -284,9 +284,11 @@ export class LocalProvider implements NodeProvider {
   }
 
   async open(req: OpenRequest): Promise<NodeProcess> {
-    // nsenter forks into the node's PID namespace: its child, the command, is made to die with it.
+    // nsenter forks into the node's PID namespace: its child, the command, is made to die with it,
+    // and is in the process group of its own that close() kills (it may not have set its death
+    // signal yet when close() comes).
     const { args, env } = await this.enter(req, ['setpriv', '--pdeathsig', 'KILL', '--']);
-    const child = spawn('nsenter', args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+    const child = spawn('nsenter', args, { stdio: ['pipe', 'pipe', 'pipe'], env, detached: true });
     let tail = '';
     child.stderr.on('data', (c: Buffer) => {
       tail = (tail + c.toString()).slice(-4096);
@@ -308,7 +310,7 @@ export class LocalProvider implements NodeProvider {
       stderrTail: () => tail,
       close: () => {
         child.stdin.end();
-        child.kill('SIGKILL');
+        if (child.pid !== undefined) signal(-child.pid, 'SIGKILL');
       },
       hold: (keep) => {
         for (const s of [child, ...streams]) (keep ? s.ref() : s.unref());
