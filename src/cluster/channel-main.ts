@@ -54,15 +54,16 @@ interface Started {
 function startCommand(req: Request): Started | string {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  let ids: { uid: number; gid: number } | undefined;
+  let argv = req.argv;
   if (req.user !== undefined && req.user !== 'root' && req.user !== '0') {
     const a = account(req.user);
     if (!a) return `channel: no user ${req.user} on this node\n`;
-    ids = { uid: a.uid, gid: a.gid };
+    // With the user's supplementary groups too (a spawn's uid and gid options would drop them).
+    argv = ['setpriv', `--reuid=${a.uid}`, `--regid=${a.gid}`, '--init-groups', '--', ...argv];
     Object.assign(env, { HOME: a.home, SHELL: a.shell, USER: req.user, LOGNAME: req.user });
   }
   const cwd = req.cwd && existsSync(req.cwd) ? req.cwd : '/';
-  const child = spawn(req.argv[0]!, req.argv.slice(1), { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], ...(ids ?? {}) });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -9,7 +9,7 @@ import { channelOpen, keepHeadChannels } from './head-channel.js';
 import { requireState, type ClusterState } from './state.js';
 import { cleanupHome, sh, useTempHome } from '../testing/harness.js';
 
-const SPEC = 'name: tchan\nnodes: [{name: c, count: 1}]\nusers: [{name: alice}]\n';
+const SPEC = 'name: tchan\nnodes: [{name: c, count: 1}]\nusers: [{name: alice, groups: [students]}]\n';
 
 /** The head's channel processes, as `pgrep` in the head sees them. */
 const channelProcesses = async (state: ClusterState): Promise<string[]> =>
@@ -30,7 +30,7 @@ describe('command channel into the head', () => {
     const cases = [
       { command: ['bash', '-c', 'echo out; echo err >&2; exit 3'] },
       { command: ['cat'], input: 'line one\n' + 'x'.repeat(300_000) + '\n' },
-      { command: ['bash', '-c', 'id -un; echo "$HOME $USER"; pwd; touch mine && stat -c %U mine && rm mine'], user: 'alice', cwd: '/home/alice' },
+      { command: ['bash', '-c', 'id -un; id -Gn; echo "$HOME $USER"; pwd; touch mine && stat -c %U mine && rm mine'], user: 'alice', cwd: '/home/alice' },
       { command: ['pwd'], cwd: '/no/such/folder' },
       { command: ['bash', '-c', 'squeue -h | wc -l; sinfo -h -o %T'] },
       { command: ['id', '-un'], user: 'nobody-here' },
@@ -45,7 +45,7 @@ describe('command channel into the head', () => {
         assert.ok(r.stdout === byExec[i]!.stdout, `stdout of ${c.command.join(' ')}: ${r.stdout.slice(0, 200)} vs ${byExec[i]!.stdout.slice(0, 200)}`);
         if (r.exitCode === 0 || i === 0) assert.equal(r.stderr, byExec[i]!.stderr, `stderr of ${c.command.join(' ')}`);
       }
-      assert.equal(byExec[2]!.stdout, 'alice\n/home/alice alice\n/home/alice\nalice\n');
+      assert.equal(byExec[2]!.stdout, 'alice\nalice students\n/home/alice alice\n/home/alice\nalice\n');
       assert.notEqual(byExec[5]!.exitCode, 0, 'an unknown user fails on both ways');
       assert.ok(await channelOpen(labelOf(state), headOf(state).name), 'the commands went through the channel');
       // Twenty at once share the one process.

@@ -113,6 +113,13 @@ test('partition lines: compressed hostlist, first partition default, extras sort
   assert.match(conf, /^PartitionName=gpu Nodes=gpu1 Default=NO MaxTime=30 State=UP$/m);
 });
 
+test('an exclusive partition gives whole nodes to each job (OverSubscribe=EXCLUSIVE)', () => {
+  const cfg = parseSpec('name: x\nnodes: [{name: c, count: 2, cpus: 2}]\npartitions: [{name: exam, exclusive: true}, {name: all}]\n', 'inline');
+  const text = renderSlurmConf(cfg, fixedPlan(cfg));
+  assert.match(text, /^PartitionName=exam Nodes=c\[1-2\] Default=YES MaxTime=UNLIMITED OverSubscribe=EXCLUSIVE State=UP$/m);
+  assert.match(text, /^PartitionName=all Nodes=c\[1-2\] Default=NO MaxTime=UNLIMITED State=UP$/m);
+});
+
 test('a host missing from the network plan is an internal error, not a broken file', () => {
   const net = fixedPlan(custom);
   delete net.addresses['gpu1'];

@@ -370,6 +370,8 @@ export function renderSlurmConf(cfg: ClusterConfig, net: NetworkPlan, opts: Slur
       ['Nodes', compressHostlist(p.nodes)],
       ['Default', p.default ? 'YES' : 'NO'],
       ['MaxTime', String(p.maxTime)],
+      // Whole nodes to each job, whoever submits it: no two jobs share a node.
+      ...(p.exclusive ? ([['OverSubscribe', 'EXCLUSIVE']] as Pair[]) : []),
       ['State', 'UP'],
     ];
     out.push(line([['PartitionName', p.name], ...base.filter(overriddenBy(p.extra)), ...sortedPairs(p.extra)]));

@@ -319,6 +319,11 @@ function partitionProblems(partitions: unknown[], groups: GroupNaming[], checkMe
     const nodes = field(item, 'nodes', partitionSchema.shape.nodes);
     if (nodes !== undefined) problems.push(...memberProblems(['partitions', index, 'nodes'], nodes, groups, checkMembers, possibleGroups));
     problems.push(...confProblems(['partitions', index, 'extra'], isRecord(item) ? item.extra : undefined, OWNED_PARTITION_KEYS));
+    const extra = isRecord(item) && isRecord(item.extra) ? item.extra : {};
+    const over = Object.keys(extra).find((k) => k.toLowerCase() === 'oversubscribe');
+    if (over && field(item, 'exclusive', partitionSchema.shape.exclusive) === true) {
+      problems.push(problem(['partitions', index, 'extra', over], `${over} conflicts with exclusive: true (which writes OverSubscribe=EXCLUSIVE)`, `keep exclusive: true and remove extra.${over}, or the other way round`));
+    }
   });
   const second = defaults[1];
   if (second) {

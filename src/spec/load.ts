@@ -113,7 +113,7 @@ function specError(source: string, details: string[]): SlurmkitError {
   });
 }
 
-const DEFAULT_PARTITION: PartitionSpec = { name: 'all', nodes: 'all', default: true, maxTime: 'UNLIMITED', extra: {} };
+const DEFAULT_PARTITION: PartitionSpec = { name: 'all', nodes: 'all', default: true, maxTime: 'UNLIMITED', exclusive: false, extra: {} };
 
 function toClusterConfig(spec: Spec): ClusterConfig {
   const groups: NodeGroupConfig[] = spec.nodes.map(({ autoscale, ...g }) => ({
@@ -144,6 +144,7 @@ function toClusterConfig(spec: Spec): ClusterConfig {
       nodes: nodes.filter((n) => wanted.has(n.name)).map((n) => n.name),
       default: p.default ?? i === fallbackDefault,
       maxTime: p.maxTime,
+      exclusive: p.exclusive,
       extra: confStrings(p.extra),
     };
   });

@@ -111,6 +111,8 @@ export const partitionSchema = z.strictObject({
   /** Left out: the first partition becomes the default when none says `default: true`. */
   default: z.boolean().optional(),
   maxTime: z.union([z.number().int().min(1).max(MAX_TIME_MINUTES), z.literal('UNLIMITED')]).default('UNLIMITED'),
+  /** One job per node, whoever submits it (Slurm's OverSubscribe=EXCLUSIVE): clean measurements. */
+  exclusive: z.boolean().default(false),
   extra: confMap.default({}),
 });
 
@@ -264,6 +266,7 @@ export const FIELD_HELP: Record<string, string> = {
     'nodes is "all", a hostlist such as c[1-4], a list of names and hostlists such as [c1, "c[5-8]"], or {group: c}',
   'partitions[].default': 'write default: true on the one partition jobs go to when they name none, else leave it out',
   'partitions[].maxTime': `maxTime is a whole number of minutes or UNLIMITED, e.g. maxTime: 60 (at most ${MAX_TIME_MINUTES}, 100 years)`,
+  'partitions[].exclusive': 'exclusive is true (each job gets whole nodes, one job per node: OverSubscribe=EXCLUSIVE) or false',
   'partitions[].extra': 'extra holds Key: Value pairs for the PartitionName line, e.g. extra: {OverSubscribe: "NO"}',
   slurm: 'slurm is a mapping, e.g. slurm: {slurmdTimeoutSeconds: 30}',
   'slurm.slurmdTimeoutSeconds': 'slurmdTimeoutSeconds is a whole number of seconds from 5 to 3600, e.g. 30',

@@ -233,7 +233,7 @@ test('defaults: one partition "all" with every node, 1 CPU, 1024 MiB, head "head
   assert.deepEqual(parseSpec(`name: lab\n${NODES}\nprovider: {type: docker}`, 't').provider, { type: 'docker' });
   assert.deepEqual(cfg.nodes.map((n) => n.name), ['c1', 'c2', 'gpu1']);
   assert.deepEqual(cfg.nodes[0], { name: 'c1', group: 'c', cpus: 1, memoryMiB: 1024, features: ['a', 'ssd'] });
-  assert.deepEqual(cfg.partitions, [{ name: 'all', nodes: ['c1', 'c2', 'gpu1'], default: true, maxTime: 'UNLIMITED', extra: {} }]);
+  assert.deepEqual(cfg.partitions, [{ name: 'all', nodes: ['c1', 'c2', 'gpu1'], default: true, maxTime: 'UNLIMITED', exclusive: false, extra: {} }]);
   assert.deepEqual(cfg.slurm, { slurmdTimeoutSeconds: 30, extraConf: {} });
   assert.deepEqual(cfg.network, {});
   assert.deepEqual([cfg.accounting, cfg.rest, cfg.users, cfg.unixGroups], [false, false, [], []]);
@@ -342,6 +342,20 @@ test('provider swarm: hosts with their endpoints, the head on a host, and worker
   assert.deepEqual([...placed], [['head', 'h3'], ['c1', 'h1'], ['c2', 'h2'], ['c3', 'h3'], ['c4', 'h1'], ['c5', 'h3']]);
   // Left out, the head goes on the first host.
   assert.deepEqual(parseSpec(`name: lab\n${NODES}\nprovider: {type: swarm, hosts: ${hosts}}`, 't').provider, { ...cfg.provider, head: 'h1' });
+});
+
+test('partition exclusive: true or false; a clashing extra.OverSubscribe is refused at its field', () => {
+  const cfg = parseSpec(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: true}, {name: all}]`, 't');
+  assert.deepEqual(cfg.partitions.map((p) => [p.name, p.exclusive]), [['exam', true], ['all', false]]);
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: "yes"}]`), 'partitions[0].exclusive', 'exclusive is true');
+  hasProblem(
+    invalid(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: true, extra: {oversubscribe: "FORCE:2"}}]`),
+    'partitions[0].extra.oversubscribe',
+    'conflicts with exclusive: true',
+    'remove extra.oversubscribe',
+  );
+  // Without exclusive, OverSubscribe in extra stays the user's to set.
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\npartitions: [{name: p, extra: {OverSubscribe: "FORCE:2"}}]`, 't').partitions[0]!.extra, { OverSubscribe: 'FORCE:2' });
 });
 
 test('provider swarm: bad hosts are refused, each problem at its field with the fix', () => {

@@ -47,6 +47,8 @@ export interface PartitionConfig {
   default: boolean;
   /** Minutes, or "UNLIMITED". */
   maxTime: number | 'UNLIMITED';
+  /** One job per node (OverSubscribe=EXCLUSIVE). */
+  exclusive: boolean;
   /** Extra `Key=Value` pairs for this PartitionName line. */
   extra: Record<string, string>;
 }
