@@ -347,7 +347,7 @@ test('provider swarm: hosts with their endpoints, the head on a host, and worker
 test('partition exclusive: true or false; a clashing extra.OverSubscribe is refused at its field', () => {
   const cfg = parseSpec(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: true}, {name: all}]`, 't');
   assert.deepEqual(cfg.partitions.map((p) => [p.name, p.exclusive]), [['exam', true], ['all', false]]);
-  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: "yes"}]`), 'partitions[0].exclusive', 'exclusive is true');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: "yes"}]`), 'partitions[0].exclusive', 'expected true or false', 'write exclusive: true');
   hasProblem(
     invalid(`name: lab\n${NODES}\npartitions: [{name: exam, exclusive: true, extra: {oversubscribe: "FORCE:2"}}]`),
     'partitions[0].extra.oversubscribe',
