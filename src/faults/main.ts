@@ -235,11 +235,19 @@ async function daemonFaults(): Promise<void> {
     const missing = Array.from({ length: 5000 }, (_, i) => i).filter((i) => !present.has(i));
     const reported: string[] = [];
     const explained: RegExp[] = [];
+    // slurmctld forgets a finished job MinJobAge (300 s) after its end, which a burst outlasts; its
+    // log keeps how each task ended ("_job_complete: JobId=7_42(49) WEXITSTATUS 2").
+    const ctldLog = (await readFile(join(ClusterPaths.of(FA).logs, 'slurmctld.log'), 'utf8').catch(() => '')).slice(offsets.get('slurmctld.log') ?? 0);
     for (const t of missing.slice(0, 20)) {
       const info = (await sh(fa, `scontrol show job ${job}_${t} -o 2>/dev/null`)).stdout;
-      const id = /JobId=(\d+)/.exec(info)?.[1];
-      if (id && /JobState=(FAILED|NODE_FAIL|CANCELLED|BOOT_FAIL)/.test(info)) {
-        reported.push(`task ${t} (job ${id}) ${/JobState=(\S+)/.exec(info)![1]}`);
+      let id = /JobId=(\d+)/.exec(info)?.[1];
+      let how = /JobState=(FAILED|NODE_FAIL|CANCELLED|BOOT_FAIL)\b/.exec(info)?.[1];
+      if (!id) {
+        const ended = new RegExp(`_job_complete: JobId=${job}_${t}\\((\\d+)\\) (WEXITSTATUS [1-9]\\d*|WTERMSIG \\d+)`).exec(ctldLog);
+        [id, how] = [ended?.[1], ended ? `ended with ${ended[2]} (slurmctld.log)` : undefined];
+      }
+      if (id && how) {
+        reported.push(`task ${t} (job ${id}) ${how}`);
         explained.push(new RegExp(`job0*${id}\\b|\\[${id}\\.batch\\]|JobId=${id}\\b`));
       }
     }
