@@ -17,8 +17,10 @@ fi
 # mmdebstrap to build the node image from Debian's packages (no registry needed); docker-registry
 # only for the tests of a swarm whose spec names a registry (they run their own, on their own network).
 # chromium: the browser the dashboard's tests drive (through playwright-core; no browser download).
+# bubblewrap, libslurm-dev: sandboxed partitions (the SPANK plugin is compiled with gcc against spank.h).
 PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev gcc
-  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap docker-registry chromium)
+  iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap docker-registry chromium
+  bubblewrap libslurm-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,7 +8,7 @@
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
  * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, throughput, scale, pipeline, site,
- * swarm, elastic, serve, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
+ * swarm, elastic, serve, sandbox, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
 import { benchPipeline } from './pipeline.js';
@@ -19,6 +19,7 @@ import { benchElastic } from './elastic.js';
 import { benchThroughput } from './throughput.js';
 import { benchScale } from './scale.js';
 import { benchServe } from './serve.js';
+import { benchSandbox } from './sandbox.js';
 import { CLI, ROOT, currentChild, log, median, memoryOf, mustSucceed, sleep, stats, timed, type Memory } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -85,7 +86,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic', 'serve'] as const;
+const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic', 'serve', 'sandbox'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -191,6 +192,12 @@ async function main(): Promise<number> {
       serve = await benchServe(home, RUNS);
     }
 
+    let sandbox: Awaited<ReturnType<typeof benchSandbox>> | undefined;
+    if (sections.has('sandbox')) {
+      log('bench: sandbox (sbatch to the first line of a job, on a sandboxed node and on a plain one)');
+      sandbox = await benchSandbox(home, RUNS);
+    }
+
     const clusters = sections.has('clusters')
       ? SIZES.map((n) => {
           const runs = results.get(n)!;
@@ -233,6 +240,7 @@ async function main(): Promise<number> {
           swarm,
           elastic,
           serve,
+          sandbox,
           targets: {
             ...(clusters ? TARGETS : {}),
             ...(pipeline ? { pipelineRatioAt1000Min: 0.8 } : {}),

@@ -13,6 +13,7 @@ import { knownHosts, rememberHosts } from './known-hosts.js';
 import { SlurmkitError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { waitFor } from '../util/run.js';
+import { writeSandboxFiles, sandboxGroup } from '../sandbox/sandbox.js';
 import { ClusterPaths, homeTag } from './paths.js';
 import { headOf, labelOf, optionsOfState, providerFor, runInHead, slurmNodes } from './nodes.js';
 import { createState, listClusterEntries, listStates, readState, requireState, updateState, STATE_VERSION, type ClusterState, type NodeRecord } from './state.js';
@@ -218,6 +219,7 @@ export async function renderConfig(state: ClusterState, config: ClusterConfig, p
   await writeFile(paths.cgroupConf, renderCgroupConf(config), { mode: 0o644 });
   await writeFile(`${paths.slurmEtc}/mpi.conf`, renderMpiConf(config), { mode: 0o644 });
   for (const [file, text] of Object.entries(renderPowerPrograms(config))) await writeFile(`${paths.slurmEtc}/${file}`, text, { mode: 0o755 });
+  await writeSandboxFiles(config, paths.slurmEtc, sandboxGroup(homeTag(), state.id));
   await writeFile(paths.hosts, renderHosts(config, state.network), { mode: 0o644 });
 }
 

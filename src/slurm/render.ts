@@ -149,6 +149,7 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
         ]
       : []),
     ...(cfg.nodes.some((n) => n.cloud) ? [powerSection(cfg, opts)] : []),
+    ...(cfg.partitions.some((p) => p.sandbox) ? [sandboxSection()] : []),
     {
       comment: "Limits raised above Slurm's defaults so large job arrays and pipelines fit.",
       doc: `${DOC}#OPT_MaxArraySize`,
@@ -163,6 +164,22 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
       pairs: [['MailProg', '/bin/true']],
     },
   ];
+}
+
+/** slurmkit's Epilog on sandboxed nodes (written with plugstack.conf, see src/sandbox). */
+export const SANDBOX_EPILOG = '/etc/slurm/slurmkit-sandbox-epilog';
+
+/**
+ * Sandboxed partitions: after every job the node checks that nothing of it is left (its tasks'
+ * groups gone, no process of it running); a node that cannot be cleaned fails the Epilog, and
+ * Slurm drains it with the reason.
+ */
+function sandboxSection(): Section {
+  return {
+    comment: 'Sandboxed partitions: a node that cannot be cleaned after a job fails this Epilog and is drained.',
+    doc: `${DOC}#OPT_Epilog`,
+    pairs: [['Epilog', SANDBOX_EPILOG]],
+  };
 }
 
 /** Where slurmkit's programs for slurmctld live in the head: slurmkit-resume, -suspend, -resume-fail and -prolog. */

@@ -6,7 +6,7 @@
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
 import { describe, problem, type Path } from './issues.js';
-import { autoscaleSchema, CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, networkSchema, partitionSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { autoscaleSchema, CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, networkSchema, partitionSchema, sandboxSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
 import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
@@ -83,6 +83,12 @@ export function checkSpec(raw: unknown): string[] {
 
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
+  problems.push(...sandboxProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown, raw.provider));
+  const extraConf = isRecord(raw.slurm) && isRecord(raw.slurm.extraConf) ? raw.slurm.extraConf : {};
+  const epilog = Object.keys(extraConf).find((k) => k.toLowerCase() === 'epilog');
+  if (epilog && rawPartitions.some((p) => isRecord(p) && p.sandbox !== undefined)) {
+    problems.push(problem(['slurm', 'extraConf', epilog], 'a cluster with sandboxed partitions runs slurmkit\'s Epilog (it drains a node it cannot clean)', `remove ${epilog}, or the sandbox`));
+  }
   problems.push(...minNodesProblems(rawGroups, raw.provider));
   problems.push(...autoscaleProblems(rawGroups));
   problems.push(...storageProblems(raw.storage));
@@ -92,6 +98,54 @@ export function checkSpec(raw: unknown): string[] {
   if (subnet !== undefined) {
     problems.push(...subnetProblems(subnet, allGroupsKnown ? groups.reduce((n, g) => n + g.value.count, 0) : 0));
   }
+  return problems;
+}
+
+/**
+ * Sandboxes: a node's jobs are sandboxed or not whichever partition they came from, so a node of
+ * a sandboxed partition may be in other partitions only with the same sandbox. Only the local
+ * provider runs them so far (containers need their seccomp and AppArmor profiles loosened for
+ * bubblewrap).
+ */
+function sandboxProblems(partitions: unknown[], groups: GroupNaming[], allGroupsKnown: boolean, provider: unknown): string[] {
+  const problems: string[] = [];
+  const kind = typeof provider === 'string' ? provider : isRecord(provider) && typeof provider.type === 'string' ? provider.type : 'local';
+  const sandboxes = partitions.map((item) => (isRecord(item) && item.sandbox !== undefined ? JSON.stringify(sandboxSchema.safeParse(item.sandbox).data ?? item.sandbox) : undefined));
+  partitions.forEach((item, index) => {
+    if (sandboxes[index] !== undefined && kind !== 'local') {
+      problems.push(problem(['partitions', index, 'sandbox'], `sandboxed jobs run on provider local only so far, not ${kind}`, 'remove sandbox, or use provider: local'));
+    }
+  });
+  if (!allGroupsKnown || sandboxes.every((s) => s === undefined)) return problems;
+  const owner = new Map<string, number>();
+  partitions.forEach((item, index) => {
+    const nodes = field(item, 'nodes', partitionSchema.shape.nodes);
+    if (nodes === undefined) return;
+    let members: string[];
+    try {
+      members = requestedNodes(nodes, groups);
+    } catch {
+      return; // reported with the partition's nodes
+    }
+    for (const node of members) {
+      const first = owner.get(node);
+      if (first === undefined) {
+        owner.set(node, index);
+      } else if (sandboxes[first] !== sandboxes[index]) {
+        const sandboxed = sandboxes[index] !== undefined ? index : first;
+        const other = sandboxed === index ? first : index;
+        const otherName = field(partitions[other], 'name', partitionSchema.shape.name) ?? `partitions[${other}]`;
+        problems.push(
+          problem(
+            ['partitions', sandboxed, 'sandbox'],
+            `node ${node} is also in partition ${otherName}, ${sandboxes[other] === undefined ? 'which is not sandboxed' : 'which has another sandbox'}: a node's jobs are sandboxed alike whatever partition they came from`,
+            'give the sandboxed partition nodes of its own, or the same sandbox to both partitions',
+          ),
+        );
+        return;
+      }
+    }
+  });
   return problems;
 }
 

@@ -104,6 +104,20 @@ export const groupSchema = z.strictObject({
 
 export const groupRefSchema = z.strictObject({ group: z.string().regex(GROUP_NAME) });
 
+/** A folder a sandboxed job may write to besides the user's home: absolute, plain, not the root. */
+export const SANDBOX_PATH = /^\/(?:[A-Za-z0-9._-]+\/?)+$/;
+
+export const sandboxSchema = z.strictObject({
+  /** none: no network at all inside a job (the only kind so far). */
+  network: z.enum(['none']).default('none'),
+  /** Memory of each task of a job, in MiB; more ends the task (out of memory), not the node. */
+  memoryMiB: z.number().int().min(16).max(MAX_MEMORY_MIB).optional(),
+  /** Processes and threads each task may have at once; a fork bomb stops there. */
+  pids: z.number().int().min(8).max(1_000_000).optional(),
+  /** Folders writable inside the sandbox besides the user's home (the rest of the node is read-only). */
+  writable: z.array(z.string().regex(SANDBOX_PATH)).max(16).default([]),
+});
+
 export const partitionSchema = z.strictObject({
   name: z.string().regex(PARTITION_NAME),
   /** "all", one hostlist expression, a list of names/expressions, or {group: name}. */
@@ -113,6 +127,8 @@ export const partitionSchema = z.strictObject({
   maxTime: z.union([z.number().int().min(1).max(MAX_TIME_MINUTES), z.literal('UNLIMITED')]).default('UNLIMITED'),
   /** One job per node, whoever submits it (Slurm's OverSubscribe=EXCLUSIVE): clean measurements. */
   exclusive: z.boolean().default(false),
+  /** Every job step on the partition's nodes runs in a fresh sandbox (see src/sandbox). */
+  sandbox: sandboxSchema.optional(),
   extra: confMap.default({}),
 });
 
@@ -175,6 +191,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   'nodes[].autoscale': Object.keys(autoscaleSchema.shape),
   'partitions[]': Object.keys(partitionSchema.shape),
   'partitions[].nodes': Object.keys(groupRefSchema.shape),
+  'partitions[].sandbox': Object.keys(sandboxSchema.shape),
   slurm: Object.keys(slurmSchema.shape),
   network: Object.keys(networkSchema.shape),
   'users[]': Object.keys(userSchema.shape),
@@ -267,6 +284,11 @@ export const FIELD_HELP: Record<string, string> = {
   'partitions[].default': 'write default: true on the one partition jobs go to when they name none, else leave it out',
   'partitions[].maxTime': `maxTime is a whole number of minutes or UNLIMITED, e.g. maxTime: 60 (at most ${MAX_TIME_MINUTES}, 100 years)`,
   'partitions[].exclusive': 'exclusive is true (each job gets whole nodes, one job per node: OverSubscribe=EXCLUSIVE) or false',
+  'partitions[].sandbox': 'sandbox is a mapping, e.g. sandbox: {network: none, memoryMiB: 512, pids: 256}',
+  'partitions[].sandbox.network': 'network: none (jobs get no network at all; the only kind so far)',
+  'partitions[].sandbox.memoryMiB': `memoryMiB is a whole number of MiB per task, from 16 to ${MAX_MEMORY_MIB}`,
+  'partitions[].sandbox.pids': 'pids is the number of processes a task may have at once, from 8 to 1000000',
+  'partitions[].sandbox.writable': 'writable lists absolute folders jobs may write to besides their home, e.g. writable: [/scratch]',
   'partitions[].extra': 'extra holds Key: Value pairs for the PartitionName line, e.g. extra: {OverSubscribe: "NO"}',
   slurm: 'slurm is a mapping, e.g. slurm: {slurmdTimeoutSeconds: 30}',
   'slurm.slurmdTimeoutSeconds': 'slurmdTimeoutSeconds is a whole number of seconds from 5 to 3600, e.g. 30',

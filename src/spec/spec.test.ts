@@ -358,6 +358,19 @@ test('partition exclusive: true or false; a clashing extra.OverSubscribe is refu
   assert.deepEqual(parseSpec(`name: lab\n${NODES}\npartitions: [{name: p, extra: {OverSubscribe: "FORCE:2"}}]`, 't').partitions[0]!.extra, { OverSubscribe: 'FORCE:2' });
 });
 
+test('partition sandbox: settings read; other providers, a node sandboxed unlike in two partitions, a user Epilog and bad values refused at their fields', () => {
+  const cfg = parseSpec(`name: lab\nnodes: [{name: c, count: 2}, {name: d, count: 1}]\npartitions: [{name: exam, nodes: {group: c}, sandbox: {memoryMiB: 256, pids: 100, writable: [/scratch]}}, {name: open, nodes: {group: d}}]`, 't');
+  assert.deepEqual(cfg.partitions[0]!.sandbox, { network: 'none', memoryMiB: 256, pids: 100, writable: ['/scratch'] });
+  assert.equal(cfg.partitions[1]!.sandbox, undefined);
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: docker\npartitions: [{name: exam, sandbox: {}}]`), 'partitions[0].sandbox', 'provider local only', 'not docker');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}, {name: all}]`), 'partitions[0].sandbox', 'also in partition all, which is not sandboxed');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}]\nslurm: {extraConf: {Epilog: /x}}`), 'slurm.extraConf.Epilog', "runs slurmkit's Epilog");
+  const bad = invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: host, pids: 2, writable: [tmp]}}]`);
+  hasProblem(bad, 'partitions[0].sandbox.network');
+  hasProblem(bad, 'partitions[0].sandbox.pids');
+  hasProblem(bad, 'partitions[0].sandbox.writable[0]');
+});
+
 test('provider swarm: bad hosts are refused, each problem at its field with the fix', () => {
   hasProblem(invalid(`name: lab\n${NODES}\nprovider: swarm`), 'provider', 'needs the Docker engines of its hosts', 'hosts: [{name: h1');
   const err = invalid(`name: lab\nnodes: [{name: c, count: 3}]\nprovider: {type: swarm, head: h9, hosts: [{name: h1, endpoint: "http://x", workers: 1}, {name: h1, endpoint: "unix:///a.sock", workers: 1}]}`);

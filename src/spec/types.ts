@@ -40,6 +40,13 @@ export interface NodeGroupConfig {
   autoscale?: AutoscaleConfig;
 }
 
+export interface SandboxConfig {
+  network: 'none';
+  memoryMiB?: number;
+  pids?: number;
+  writable: string[];
+}
+
 export interface PartitionConfig {
   name: string;
   /** Expanded, in cluster node order. */
@@ -49,6 +56,8 @@ export interface PartitionConfig {
   maxTime: number | 'UNLIMITED';
   /** One job per node (OverSubscribe=EXCLUSIVE). */
   exclusive: boolean;
+  /** Every job step on these nodes runs in a fresh sandbox. */
+  sandbox?: SandboxConfig;
   /** Extra `Key=Value` pairs for this PartitionName line. */
   extra: Record<string, string>;
 }

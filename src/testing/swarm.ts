@@ -132,6 +132,15 @@ export async function startTestSwarm(count: number, opts: { join?: boolean; regi
       others.map((h) => h.engine.docker.swarmJoin({ ListenAddr: `${h.address}:2377`, AdvertiseAddr: h.address, RemoteAddrs: [`${manager!.address}:2377`], JoinToken: token })),
     );
     for (const h of hosts) h.nodeId = ((await h.engine.docker.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+    // A node that has just joined is "unknown" to the manager for a moment: the swarm is formed
+    // once the manager sees every node ready.
+    const readyBy = Date.now() + 30_000;
+    for (;;) {
+      const nodes = (await manager!.engine.docker.listNodes()) as { Status: { State: string } }[];
+      if (nodes.length === hosts.length && nodes.every((n) => n.Status.State === 'ready')) break;
+      if (Date.now() > readyBy) throw new Error(`the swarm did not form in 30 s: ${nodes.map((n) => n.Status.State).join(', ')}`);
+      await sleep(100);
+    }
     return { hosts, subnet, ...(registry ? { registry } : {}), stop };
   } catch (err) {
     await stop();

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { openSync, closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { readFile, readlink, writeFile, mkdir, rm } from 'node:fs/promises';
+import { readdir, readFile, readlink, rmdir, writeFile, mkdir, rm } from 'node:fs/promises';
 import type {
   Check,
   Mount,
@@ -395,8 +395,54 @@ export class LocalProvider implements NodeProvider {
       if (r.exitCode === 0) report.removed.push(desc);
       else report.failed.push({ resource: desc, error: r.stderr.trim(), retry: commandLine('ip', ['link', 'del', br.name]) });
     }
+
+    // Groups that sandboxed tasks ran in (made by the sandbox plugin in the nodes: slurmkit-<home>-<id>).
+    for (const group of await listSandboxGroups()) {
+      if (!matches(group.clusterId, group.home, '')) continue;
+      const desc = `cgroup ${group.path}`;
+      report.found.push(desc);
+      const error = await removeGroup(group.path);
+      if (error === undefined) report.removed.push(desc);
+      else report.failed.push({ resource: desc, error, retry: `find ${group.path} -depth -type d -exec rmdir {} +` });
+    }
     return report;
   }
+}
+
+/** cgroup v1 controllers the sandbox plugin limits tasks with. */
+const SANDBOX_CONTROLLERS = ['pids', 'memory'];
+
+async function listSandboxGroups(): Promise<{ path: string; home: string; clusterId: string }[]> {
+  const found: { path: string; home: string; clusterId: string }[] = [];
+  for (const controller of SANDBOX_CONTROLLERS) {
+    const root = `/sys/fs/cgroup/${controller}`;
+    for (const entry of await readdir(root).catch(() => [] as string[])) {
+      const m = /^slurmkit-([0-9a-f]+)-([0-9a-f]+)$/.exec(entry);
+      if (m) found.push({ path: `${root}/${entry}`, home: m[1]!, clusterId: m[2]! });
+    }
+  }
+  return found;
+}
+
+/** Removes a cgroup folder and its children, killing what still runs in them; the error, if it stays. */
+async function removeGroup(path: string): Promise<string | undefined> {
+  const children = (await readdir(path, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => `${path}/${d.name}`);
+  for (const dir of [...children, path]) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rmdir(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (code !== 'EBUSY' || attempt >= 50) return `${dir}: ${(err as Error).message}`;
+        const pids = (await readFile(`${dir}/cgroup.procs`, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+        for (const pid of pids) signal(pid, 'SIGKILL');
+        await sleep(20);
+      }
+    }
+  }
+  return undefined;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

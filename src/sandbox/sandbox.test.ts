@@ -1,0 +1,143 @@
+/**
+ * Sandboxed partitions on a real cluster: escape attempts from inside jobs, each must fail and
+ * leave the node healthy; isolation between users; nothing of a job left on its node.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { parseSpec } from '../spec/load.js';
+import { up } from '../cluster/lifecycle.js';
+import { headOf } from '../cluster/nodes.js';
+import { homeTag } from '../cluster/paths.js';
+import type { ClusterState } from '../cluster/state.js';
+import { cleanupHome, leftoversOf, sh, shOk, useTempHome } from '../testing/harness.js';
+import { sandboxGroup } from './sandbox.js';
+
+const SPEC = `name: tsbx
+nodes: [{name: c, count: 2, cpus: 2}]
+users: [{name: alice}, {name: bob}]
+partitions:
+  - {name: lab, sandbox: {network: none, memoryMiB: 128, pids: 64}}
+`;
+
+describe('sandboxed partitions', () => {
+  let home: string;
+  let state: ClusterState;
+  before(async () => {
+    home = await useTempHome();
+    state = await up({ config: parseSpec(SPEC, 'test'), specText: SPEC, agent: false });
+  });
+  after(async () => {
+    await cleanupHome(home);
+  });
+
+  /** Runs a shell script as a job step of `user` on `node`, through srun in the head. */
+  const step = (user: string, node: string, script: string, timeoutSeconds = 60) =>
+    sh(state, `cd /home/${user} && timeout ${timeoutSeconds} runuser -u ${user} -- srun --quiet -N1 -w ${node} -t 2 bash -c ${JSON.stringify(script)} 2>&1`);
+
+  /** The node still runs jobs as before. */
+  const healthy = async (node: string) => {
+    assert.equal((await step('alice', node, 'echo alive')).stdout.trim(), 'alive', `${node} runs jobs`);
+    const st = (await shOk(state, `sinfo -h -n ${node} -o %T`)).trim();
+    assert.doesNotMatch(st, /drain|down|fail|unknown/, `${node} is not drained or down: ${st}`);
+  };
+
+  test('secrets, daemons and the network are out of reach', async () => {
+    const head = headOf(state).address;
+    const r = await step(
+      'alice',
+      'c1',
+      [
+        'cat /etc/munge/munge.key >/dev/null 2>&1 && echo READ-MUNGE-KEY',
+        'munge -n >/dev/null 2>&1 && echo MUNGE-CREDENTIAL',
+        'ls /run/munge | grep -q . && echo MUNGE-SOCKET',
+        `for port in 6817 6818 6819 3306 10000; do timeout 2 bash -c "exec 3<>/dev/tcp/${head}/$port" 2>/dev/null && echo "CONNECTED-$port"; done`,
+        'timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/6818" 2>/dev/null && echo CONNECTED-LOCAL-SLURMD',
+        'ip -o link | grep -v " lo:" | grep -q . && echo HAS-INTERFACES',
+        'find /var/lib/slurm /run/slurmkit /etc/munge -mindepth 1 2>/dev/null | grep -q . && echo SEES-SPOOL',
+        'echo done',
+      ].join('; '),
+    );
+    assert.equal(r.stdout.trim(), 'done', r.stdout);
+    await healthy('c1');
+  });
+
+  test('only the home is writable; no mount, no namespaces of its own, no other processes in sight', async () => {
+    const r = await step(
+      'alice',
+      'c1',
+      [
+        'for f in /etc/x /usr/x /var/tmp/x /shared/x /opt/x; do touch $f 2>/dev/null && echo "WROTE $f"; done',
+        'touch ~/mine && echo home-ok && rm ~/mine',
+        'touch /tmp/t && echo tmp-ok',
+        'mount -t tmpfs x /mnt 2>/dev/null && echo MOUNTED',
+        'unshare -U -m true 2>/dev/null && echo UNSHARED',
+        'ps -e -o user= | sort -u | tr "\\n" " "; echo',
+        'ls /home/bob >/dev/null 2>&1 && echo READ-BOB',
+        'echo done',
+      ].join('; '),
+    );
+    assert.deepEqual(r.stdout.trim().split('\n'), ['home-ok', 'tmp-ok', 'alice ', 'done'], r.stdout);
+    // The sandbox's /tmp was its own: nothing of it on the node.
+    assert.equal((await sh(state, 'test -e /tmp/t && echo LEFT || echo gone', 'c1')).stdout.trim(), 'gone');
+  });
+
+  test('a fork bomb, a memory hog and a full /tmp end their job, not the node', async () => {
+    // The bomb hits the task's process limit, and its step ends with its shell: nothing of it lives on.
+    const bomb = await step('alice', 'c1', 'b() { b | b & }; b; sleep 3', 30);
+    assert.notEqual(bomb.exitCode, 124, 'the step ended before the timeout');
+    assert.match(bomb.stdout, /fork: (retry: )?Resource temporarily unavailable/);
+    const hog = await step('alice', 'c1', 'python3 -c "x = bytearray(512 << 20); print(len(x))"');
+    assert.notEqual(hog.exitCode, 0);
+    assert.doesNotMatch(hog.stdout, /536870912/, 'the allocation did not succeed');
+    const fill = await step('alice', 'c1', 'dd if=/dev/zero of=/tmp/fill bs=1M count=1024 2>/dev/null; echo wrote $(du -m /tmp/fill | cut -f1)');
+    assert.doesNotMatch(fill.stdout, /wrote 1024/, `the sandbox's /tmp held 1 GiB: ${fill.stdout}`);
+    await healthy('c1');
+    assert.equal((await sh(state, 'pgrep -u alice | wc -l', 'c1')).stdout.trim(), '0', 'nothing of alice left running on c1');
+  });
+
+  test('after 50 sandboxed jobs nothing of them is left on any node', async () => {
+    await shOk(state, `cd /home/bob && runuser -u bob -- sbatch --wait --array=1-50 -o /dev/null --wrap 'sleep 0.1; echo x > /tmp/left; setsid sleep 60 >/dev/null 2>&1 &' >/dev/null`);
+    for (const node of ['c1', 'c2']) {
+      assert.equal((await sh(state, 'pgrep -u bob | wc -l; ls /tmp | wc -l', node)).stdout.trim().split('\n').join(' '), '0 0', `${node}: no process or /tmp file of the jobs`);
+    }
+    const group = sandboxGroup(homeTag(), state.id);
+    for (const controller of ['pids', 'memory']) {
+      const tasks = (await readdir(`/sys/fs/cgroup/${controller}/${group}`, { withFileTypes: true })).filter((d) => d.isDirectory());
+      assert.deepEqual(tasks.map((d) => d.name), [], `no ${controller} group of a task left`);
+    }
+  });
+
+  test('a node that cannot be cleaned after a job is drained with the reason', async () => {
+    const group = sandboxGroup(homeTag(), state.id);
+    // A job that waits; while it runs, something the Epilog cannot remove appears in its task's group.
+    const id = (await shOk(state, `cd /home/alice && runuser -u alice -- sbatch --parsable -w c2 -o /dev/null --wrap 'sleep 3'`)).trim();
+    let dir = '';
+    for (let i = 0; i < 100 && !dir; i++) {
+      const found = (await readdir(`/sys/fs/cgroup/pids/${group}`).catch(() => [] as string[])).find((d) => d.startsWith(`c2_${id}_`));
+      if (found) dir = `/sys/fs/cgroup/pids/${group}/${found}`;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(dir, 'the job ran in a task group');
+    await shOk(state, `mkdir ${dir}/stuck`, 'c2');
+    let reason = '';
+    for (let i = 0; i < 100 && !/drain/i.test(reason); i++) {
+      reason = (await shOk(state, 'sinfo -h -n c2 -o "%T %E"')).trim();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(reason, /^drain\S* .*Epilog error/i);
+    // Mended by hand, the node takes jobs again.
+    await shOk(state, `rmdir ${dir}/stuck ${dir}; scontrol update nodename=c2 state=resume`, 'head');
+    assert.equal((await step('alice', 'c2', 'echo alive')).stdout.trim(), 'alive');
+  });
+
+  test("down removes the cluster's cgroups with everything else", async () => {
+    const { down } = await import('../cluster/lifecycle.js');
+    const id = state.id;
+    await down('tsbx');
+    assert.deepEqual(await leftoversOf(id), []);
+    for (const controller of ['pids', 'memory']) {
+      assert.ok(!(await readdir(`/sys/fs/cgroup/${controller}`)).includes(sandboxGroup(homeTag(), id)), `${controller} group removed`);
+    }
+  });
+});
