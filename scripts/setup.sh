@@ -17,10 +17,12 @@ fi
 # mmdebstrap to build the node image from Debian's packages (no registry needed); docker-registry
 # only for the tests of a swarm whose spec names a registry (they run their own, on their own network).
 # chromium: the browser the dashboard's tests drive (through playwright-core; no browser download).
-# bubblewrap, libslurm-dev: sandboxed partitions (the SPANK plugin is compiled with gcc against spank.h).
+# bubblewrap, libslurm-dev: sandboxed partitions (the SPANK plugin is compiled with gcc against spank.h);
+# linux-perf: performance counters inside them (perf stat).
+# jupyter-notebook, python3-ipykernel, jupyter-nbconvert, python3-cloudpickle: the login node's Jupyter and `run(fn)`.
 PACKAGES=(slurm-wlm slurm-client slurmdbd slurmrestd munge mariadb-server openmpi-bin libopenmpi-dev gcc
   iproute2 iptables util-linux procps psmisc ca-certificates docker.io mmdebstrap docker-registry chromium
-  bubblewrap libslurm-dev)
+  bubblewrap libslurm-dev linux-perf jupyter-notebook python3-ipykernel jupyter-nbconvert python3-nbformat python3-cloudpickle)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

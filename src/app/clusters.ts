@@ -22,3 +22,4 @@ export { listClusters, listNodes, showCluster, type ClusterView, type NodeView }
 export { readState, requireState, listStates } from '../cluster/state.js';
 export { slurmNodes } from '../cluster/nodes.js';
 export { keepHeadChannels, channelOpen } from '../cluster/head-channel.js';
+export { jupyterAccess, type JupyterAccess } from '../cluster/login.js';

@@ -8,7 +8,7 @@
  * slurmkit and the baseline so that load from other work on the machine hits both alike.
  *
  * BENCH_RUNS (default 3) sets the rounds; BENCH_ONLY=docker (or clusters, throughput, scale, pipeline, site,
- * swarm, elastic, serve, sandbox, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
+ * swarm, elastic, serve, sandbox, course, comma-separated) runs only those sections; BENCH_IMAGE_BUILD=0 skips the docker section's
  * first image build (a minute and more).
  */
 import { benchPipeline } from './pipeline.js';
@@ -20,6 +20,7 @@ import { benchThroughput } from './throughput.js';
 import { benchScale } from './scale.js';
 import { benchServe } from './serve.js';
 import { benchSandbox } from './sandbox.js';
+import { benchCourse } from './course.js';
 import { CLI, ROOT, currentChild, log, median, memoryOf, mustSucceed, sleep, stats, timed, type Memory } from './run.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -86,7 +87,7 @@ async function machine() {
 }
 
 /** Sections of the document; BENCH_ONLY=docker,site (comma-separated) runs only those. */
-const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic', 'serve', 'sandbox'] as const;
+const SECTIONS = ['clusters', 'throughput', 'scale', 'pipeline', 'site', 'docker', 'swarm', 'elastic', 'serve', 'sandbox', 'course'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosenSections(): Set<Section> | string {
@@ -198,6 +199,12 @@ async function main(): Promise<number> {
       sandbox = await benchSandbox(home, RUNS);
     }
 
+    let course: Awaited<ReturnType<typeof benchCourse>> | undefined;
+    if (sections.has('course')) {
+      log('bench: course (the login node in up against the same cluster without it; run(fn) from the login node against sbatch to a first line)');
+      course = await benchCourse(home, RUNS);
+    }
+
     const clusters = sections.has('clusters')
       ? SIZES.map((n) => {
           const runs = results.get(n)!;
@@ -241,6 +248,7 @@ async function main(): Promise<number> {
           elastic,
           serve,
           sandbox,
+          course,
           targets: {
             ...(clusters ? TARGETS : {}),
             ...(pipeline ? { pipelineRatioAt1000Min: 0.8 } : {}),

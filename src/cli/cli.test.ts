@@ -349,7 +349,7 @@ describe('slurmkit CLI', () => {
       const r = await expectExit(['list-templates', '--json'], 0);
       const templates = parseJson<{ name: string; description: string }[]>(['list-templates', '--json'], r);
       const names = templates.map((t) => t.name);
-      for (const t of ['lab', 'minimal', 'partitions']) assert.ok(names.includes(t), `${t} in ${names.join(', ')}`);
+      for (const t of ['course', 'lab', 'minimal', 'partitions']) assert.ok(names.includes(t), `${t} in ${names.join(', ')}`);
       for (const t of templates) assert.ok(t.description.length > 0, `template ${t.name} has a description`);
     });
 

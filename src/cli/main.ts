@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { writeFile, access } from 'node:fs/promises';
 import { SlurmkitError, asSlurmkitError, exitCodeOf } from '../util/errors.js';
 import { Progress, formatMs, setInterruptSignal } from '../util/progress.js';
-import { up, stop, start, down, gc } from '../app/clusters.js';
+import { up, stop, start, down, gc, jupyterAccess } from '../app/clusters.js';
 import { headOf, labelOf, providerFor } from '../cluster/nodes.js';
 import { listClusters, listNodes, showCluster, logSource, showLog, DAEMONS, type Daemon } from '../cluster/inspect.js';
 import { requireState, type ClusterState } from '../cluster/state.js';
@@ -123,6 +123,14 @@ export function buildCli(): Command {
           `folder:   ${c.folder}`,
           `created:  ${c.createdAt}`,
           ...(c.timings.length ? ['last command:', ...c.timings.map((t) => `  ${t.phase.padEnd(28)} ${formatMs(t.ms)}`)] : []),
+          ...(c.login
+            ? [
+                `login:    ${c.login.node} ${c.login.address}` +
+                  (c.login.jupyter.length
+                    ? `, Jupyter for ${c.login.jupyter.map((j) => `${j.user} on port ${j.port}`).join(', ')}; each URL with its token: slurmkit jupyter ${c.name} --user USER`
+                    : ''),
+              ]
+            : []),
           ...(c.agent
             ? [
                 c.agent.running
@@ -142,6 +150,17 @@ export function buildCli(): Command {
             : []),
         ].join('\n'),
       );
+    });
+
+  program
+    .command('jupyter')
+    .description("print a user's Jupyter URL on the login node, with the user's token (login: {jupyter: true})")
+    .argument('<name>')
+    .requiredOption('--user <user>', 'the cluster user whose Jupyter server to open')
+    .option('--json', 'print as JSON')
+    .action(async (name, opts) => {
+      const access = await jupyterAccess(await requireState(name), opts.user);
+      print(opts.json, access, () => access.url);
     });
 
   program

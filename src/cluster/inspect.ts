@@ -2,6 +2,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { SlurmkitError } from '../util/errors.js';
 import { sleep } from '../util/run.js';
+import { jupyterEndpoints, loginOf } from './login.js';
 import { ClusterPaths } from './paths.js';
 import { agentLog, runningAgent } from './agent-process.js';
 import { headOf, labelOf, providerFor, slurmNodes } from './nodes.js';
@@ -9,7 +10,7 @@ import { listClusterEntries, requireState, type ClusterState, type ScaleEvent } 
 
 export interface NodeView {
   name: string;
-  role: 'head' | 'worker';
+  role: 'head' | 'worker' | 'login';
   address: string;
   /** The host it runs on (where it was found, else where it was placed), for providers of several hosts; else null. */
   host: string | null;
@@ -65,7 +66,7 @@ async function nodeViews(state: ClusterState): Promise<NodeView[]> {
       running: l?.running ?? false,
       pid: l?.pid ?? null,
       processes: l?.processes ?? [],
-      slurmState: n.role === 'head' ? null : s ? `${s.state}${s.notResponding ? '*' : ''}` : null,
+      slurmState: n.role !== 'worker' ? null : s ? `${s.state}${s.notResponding ? '*' : ''}` : null,
       reason: n.host && lost.has(n.host) ? `host ${n.host} does not answer` : (s?.reason ?? null),
       power: cloud.has(n.name) ? (s?.power ?? (s ? 'on' : l?.running ? 'on' : 'off')) : null,
     };
@@ -119,7 +120,19 @@ export interface AgentView {
   log: string;
 }
 
-export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings']; scaleEvents: ScaleEvent[]; agent: AgentView | null }> {
+/** The login node, and where each user's Jupyter server listens (the token: `slurmkit jupyter`). */
+export interface LoginView {
+  node: string;
+  address: string;
+  jupyter: { user: string; port: number }[];
+}
+
+function loginView(state: ClusterState): LoginView | null {
+  const login = loginOf(state);
+  return login ? { node: login.name, address: login.address, jupyter: jupyterEndpoints(state).map(({ user, port }) => ({ user, port })) } : null;
+}
+
+export async function showCluster(name: string): Promise<ClusterView & { nodeList: NodeView[]; timings: ClusterState['timings']; scaleEvents: ScaleEvent[]; agent: AgentView | null; login: LoginView | null }> {
   const state = await requireState(name);
   const pid = state.cloud?.length ? runningAgent(name) : undefined;
   return {
@@ -128,6 +141,7 @@ export async function showCluster(name: string): Promise<ClusterView & { nodeLis
     timings: state.timings,
     scaleEvents: state.scaleEvents ?? [],
     agent: state.cloud?.length ? { running: pid !== undefined, pid: pid ?? null, log: agentLog(name) } : null,
+    login: loginView(state),
   };
 }
 

@@ -3,9 +3,11 @@ import { HEAD_SECRETS, NODE_WORK, type ClusterPaths } from './paths.js';
 import { JWT_KEY_PATH } from '../slurm/render.js';
 import { MAX_ID, MIN_ID } from '../spec/names.js';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readFile, readdir } from 'node:fs/promises';
 import type { NodeRecord } from './state.js';
 import type { HeadNeeds } from './services.js';
+import { SANDBOX_NET } from '../sandbox/sandbox.js';
 import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
 /**
@@ -27,6 +29,8 @@ export interface Daemon {
   restart?: string;
   /** A boot step, not a process (nothing to find running): `start` leaves it to the node's boot. */
   step?: boolean;
+  /** A step that `start` runs again on a running node: it starts only what is not running. */
+  rerun?: boolean;
 }
 
 /** Slurm's clients, which slurmkit runs in the head (sinfo to wait for nodes, sbatch for batches, ...). */
@@ -119,6 +123,39 @@ function glusterMounts(address: string): Daemon {
   };
 }
 
+/** Where the login node sees each user's Jupyter token (root's files, placed or bound read-only). */
+export const JUPYTER_TOKENS = '/run/slurmkit/jupyter';
+/** User i's (in spec order) Jupyter server listens on this port plus i, on the login node's address. */
+export const JUPYTER_PORT = 8888;
+/** Where the login node finds slurmkit's Python module (`from slurmkit_run import run`): slurmkit's own dist/python. */
+export const PYTHON_MODULES = fileURLToPath(new URL('../python/', import.meta.url)).replace(/\/+$/, '');
+
+/**
+ * A Jupyter notebook server (Debian's jupyter-notebook) per cluster user, run as that user in
+ * their home, on the login node's address. The token comes from a root-only file through the
+ * environment (JUPYTER_TOKEN): never an argument, and a token it was given Jupyter does not
+ * print. slurmkit's Python module is on the kernels' path.
+ */
+function jupyterServers(address: string, users: string[]): Daemon {
+  return {
+    name: 'jupyter',
+    step: true,
+    rerun: true,
+    start: users
+      .map((u, i) =>
+        [
+          // A server that answers is left as it is.
+          `if ! (exec 3<>/dev/tcp/${address}/${JUPYTER_PORT + i}) 2>/dev/null; then`,
+          `( export HOME=/home/${u} PATH=/usr/local/bin:/usr/bin:/bin PYTHONPATH=${PYTHON_MODULES} JUPYTER_TOKEN="$(cat ${JUPYTER_TOKENS}/${u})"`,
+          `  cd /home/${u} && exec setsid runuser -u ${u} -- jupyter-notebook --no-browser --ip=${address} --port=${JUPYTER_PORT + i} --port-retries=0 --notebook-dir=/home/${u} ) >> /var/log/slurm/jupyter-${u}.log 2>&1 < /dev/null &`,
+          'fi',
+        ].join('\n'),
+      )
+      .join('\n'),
+    programs: ['jupyter-notebook', 'runuser', 'setsid'],
+  };
+}
+
 /**
  * The environment slurmd starts with, and passes to every slurmstepd it forks (one per job and
  * step). hwloc otherwise loads, links and unloads its GPU, OpenCL, PCI and libxml2 plugins (with
@@ -138,6 +175,7 @@ const SLURMD_ENV = 'export HWLOC_PLUGINS_BLACKLIST=hwloc_gl,hwloc_opencl,hwloc_p
 export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string, sharedFrom?: string): Daemon[] {
   const shared = configFrom === undefined;
   const served = sharedFrom === undefined ? [] : [...(node.role === 'head' ? [glusterServer(sharedFrom)] : []), glusterMounts(sharedFrom)];
+  if (node.role === 'login') return [...served, ...(node.jupyter ? [jupyterServers(node.address, site.users)] : [])];
   if (node.role === 'head') {
     return [
       ...served,
@@ -188,6 +226,8 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
       ].join('\n');
   return [
     ...served,
+    // On nodes sandboxed with network=cluster, what jobs may not reach (other nodes: nothing).
+    { name: 'sandbox firewall', step: true, start: `if [ -x ${SANDBOX_NET} ]; then ${SANDBOX_NET}; fi`, programs: [] },
     ...(shared
       ? []
       : [
@@ -285,6 +325,8 @@ export function mountsFor(node: NodeRecord, paths: ClusterPaths, site: SiteFeatu
     // Workers authenticate through the head's munged socket and need no key: not even the host's.
     mounts.push({ type: 'tmpfs', target: '/etc/munge', mode: '0700', readOnly: true });
   }
+  // The login node's Jupyter tokens (root's), bound before the secrets folder is covered below.
+  if (node.role === 'login' && node.jupyter && !own) mounts.push({ type: 'bind', source: paths.jupyterTokens, target: JUPYTER_TOKENS, readOnly: true });
   // The cluster's secrets folder, at its host path, is an empty read-only folder in every node.
   if (!own) mounts.push({ type: 'tmpfs', target: paths.secrets, mode: '0700', readOnly: true });
   return mounts;

@@ -24,6 +24,7 @@ import { NO_SITE, siteOf, writeSiteFiles } from './site.js';
 import { checkMemoryFor, preflight } from './doctor.js';
 import type { HeadService } from './services.js';
 import { logSource } from './inspect.js';
+import { checkJupyterInstalled, loginOf, waitJupyter } from './login.js';
 
 /**
  * A lifecycle command (up, stop, start, down) holds its cluster for as long as it runs; a
@@ -75,6 +76,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const options = optionsOf(config.provider);
   const hosts = options?.hosts;
   if (hosts) await rememberHosts(hosts);
+  if (config.login?.jupyter) await checkJupyterInstalled();
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
   const nodeProvider = providerOfKind(config.provider.type, options ?? {});
@@ -102,7 +104,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
         } else {
           subnet = pickSubnet(prefixFor(workers.length), taken);
         }
-        const net = planNetwork(subnet, config.head.hostname, workers);
+        const net = planNetwork(subnet, config.head.hostname, workers, config.login?.hostname);
         const id = randomBytes(3).toString('hex');
         const placed = placeNodes(config.provider, config.head.hostname, workers);
         const on = (name: string) => (placed ? { host: placed.get(name)! } : {});
@@ -111,6 +113,10 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
           { name: config.head.hostname, role: 'head', index: 0, address: net.addresses[config.head.hostname]!, ...on(config.head.hostname) },
           // Autoscaled nodes are planned (name, address, index) but made only when Slurm asks for them.
           ...workerRecords.filter((w) => !w.cloud),
+          // Outside Slurm's compute nodes: where users work and submit from.
+          ...(config.login
+            ? [{ name: config.login.hostname, role: 'login' as const, index: workerRecords.length + 1, address: net.addresses[config.login.hostname]!, ...on(config.head.hostname), ...(config.login.jupyter ? { jupyter: true as const } : {}) }]
+            : []),
         ];
         const cloud = workerRecords.filter((w) => w.cloud);
         const now = new Date().toISOString();
@@ -212,6 +218,13 @@ async function writeClusterFiles(state: ClusterState, config: ClusterConfig, spe
   await writeFile(paths.spec, specText, { mode: 0o600 });
   await renderConfig(state, config, paths);
   await writeSiteFiles(config, paths);
+  if (config.login?.jupyter) await writeJupyterTokens(paths, config.users.map((u) => u.name));
+}
+
+/** A Jupyter token per cluster user, made here and never shown but by `slurmkit jupyter` to the owner. */
+async function writeJupyterTokens(paths: ClusterPaths, users: string[]): Promise<void> {
+  await mkdir(paths.jupyterTokens, { recursive: true, mode: 0o700 });
+  for (const u of users) await writeFile(join(paths.jupyterTokens, u), randomBytes(24).toString('hex'), { mode: 0o600, flag: 'wx' });
 }
 
 export async function renderConfig(state: ClusterState, config: ClusterConfig, paths: ClusterPaths): Promise<void> {
@@ -219,7 +232,7 @@ export async function renderConfig(state: ClusterState, config: ClusterConfig, p
   await writeFile(paths.cgroupConf, renderCgroupConf(config), { mode: 0o644 });
   await writeFile(`${paths.slurmEtc}/mpi.conf`, renderMpiConf(config), { mode: 0o644 });
   for (const [file, text] of Object.entries(renderPowerPrograms(config))) await writeFile(`${paths.slurmEtc}/${file}`, text, { mode: 0o755 });
-  await writeSandboxFiles(config, paths.slurmEtc, sandboxGroup(homeTag(), state.id));
+  await writeSandboxFiles(config, paths.slurmEtc, sandboxGroup(homeTag(), state.id), state.network);
   await writeFile(paths.hosts, renderHosts(config, state.network), { mode: 0o644 });
 }
 
@@ -248,6 +261,7 @@ async function bootAll(state: ClusterState, progress: Progress, services: HeadSe
   await progress.phase('network', () => provider.ensureNetwork(networkRequest(state)));
   await createInOrder(state, state.nodes, progress, services, afterHead);
   await progress.phase('wait for nodes idle', () => waitIdle(state, readyTimeoutMs, progress.signal));
+  if (loginOf(state)?.jupyter) await progress.phase(`Jupyter on ${loginOf(state)!.name}`, () => waitJupyter(state, readyTimeoutMs, progress.signal));
 }
 
 /**
@@ -296,6 +310,8 @@ export async function createInOrder(state: ClusterState, nodes: NodeRecord[], pr
   }
   afterHead?.();
   if (workers.length > 0) await progress.phase(`start ${workers.length} worker(s)`, () => create(workers));
+  const logins = nodes.filter((n) => n.role === 'login');
+  if (logins.length > 0) await progress.phase(`start login node ${logins.map((n) => n.name).join(', ')}`, () => create(logins));
 }
 
 
@@ -365,6 +381,8 @@ export async function stop(name: string, progress = Progress.silent()): Promise<
     // ends of the jobs stop kills); then the head: slurmctld saves its state on SIGTERM, which
     // the node's init passes on.
     const workers = state.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
+    const logins = state.nodes.filter((n) => n.role === 'login').map((n) => n.name);
+    if (logins.length > 0) await progress.phase(`stop login node ${logins.join(', ')}`, () => provider.destroyNodes(labelOf(state), logins, { graceMs: 5_000 }));
     await progress.phase(`stop ${workers.length} worker(s)`, () => provider.destroyNodes(labelOf(state), workers, { graceMs: 10_000 }));
     await progress.phase(`stop ${headOf(state).name} (slurmctld saves its state)`, () => provider.destroyNodes(labelOf(state), [headOf(state).name], { graceMs: 10_000 }));
     await progress.phase('remove network', async () => {
@@ -420,6 +438,9 @@ export async function start(name: string, progress = Progress.silent(), readyTim
         progress.info(`  ${daemon.name} on ${node.name} is not running`);
         await progress.phase(`restart ${daemon.name} on ${node.name}`, () => runDaemon(node, daemon, daemon.start));
       }
+      for (const daemon of daemonsFor(node, state.name, state.site ?? NO_SITE, configFrom(state), sharedFrom(state)).filter((d) => d.rerun)) {
+        await provider.exec({ label: labelOf(state), node: node.name, command: ['bash', '-c', daemon.start], stdio: 'capture' });
+      }
     }
     // A slurmctld that died lost what happened since its last state save: it saves at most once
     // every 5 s (SAVE_MAX_WAIT, src/slurmctld/state_save.c), so a job that started in its last
@@ -445,6 +466,7 @@ export async function start(name: string, progress = Progress.silent(), readyTim
     // Nodes running jobs or drained by an administrator are back too: start waits for no job and undoes no drain.
     const nodes = await progress.phase('wait for nodes to answer', () => waitIdle(state, readyTimeoutMs, progress.signal, isInService));
     for (const n of nodes.filter((x) => x.state !== 'idle')) progress.info(`  ${n.name} is ${n.state}${await drainReason(state, n)}`);
+    if (loginOf(state)?.jupyter) await progress.phase(`Jupyter on ${loginOf(state)!.name}`, () => waitJupyter(state, readyTimeoutMs, progress.signal));
     state = await updateState(name, state.id, (s) => void (s.phase = 'running'));
     // Head services come back with the head, if the cluster had them.
     for (const service of services) {

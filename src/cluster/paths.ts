@@ -53,6 +53,8 @@ export class ClusterPaths {
   get mungeEtc(): string { return join(this.secrets, 'munge'); }
   get mungeKey(): string { return join(this.mungeEtc, 'munge.key'); }
   /** The JWT key slurmctld signs REST tokens with. */
+  /** Each cluster user's Jupyter token on the login node (a file per user, root's, 0600). */
+  get jupyterTokens(): string { return join(this.secrets, 'jupyter'); }
   get jwtKey(): string { return join(this.secrets, 'jwt', 'jwt_hs256.key'); }
   /** Seen as /run/munge in every node: the socket of the cluster's one munged. */
   get mungeRun(): string { return join(this.root, 'run', 'munge'); }

@@ -23,7 +23,7 @@ const ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'an IPv4 address');
 
 const nodeRecordSchema = z.strictObject({
   name: z.string().min(1),
-  role: z.enum(['head', 'worker']),
+  role: z.enum(['head', 'worker', 'login']),
   /** Stable index for host-side interface names. */
   index: z.number().int().min(0),
   address: ipv4,
@@ -38,6 +38,8 @@ const nodeRecordSchema = z.strictObject({
   slurmdConf: z.string().min(1).optional(),
   /** Made by autoscaling (State=CLOUD in slurm.conf): slurmd says it booted (-b), and the agent takes it away when Slurm powers it down. */
   cloud: z.literal(true).optional(),
+  /** A login node's Jupyter servers, one per cluster user. */
+  jupyter: z.literal(true).optional(),
 });
 
 /** One resume or suspend of autoscaling, with when each of its phases ended (ms after the request). */

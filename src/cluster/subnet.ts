@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIRST_WORKER_OFFSET, type NetworkPlan } from '../spec/types.js';
+import { FIRST_WORKER_OFFSET, LOGIN_OFFSET, type NetworkPlan } from '../spec/types.js';
 import { SlurmkitError } from '../util/errors.js';
 import { withLock } from '../util/lock.js';
 import { intToIp, ipToInt, parseCidr } from '../util/ipv4.js';
@@ -27,15 +27,15 @@ export function prefixFor(workers: number): number {
   throw new SlurmkitError('SPEC_INVALID', `${workers} nodes do not fit in one cluster subnet`);
 }
 
-/** Pure: addresses for a subnet. Gateway .1, head .2, workers from .11 in order. */
-export function planNetwork(subnet: string, head: string, workers: string[]): NetworkPlan {
+/** Pure: addresses for a subnet. Gateway .1, head .2, login .3, workers from .11 in order. */
+export function planNetwork(subnet: string, head: string, workers: string[], login?: string): NetworkPlan {
   const { start, prefixLength, size } = parseCidr(subnet);
   if (workers.length + FIRST_WORKER_OFFSET + 1 > size) {
     throw new SlurmkitError('SPEC_INVALID', `subnet ${subnet} is too small for ${workers.length} nodes`, {
       hint: `use a prefix of /${prefixFor(workers.length)} or shorter in network.subnet`,
     });
   }
-  const addresses: Record<string, string> = { [head]: intToIp(start + 2) };
+  const addresses: Record<string, string> = { [head]: intToIp(start + 2), ...(login ? { [login]: intToIp(start + LOGIN_OFFSET) } : {}) };
   workers.forEach((w, i) => (addresses[w] = intToIp(start + FIRST_WORKER_OFFSET + i)));
   return { subnet: `${intToIp(start)}/${prefixLength}`, prefixLength, gateway: intToIp(start + 1), addresses };
 }

@@ -10,12 +10,14 @@ slurmkit's TypeScript SDK uses for `cluster.run`: call.json says what to run, re
 came of it), submits a job that runs this file on a worker, waits for it, and returns the
 value, or raises the exception the function raised there, with the remote traceback as its cause.
 
-The same file is the job's program: `python3 slurmkit_run.py <folder>`.
+The same file is the job's program: a copy of it in the call's folder, `python3 runner.py <folder>`.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 import traceback
 import uuid
 
@@ -23,6 +25,7 @@ CALL_FILE = "call.json"
 RESULT_FILE = "result.json"
 CALL_PICKLE = "call.pkl"
 RESULT_PICKLE = "result.pkl"
+RUNNER_FILE = "runner.py"
 
 
 class RemoteError(Exception):
@@ -64,30 +67,52 @@ def run(fn, *args, partition=None, timeout=None, **kwargs):
         _write(os.path.join(folder, CALL_PICKLE), cloudpickle.dumps((fn, args, kwargs)))
         spec = {"language": "python", "pickle": CALL_PICKLE, "name": getattr(fn, "__name__", "function")}
         _write(os.path.join(folder, CALL_FILE), json.dumps(spec).encode())
+        # The job runs a copy of this file kept with the call: workers need no install of it, and a
+        # sandboxed job sees the user's home.
+        shutil.copyfile(os.path.abspath(__file__), os.path.join(folder, RUNNER_FILE))
     finally:
         os.umask(old)
-    script = f"#!/bin/bash\nexec {sys.executable} {os.path.abspath(__file__)} {folder}\n"
-    command = ["sbatch", "--parsable", "--wait", "--job-name=slurmkit-call", f"--output={folder}/output.txt", f"--chdir={os.getcwd()}"]
+    # The interpreter that pickled the call unpickles it (cloudpickle needs the same Python).
+    script = f"#!/bin/bash\nexec {sys.executable} {os.path.join(folder, RUNNER_FILE)} {folder}\n"
+    command = ["sbatch", "--parsable", f"--job-name=call-{os.path.basename(folder)[:8]}", f"--output={folder}/output.txt", f"--chdir={os.getcwd()}"]
     if partition:
         command.append(f"--partition={partition}")
     if timeout:
         command.append(f"--time={max(1, -(-int(timeout) // 60))}")
-    try:
-        done = subprocess.run(command, input=script, capture_output=True, text=True, timeout=timeout + 60 if timeout else None)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"the call did not end within {timeout} s") from None
-    job = done.stdout.strip().split(";")[0] or None
-    return _result(folder, job, done)
+    submitted = subprocess.run(command, input=script, capture_output=True, text=True)
+    if submitted.returncode != 0:
+        raise RuntimeError(f"sbatch refused the call: {submitted.stderr.strip()}")
+    job = submitted.stdout.strip().split(";")[0]
+    _wait(folder, job, timeout)
+    return _result(folder, job)
 
 
-def _result(folder, job, done):
+def _wait(folder, job, timeout):
+    """Until the result is written (looked for every 50 ms) or the job has left the queue without one."""
+    deadline = time.monotonic() + timeout if timeout else None
+    result = os.path.join(folder, RESULT_FILE)
+    next_queue_check = time.monotonic() + 1
+    while not os.path.exists(result):
+        now = time.monotonic()
+        if deadline is not None and now > deadline:
+            subprocess.run(["scancel", job], capture_output=True)
+            raise TimeoutError(f"the call (job {job}) did not end within {timeout} s; the job was cancelled")
+        if now >= next_queue_check:
+            queued = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
+            if queued.returncode == 0 and not queued.stdout.strip() or "Invalid job id" in queued.stderr:
+                return
+            next_queue_check = now + 1
+        time.sleep(0.05)
+
+
+def _result(folder, job):
     import cloudpickle
 
     path = os.path.join(folder, RESULT_FILE)
     if not os.path.exists(path):
         raise RemoteError(
             "JobFailed",
-            f"the job ended (sbatch exit {done.returncode}) without a result: {done.stderr.strip()}",
+            "the job ended without a result (cancelled, out of time or memory, or its node failed); its output:",
             _tail(os.path.join(folder, "output.txt")),
             job,
         )
@@ -95,7 +120,9 @@ def _result(folder, job, done):
         result = json.load(f)
     if result["ok"]:
         with open(os.path.join(folder, RESULT_PICKLE), "rb") as f:
-            return cloudpickle.load(f)
+            value = cloudpickle.load(f)
+        shutil.rmtree(folder, ignore_errors=True)
+        return value
     error = result["error"]
     remote = RemoteError(error["name"], error["message"], error["stack"], job)
     try:

@@ -14,10 +14,11 @@ import { cleanupHome, leftoversOf, sh, shOk, useTempHome } from '../testing/harn
 import { sandboxGroup } from './sandbox.js';
 
 const SPEC = `name: tsbx
-nodes: [{name: c, count: 2, cpus: 2}]
+nodes: [{name: c, count: 2, cpus: 2}, {name: n, count: 1}]
 users: [{name: alice}, {name: bob}]
 partitions:
-  - {name: lab, sandbox: {network: none, memoryMiB: 128, pids: 64}}
+  - {name: lab, nodes: {group: c}, sandbox: {network: none, memoryMiB: 128, pids: 64}}
+  - {name: net, nodes: {group: n}, sandbox: {network: cluster}}
 `;
 
 describe('sandboxed partitions', () => {
@@ -33,7 +34,7 @@ describe('sandboxed partitions', () => {
 
   /** Runs a shell script as a job step of `user` on `node`, through srun in the head. */
   const step = (user: string, node: string, script: string, timeoutSeconds = 60) =>
-    sh(state, `cd /home/${user} && timeout ${timeoutSeconds} runuser -u ${user} -- srun --quiet -N1 -w ${node} -t 2 bash -c ${JSON.stringify(script)} 2>&1`);
+    sh(state, `cd /home/${user} && timeout ${timeoutSeconds} runuser -u ${user} -- srun --quiet -N1 -p ${node.startsWith('n') ? 'net' : 'lab'} -w ${node} -t 2 bash -c ${JSON.stringify(script)} 2>&1`);
 
   /** The node still runs jobs as before. */
   const healthy = async (node: string) => {
@@ -60,6 +61,40 @@ describe('sandboxed partitions', () => {
     );
     assert.equal(r.stdout.trim(), 'done', r.stdout);
     await healthy('c1');
+  });
+
+  test('network: cluster reaches the cluster\'s nodes, but none of its daemons and nothing beyond the cluster', async () => {
+    const at = (name: string) => state.nodes.find((n) => n.name === name)!.address;
+    const head = headOf(state).address;
+    // Something of the cluster's own to reach on c1 (root's, not a job), for a minute at most.
+    await shOk(state, `setsid timeout 60 /usr/bin/python3 -m http.server 7000 --bind ${at('c1')} >/dev/null 2>&1 < /dev/null & for _ in $(seq 100); do (exec 3<>/dev/tcp/${at('c1')}/7000) 2>/dev/null && break; sleep 0.05; done`, 'c1');
+    const targets = [
+      [at('c1'), 7000],
+      [head, 6817],
+      [head, 6819],
+      [head, 3306],
+      [head, 10000],
+      [at('c1'), 6818],
+      ['127.0.0.1', 6818],
+      [state.network.gateway, 22],
+    ] as const;
+    const r = await step('alice', 'n1', targets.map(([a, p]) => `timeout 2 bash -c "exec 3<>/dev/tcp/${a}/${p}" 2>/dev/null && echo "open ${a}:${p}" || echo "closed ${a}:${p}"`).join('; '));
+    assert.deepEqual(
+      r.stdout.trim().split('\n'),
+      targets.map(([a, p], i) => `${i === 0 ? 'open' : 'closed'} ${a}:${p}`),
+      r.stdout,
+    );
+    // Root on the node (slurmd, slurmstepd) is not held back.
+    assert.equal((await sh(state, `timeout 2 bash -c "exec 3<>/dev/tcp/${head}/6817" && echo open`, 'n1')).stdout.trim(), 'open');
+    await healthy('n1');
+  });
+
+  test("performance counters: perf stat measures a job's own processes inside the sandbox", async () => {
+    // Software counters everywhere; hardware ones only where the machine has a PMU (this VM has none).
+    const r = await step('alice', 'c1', 'perf stat -x, -e task-clock,page-faults,context-switches python3 -c "sum(range(10**6))" 2>&1 >/dev/null');
+    const counted = r.stdout.trim().split('\n').filter((l) => /^[\d.]+,[^,]*,(task-clock|page-faults|context-switches)/.test(l));
+    assert.equal(counted.length, 3, r.stdout);
+    assert.ok(Number(counted[0]!.split(',')[0]) > 1, `task-clock counted the work: ${counted[0]}`);
   });
 
   test('only the home is writable; no mount, no namespaces of its own, no other processes in sight', async () => {

@@ -34,7 +34,7 @@ export const ClusterSchema = z
 export const NodeSchema = z
   .object({
     name: z.string(),
-    role: z.enum(['head', 'worker']),
+    role: z.enum(['head', 'worker', 'login']),
     address: z.string(),
     host: z.string().nullable(),
     running: z.boolean(),

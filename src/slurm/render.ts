@@ -484,7 +484,7 @@ export function renderCgroupConf(cfg: ClusterConfig): string {
 
 /** /etc/hosts for every node, so Slurm and users reach each node by name. */
 export function renderHosts(cfg: ClusterConfig, net: NetworkPlan): string {
-  const hosts = [cfg.head.hostname, ...cfg.nodes.map((n) => n.name)];
+  const hosts = [cfg.head.hostname, ...(cfg.login ? [cfg.login.hostname] : []), ...cfg.nodes.map((n) => n.name)];
   return [
     header(cfg),
     '127.0.0.1 localhost',

@@ -6,7 +6,7 @@
 import type * as z from 'zod';
 import { compressHostlist, expandHostlist, HostlistError } from '../slurm/hostlist.js';
 import { describe, problem, type Path } from './issues.js';
-import { autoscaleSchema, CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, networkSchema, partitionSchema, sandboxSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
+import { autoscaleSchema, CONF_KEY, MAX_CONF_VALUE, swarmHostSchema, swarmProviderSchema, groupSchema, headSchema, loginSchema, networkSchema, partitionSchema, sandboxSchema, storageSchema, userSchema, type GroupSpec, type PartitionSpec, type UserSpec } from './schema.js';
 import { isReservedName, resolveUsers } from './users.js';
 
 /** Mirrors planNetwork in cluster/subnet.ts: .0 network, .1 gateway, .2 head, workers from .11, broadcast last. */
@@ -73,6 +73,22 @@ export function checkSpec(raw: unknown): string[] {
   const headOwner = hostname === undefined ? undefined : nodeOwners(groups).get(hostname);
   if (headOwner) {
     problems.push(problem(['head', 'hostname'], `"${hostname}" is also a worker node of group "${headOwner.value.name}" (nodes[${headOwner.index}])`, 'choose another hostname for the head, e.g. hostname: head'));
+  }
+
+  if (raw.login !== undefined) {
+    const login = field(raw.login, 'hostname', loginSchema.shape.hostname);
+    const loginOwner = login === undefined ? undefined : nodeOwners(groups).get(login);
+    if (loginOwner) {
+      problems.push(problem(['login', 'hostname'], `"${login}" is also a worker node of group "${loginOwner.value.name}" (nodes[${loginOwner.index}])`, 'choose another hostname for the login node, e.g. hostname: login'));
+    } else if (login !== undefined && login === (hostname ?? 'head')) {
+      problems.push(problem(['login', 'hostname'], `"${login}" is the head's hostname too`, 'choose another hostname for the login node, e.g. hostname: login'));
+    }
+    const kind = typeof raw.provider === 'string' ? raw.provider : isRecord(raw.provider) && typeof raw.provider.type === 'string' ? raw.provider.type : 'local';
+    if (kind !== 'local') problems.push(problem(['login'], `a login node runs on provider local only so far, not ${kind}`, 'remove login, or use provider: local'));
+    const users = Array.isArray(raw.users) ? raw.users : [];
+    if (field(raw.login, 'jupyter', loginSchema.shape.jupyter) === true && users.length === 0) {
+      problems.push(problem(['users'], 'login.jupyter is true, and Jupyter serves the cluster\'s users: list at least one', 'add users, e.g. users: [{name: alice}], or set login.jupyter: false'));
+    }
   }
 
   const rawPartitions = Array.isArray(raw.partitions) ? raw.partitions : [];

@@ -153,6 +153,7 @@ function toClusterConfig(spec: Spec): ClusterConfig {
     name: spec.name,
     provider: providerConfig(spec.provider),
     head: { hostname: spec.head.hostname },
+    ...(spec.login ? { login: { hostname: spec.login.hostname, jupyter: spec.login.jupyter } } : {}),
     groups,
     nodes,
     partitions,

@@ -76,6 +76,13 @@ export const headSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME).default('head'),
 });
 
+/** A node outside Slurm's compute nodes where users work: Slurm's clients, the same users and /home, optionally Jupyter. */
+export const loginSchema = z.strictObject({
+  hostname: z.string().regex(HOSTNAME).default('login'),
+  /** A Jupyter notebook server per cluster user, reachable from this machine on the login node's address. */
+  jupyter: z.boolean().default(false),
+});
+
 /**
  * Autoscaling on the queue through Slurm's power saving: the group's nodes above minNodes are
  * made when jobs need them and taken away after idleTimeoutSeconds without work.
@@ -108,8 +115,8 @@ export const groupRefSchema = z.strictObject({ group: z.string().regex(GROUP_NAM
 export const SANDBOX_PATH = /^\/(?:[A-Za-z0-9._-]+\/?)+$/;
 
 export const sandboxSchema = z.strictObject({
-  /** none: no network at all inside a job (the only kind so far). */
-  network: z.enum(['none']).default('none'),
+  /** none: no network at all inside a job; cluster: other nodes of the cluster, but no daemon of it and nothing beyond it. */
+  network: z.enum(['none', 'cluster']).default('none'),
   /** Memory of each task of a job, in MiB; more ends the task (out of memory), not the node. */
   memoryMiB: z.number().int().min(16).max(MAX_MEMORY_MIB).optional(),
   /** Processes and threads each task may have at once; a fork bomb stops there. */
@@ -163,6 +170,7 @@ export const specSchema = z.strictObject({
   name: z.string().regex(CLUSTER_NAME),
   provider: providerSchema.default('local'),
   head: headSchema.default({ hostname: 'head' }),
+  login: loginSchema.optional(),
   nodes: z.array(groupSchema).min(1),
   partitions: z.array(partitionSchema).min(1).optional(),
   slurm: slurmSchema.default({ slurmdTimeoutSeconds: 30, extraConf: {} }),
@@ -187,6 +195,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   provider: Object.keys(swarmProviderSchema.shape),
   'provider.hosts[]': Object.keys(swarmHostSchema.shape),
   head: Object.keys(headSchema.shape),
+  login: Object.keys(loginSchema.shape),
   'nodes[]': Object.keys(groupSchema.shape),
   'nodes[].autoscale': Object.keys(autoscaleSchema.shape),
   'partitions[]': Object.keys(partitionSchema.shape),
@@ -263,6 +272,9 @@ export const FIELD_HELP: Record<string, string> = {
   'provider.head': 'head is the name of the host (from provider.hosts) that runs the head node, or leave it out for the first host',
   head: 'head is a mapping, e.g. head: {hostname: head}',
   'head.hostname': 'use lowercase letters, digits or "-", starting with a letter, e.g. hostname: head',
+  login: 'login is a mapping, e.g. login: {hostname: login, jupyter: true}',
+  'login.hostname': 'use lowercase letters, digits or "-", starting with a letter, e.g. hostname: login',
+  'login.jupyter': 'jupyter is true (a Jupyter server per cluster user on the login node) or false',
   nodes: 'list at least one node group, e.g. nodes: [{name: c, count: 2}]',
   'nodes[]': 'each node group is a mapping with name and count, e.g. {name: c, count: 2}',
   'nodes[].name': 'use lowercase letters, digits or "-", starting with a letter, e.g. name: c (nodes are then c1, c2, ...)',
@@ -285,7 +297,7 @@ export const FIELD_HELP: Record<string, string> = {
   'partitions[].maxTime': `maxTime is a whole number of minutes or UNLIMITED, e.g. maxTime: 60 (at most ${MAX_TIME_MINUTES}, 100 years)`,
   'partitions[].exclusive': 'exclusive is true (each job gets whole nodes, one job per node: OverSubscribe=EXCLUSIVE) or false',
   'partitions[].sandbox': 'sandbox is a mapping, e.g. sandbox: {network: none, memoryMiB: 512, pids: 256}',
-  'partitions[].sandbox.network': 'network: none (jobs get no network at all; the only kind so far)',
+  'partitions[].sandbox.network': "network: none (jobs get no network at all) or cluster (the cluster's nodes, so a job's tasks on several nodes talk to each other, but none of its daemons and nothing beyond it)",
   'partitions[].sandbox.memoryMiB': `memoryMiB is a whole number of MiB per task, from 16 to ${MAX_MEMORY_MIB}`,
   'partitions[].sandbox.pids': 'pids is the number of processes a task may have at once, from 8 to 1000000',
   'partitions[].sandbox.writable': 'writable lists absolute folders jobs may write to besides their home, e.g. writable: [/scratch]',

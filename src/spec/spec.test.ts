@@ -274,7 +274,7 @@ test('loadSpecFile reads a file and reports a missing one as NOT_FOUND', async (
 
 test('built-in templates are listed with descriptions and are valid', async () => {
   const templates = await listTemplates();
-  assert.deepEqual(templates.map((t) => t.name), ['lab', 'minimal', 'partitions']);
+  assert.deepEqual(templates.map((t) => t.name), ['course', 'lab', 'minimal', 'partitions']);
   for (const t of templates) assert.ok(t.description.length > 10, `${t.name} has no description`);
   const minimal = await loadTemplate('minimal');
   assert.deepEqual(minimal.nodes.map((n) => n.name), ['c1', 'c2']);
@@ -289,6 +289,10 @@ test('built-in templates are listed with descriptions and are valid', async () =
   ]);
   assert.deepEqual(lab.unixGroups.map((g) => `${g.name}:${g.gid}:${g.members.join(',')}`), ['alice:2001:', 'bob:2002:', 'students:3001:alice,bob']);
   assert.deepEqual([minimal.accounting, minimal.users], [false, []]);
+  const course = await loadTemplate('course');
+  assert.deepEqual(course.login, { hostname: 'login', jupyter: true });
+  assert.deepEqual(course.partitions.map((p) => [p.name, p.exclusive, p.sandbox?.network, p.nodes.length]), [['course', true, 'none', 4]]);
+  assert.deepEqual([course.accounting, course.users.map((u) => u.name)], [true, ['alice', 'bob']]);
   const parts = await loadTemplate('partitions', { name: 'p2' });
   assert.equal(parts.name, 'p2');
   assert.deepEqual([parts.accounting, parts.rest, parts.users], [false, false, []]);
@@ -309,7 +313,7 @@ test('template text keeps its comments, and --name replaces only the name', asyn
 
 test('an unknown template is NOT_FOUND with the available names as hint', async () => {
   for (const name of ['nope', '../load']) {
-    await assert.rejects(templateText(name), (err: SlurmkitError) => err.code === 'NOT_FOUND' && err.hint === 'available templates: lab, minimal, partitions');
+    await assert.rejects(templateText(name), (err: SlurmkitError) => err.code === 'NOT_FOUND' && err.hint === 'available templates: course, lab, minimal, partitions');
   }
   await assert.rejects(loadTemplate('nope'), { code: 'NOT_FOUND' });
 });
@@ -362,6 +366,7 @@ test('partition sandbox: settings read; other providers, a node sandboxed unlike
   const cfg = parseSpec(`name: lab\nnodes: [{name: c, count: 2}, {name: d, count: 1}]\npartitions: [{name: exam, nodes: {group: c}, sandbox: {memoryMiB: 256, pids: 100, writable: [/scratch]}}, {name: open, nodes: {group: d}}]`, 't');
   assert.deepEqual(cfg.partitions[0]!.sandbox, { network: 'none', memoryMiB: 256, pids: 100, writable: ['/scratch'] });
   assert.equal(cfg.partitions[1]!.sandbox, undefined);
+  assert.equal(parseSpec(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]`, 't').partitions[0]!.sandbox?.network, 'cluster');
   hasProblem(invalid(`name: lab\n${NODES}\nprovider: docker\npartitions: [{name: exam, sandbox: {}}]`), 'partitions[0].sandbox', 'provider local only', 'not docker');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}, {name: all}]`), 'partitions[0].sandbox', 'also in partition all, which is not sandboxed');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}]\nslurm: {extraConf: {Epilog: /x}}`), 'slurm.extraConf.Epilog', "runs slurmkit's Epilog");
@@ -369,6 +374,20 @@ test('partition sandbox: settings read; other providers, a node sandboxed unlike
   hasProblem(bad, 'partitions[0].sandbox.network');
   hasProblem(bad, 'partitions[0].sandbox.pids');
   hasProblem(bad, 'partitions[0].sandbox.writable[0]');
+});
+
+test('login node: hostname and jupyter read (default hostname login, no Jupyter); a clash with a worker or the head, Jupyter without users, other providers and bad values refused at their fields', () => {
+  assert.equal(parseSpec(`name: lab\n${NODES}`, 't').login, undefined);
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nlogin: {}`, 't').login, { hostname: 'login', jupyter: false });
+  assert.deepEqual(parseSpec(`name: lab\n${NODES}\nusers: [{name: alice}]\nlogin: {hostname: desk, jupyter: true}`, 't').login, { hostname: 'desk', jupyter: true });
+  hasProblem(invalid(`name: lab\n${NODES}\nlogin: {hostname: c2}`), 'login.hostname', '"c2" is also a worker node of group "c"');
+  hasProblem(invalid(`name: lab\n${NODES}\nhead: {hostname: main}\nlogin: {hostname: main}`), 'login.hostname', "the head's hostname too");
+  hasProblem(invalid(`name: lab\n${NODES}\nlogin: {jupyter: true}`), 'users', 'login.jupyter is true', 'add users');
+  hasProblem(invalid(`name: lab\n${NODES}\nprovider: docker\nlogin: {}`), 'login', 'provider local only', 'not docker');
+  const bad = invalid(`name: lab\n${NODES}\nlogin: {hostname: Login, jupyter: yes please, port: 80}`);
+  hasProblem(bad, 'login.hostname');
+  hasProblem(bad, 'login.jupyter', 'true or false');
+  hasProblem(bad, 'login.port', 'unknown key');
 });
 
 test('provider swarm: bad hosts are refused, each problem at its field with the fix', () => {

@@ -41,7 +41,8 @@ export interface NodeGroupConfig {
 }
 
 export interface SandboxConfig {
-  network: 'none';
+  /** none: no network at all; cluster: the cluster's own nodes, but none of its daemons (Slurm's, the database, Azurite) and nothing beyond the cluster. */
+  network: 'none' | 'cluster';
   memoryMiB?: number;
   pids?: number;
   writable: string[];
@@ -109,6 +110,8 @@ export interface ClusterConfig {
   name: string;
   provider: ProviderConfig;
   head: { hostname: string };
+  /** A node outside Slurm's compute nodes where users work (Slurm's clients, /home), with Jupyter if asked. */
+  login?: { hostname: string; jupyter: boolean };
   groups: NodeGroupConfig[];
   /** All compute nodes, group by group, in index order. */
   nodes: NodeConfig[];
@@ -132,6 +135,9 @@ export interface StorageConfig {
   /** With blob: azure, the absolute path of the 0600 file holding the account's connection string. */
   connectionStringFile?: string;
 }
+
+/** The login node's address: this offset of the cluster subnet, between the head's (2) and the workers'. */
+export const LOGIN_OFFSET = 3;
 
 /** Workers' addresses start at this offset of the cluster subnet, so low ones stay free for the gateway, head and services. */
 export const FIRST_WORKER_OFFSET = 11;

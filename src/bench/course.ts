@@ -1,0 +1,84 @@
+/**
+ * A course cluster (the `course` template): the login node's cost in `up` (the same spec
+ * without `login` as reference) and the round trip of `run(fn)` from the login node, next to
+ * the time from `sbatch` to a job's first line on the same partition, taken the same way.
+ */
+import { down, up } from '../app/clusters.js';
+import { loadTemplate, templateText } from '../spec/templates.js';
+import { Progress } from '../util/progress.js';
+import { PYTHON_MODULES } from '../cluster/layout.js';
+import { providerFor, labelOf } from '../cluster/nodes.js';
+import type { ClusterState } from '../cluster/state.js';
+import { log, median } from './run.js';
+
+export interface CourseBench {
+  upMs: { withLogin: number; withoutLogin: number };
+  loginAddsMs: number;
+  loginPhasesMs: Record<string, number>;
+  calls: number;
+  runFnMs: number;
+  sbatchToFirstLineMs: number;
+}
+
+async function onLogin(state: ClusterState, script: string): Promise<string> {
+  const r = await providerFor(state).exec({ label: labelOf(state), node: 'login', command: ['bash', '-c', script], stdio: 'capture', cwd: '/' });
+  if (r.exitCode !== 0) throw new Error(`on login: exit ${r.exitCode}: ${r.stderr}`);
+  return r.stdout;
+}
+
+export async function benchCourse(home: string, runs: number): Promise<CourseBench> {
+  process.env.SLURMKIT_HOME = home;
+  const withLogin: number[] = [];
+  const withoutLogin: number[] = [];
+  const phases: Record<string, number[]> = {};
+  let calls: number[] = [];
+  let firstLines: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    for (const login of [false, true]) {
+      const name = login ? 'benchcourse' : 'benchnologin';
+      const text = (await templateText('course', { name })).replace(/^login:\n(  .*\n)+/m, login ? '$&' : '');
+      const config = await loadTemplate('course', { name });
+      if (!login) delete config.login;
+      const progress = Progress.silent();
+      const t0 = performance.now();
+      const state = await up({ config, specText: text, progress });
+      (login ? withLogin : withoutLogin).push(performance.now() - t0);
+      try {
+        if (!login) continue;
+        for (const t of progress.timings.filter((p) => /login|Jupyter/.test(p.phase))) (phases[t.phase] ??= []).push(t.ms);
+        const n = Number(process.env.BENCH_COURSE_CALLS ?? 10);
+        const py = [
+          'import time',
+          'from slurmkit_run import run',
+          'run(abs, -1)',
+          `for _ in range(${n}):`,
+          '    t = time.perf_counter(); assert run(abs, -2) == 2; print((time.perf_counter() - t) * 1000)',
+        ].join('\n');
+        calls = calls.concat((await onLogin(state, `cd /home/alice && PYTHONPATH=${PYTHON_MODULES} runuser -u alice -- /usr/bin/python3 -c '${py}'`)).trim().split('\n').map(Number));
+        const sh = [
+          'cd /home/alice',
+          `for i in $(seq ${n}); do`,
+          `  t0=$(date +%s%N); id=$(runuser -u alice -- sbatch --parsable -o /dev/null --wrap 'date +%s%N > $HOME/first.$SLURM_JOB_ID')`,
+          '  while [ ! -s /home/alice/first.$id ]; do sleep 0.005; done',
+          '  echo $(( ($(cat /home/alice/first.$id) - t0) / 1000 ))',
+          'done',
+        ].join('\n');
+        firstLines = firstLines.concat((await onLogin(state, sh)).trim().split('\n').map((us) => Number(us) / 1000));
+      } finally {
+        await down(state.name, { force: true });
+      }
+    }
+  }
+  const w = Math.round(median(withLogin));
+  const wo = Math.round(median(withoutLogin));
+  const result: CourseBench = {
+    upMs: { withLogin: w, withoutLogin: wo },
+    loginAddsMs: w - wo,
+    loginPhasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(median(v))])),
+    calls: calls.length,
+    runFnMs: Math.round(median(calls)),
+    sbatchToFirstLineMs: Math.round(median(firstLines)),
+  };
+  log(`bench: course: up ${wo} ms without the login node, ${w} ms with it; run(fn) ${result.runFnMs} ms, sbatch to first line ${result.sbatchToFirstLineMs} ms`);
+  return result;
+}
