@@ -1,11 +1,10 @@
 /** Exclusive partitions on a real cluster: under load from two users, no two jobs ever share a node. */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSpec } from '../spec/load.js';
 import { submit } from '../app/jobs.js';
-import { up } from './lifecycle.js';
 import type { ClusterState } from './state.js';
-import { cleanupHome, shOk, useTempHome } from '../testing/harness.js';
+import { shOk } from '../testing/harness.js';
+import { withCluster } from '../testing/cluster-fixture.js';
 
 const SPEC = `name: texcl
 nodes: [{name: c, count: 4, cpus: 2}]
@@ -38,15 +37,8 @@ function overlaps(runs: Run[]): [Run, Run][] {
 }
 
 describe('exclusive partitions', () => {
-  let home: string;
   let state: ClusterState;
-  before(async () => {
-    home = await useTempHome();
-    state = await up({ config: parseSpec(SPEC, 'test'), specText: SPEC, agent: false });
-  });
-  after(async () => {
-    await cleanupHome(home);
-  });
+  withCluster(SPEC, (s) => (state = s));
 
   async function runAll(tag: string, partition: string, perUser: number, seconds: number): Promise<Run[]> {
     const ids: string[] = [];

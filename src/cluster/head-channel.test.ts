@@ -1,13 +1,13 @@
 /** The head's command channel on a real cluster: same answers as exec, one process, and what happens when it ends. */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { parseSpec } from '../spec/load.js';
-import { up, stop, start } from './lifecycle.js';
+import { stop, start } from './lifecycle.js';
 import { execInHead, headOf, labelOf } from './nodes.js';
 import { channelOpen, keepHeadChannels } from './head-channel.js';
 import { requireState, type ClusterState } from './state.js';
-import { cleanupHome, sh, useTempHome } from '../testing/harness.js';
+import { sh } from '../testing/harness.js';
+import { withCluster } from '../testing/cluster-fixture.js';
 
 const SPEC = 'name: tchan\nnodes: [{name: c, count: 1}]\nusers: [{name: alice, groups: [students]}]\n';
 
@@ -16,15 +16,8 @@ const channelProcesses = async (state: ClusterState): Promise<string[]> =>
   (await sh(state, 'pgrep -af "[c]hannel-main.js" || true')).stdout.split('\n').filter(Boolean);
 
 describe('command channel into the head', () => {
-  let home: string;
   let state: ClusterState;
-  before(async () => {
-    home = await useTempHome();
-    state = await up({ config: parseSpec(SPEC, 'test'), specText: SPEC, agent: false });
-  });
-  after(async () => {
-    await cleanupHome(home);
-  });
+  withCluster(SPEC, (s) => (state = s));
 
   test('commands answer as exec does: exit code, output, input, user and folder, through one process', async () => {
     const cases = [

@@ -3,17 +3,17 @@
  * Jupyter server per student, and Python functions shipped from a notebook (executed with
  * Debian's `jupyter nbconvert --execute`) into the exclusive sandboxed partition.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTemplate, templateText } from '../spec/templates.js';
-import { up } from './lifecycle.js';
 import { jupyterAccess } from './login.js';
 import { PYTHON_MODULES } from './layout.js';
 import { ClusterPaths } from './paths.js';
 import type { ClusterState } from './state.js';
-import { cleanupHome, sh, shOk, useTempHome } from '../testing/harness.js';
+import { sh, shOk } from '../testing/harness.js';
+import { withCluster } from '../testing/cluster-fixture.js';
 import { runCli } from '../testing/cli.js';
 
 const NAME = 'tcourse';
@@ -39,13 +39,10 @@ function printed(executed: string): string[] {
 describe('a course cluster: login node, Jupyter, functions from a notebook', () => {
   let home: string;
   let state: ClusterState;
-  before(async () => {
-    home = await useTempHome();
-    state = await up({ config: await loadTemplate('course', { name: NAME }), specText: await templateText('course', { name: NAME }), agent: false });
-  });
-  after(async () => {
-    await cleanupHome(home);
-  });
+  withCluster(
+    async () => ({ config: await loadTemplate('course', { name: NAME }), specText: await templateText('course', { name: NAME }) }),
+    (s, h) => ([state, home] = [s, h]),
+  );
 
   test('the login node is no compute node; students submit from it as themselves and share /home with the workers', async () => {
     assert.deepEqual((await shOk(state, 'sinfo -h -N -o %N | sort -u')).trim().split('\n'), ['c1', 'c2', 'c3', 'c4']);

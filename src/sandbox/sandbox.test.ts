@@ -2,15 +2,14 @@
  * Sandboxed partitions on a real cluster: escape attempts from inside jobs, each must fail and
  * leave the node healthy; isolation between users; nothing of a job left on its node.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { parseSpec } from '../spec/load.js';
-import { up } from '../cluster/lifecycle.js';
 import { headOf } from '../cluster/nodes.js';
 import { homeTag } from '../cluster/paths.js';
 import type { ClusterState } from '../cluster/state.js';
-import { cleanupHome, leftoversOf, sh, shOk, useTempHome } from '../testing/harness.js';
+import { leftoversOf, sh, shOk } from '../testing/harness.js';
+import { withCluster } from '../testing/cluster-fixture.js';
 import { sandboxGroup } from './sandbox.js';
 
 const SPEC = `name: tsbx
@@ -22,15 +21,8 @@ partitions:
 `;
 
 describe('sandboxed partitions', () => {
-  let home: string;
   let state: ClusterState;
-  before(async () => {
-    home = await useTempHome();
-    state = await up({ config: parseSpec(SPEC, 'test'), specText: SPEC, agent: false });
-  });
-  after(async () => {
-    await cleanupHome(home);
-  });
+  withCluster(SPEC, (s) => (state = s));
 
   /** Runs a shell script as a job step of `user` on `node`, through srun in the head. */
   const step = (user: string, node: string, script: string, timeoutSeconds = 60) =>
