@@ -73,14 +73,17 @@ export function buildCli(): Command {
       const readyTimeoutMs = seconds(opts.timeout, '--timeout') * 1000;
       const { config, text } = await loadConfig(opts);
       const progress = Progress.stderr();
-      progress.info(`Creating cluster ${config.name}: 1 head + ${config.nodes.length} worker(s)`);
+      progress.info(`Creating cluster ${config.name}: 1 head + ${config.nodes.length} worker(s)${config.login ? ` + login node ${config.login.hostname}` : ''}`);
       const t0 = performance.now();
       const state = await up({ config, specText: text, progress, readyTimeoutMs });
       const total = Math.round(performance.now() - t0);
+      const workers = state.nodes.filter((n) => n.role === 'worker').length;
+      const login = state.nodes.find((n) => n.role === 'login');
       print(opts.json, { ...state, totalMs: total }, () =>
         [
-          `Cluster ${state.name} is up in ${formatMs(total)}: ${state.nodes.length - 1} worker(s) idle, subnet ${state.network.subnet}.`,
-          `  try:  slurmkit exec ${state.name} -- srun -N${Math.min(state.nodes.length - 1, 8)} hostname`,
+          `Cluster ${state.name} is up in ${formatMs(total)}: ${workers} worker(s) idle, subnet ${state.network.subnet}.`,
+          `  try:  slurmkit exec ${state.name} -- srun -N${Math.min(workers, 8)} hostname`,
+          ...(login?.jupyter ? [`  Jupyter on ${login.name} (${login.address}), per user: slurmkit jupyter ${state.name} --user USER`] : []),
           `  stop: slurmkit down ${state.name}`,
         ].join('\n'),
       );

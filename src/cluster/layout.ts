@@ -134,7 +134,8 @@ export const PYTHON_MODULES = fileURLToPath(new URL('../python/', import.meta.ur
  * A Jupyter notebook server (Debian's jupyter-notebook) per cluster user, run as that user in
  * their home, on the login node's address. The token comes from a root-only file through the
  * environment (JUPYTER_TOKEN): never an argument, and a token it was given Jupyter does not
- * print. slurmkit's Python module is on the kernels' path.
+ * print; tokens in requests' addresses are hidden in its log (src/python/jupyter_notebook_config.py).
+ * slurmkit's Python module is on the kernels' path.
  */
 function jupyterServers(address: string, users: string[]): Daemon {
   return {
@@ -146,8 +147,8 @@ function jupyterServers(address: string, users: string[]): Daemon {
         [
           // A server that answers is left as it is.
           `if ! (exec 3<>/dev/tcp/${address}/${JUPYTER_PORT + i}) 2>/dev/null; then`,
-          `( export HOME=/home/${u} PATH=/usr/local/bin:/usr/bin:/bin PYTHONPATH=${PYTHON_MODULES} JUPYTER_TOKEN="$(cat ${JUPYTER_TOKENS}/${u})"`,
-          `  cd /home/${u} && exec setsid runuser -u ${u} -- jupyter-notebook --no-browser --ip=${address} --port=${JUPYTER_PORT + i} --port-retries=0 --notebook-dir=/home/${u} ) >> /var/log/slurm/jupyter-${u}.log 2>&1 < /dev/null &`,
+          `( export HOME=/home/${u} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=${PYTHON_MODULES} JUPYTER_TOKEN="$(cat ${JUPYTER_TOKENS}/${u})"`,
+          `  cd /home/${u} && exec setsid runuser -u ${u} -- jupyter-notebook --config=${PYTHON_MODULES}/jupyter_notebook_config.py --no-browser --ip=${address} --port=${JUPYTER_PORT + i} --port-retries=0 --notebook-dir=/home/${u} ) >> /var/log/slurm/jupyter-${u}.log 2>&1 < /dev/null &`,
           'fi',
         ].join('\n'),
       )

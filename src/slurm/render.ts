@@ -149,7 +149,7 @@ function baseSections(cfg: ClusterConfig, net: NetworkPlan, opts: SlurmConfOptio
         ]
       : []),
     ...(cfg.nodes.some((n) => n.cloud) ? [powerSection(cfg, opts)] : []),
-    ...(cfg.partitions.some((p) => p.sandbox) ? [sandboxSection()] : []),
+    ...(cfg.partitions.some((p) => p.sandbox) ? [sandboxSection(cfg.partitions.some((p) => p.sandbox?.network === 'cluster'))] : []),
     {
       comment: "Limits raised above Slurm's defaults so large job arrays and pipelines fit.",
       doc: `${DOC}#OPT_MaxArraySize`,
@@ -174,13 +174,18 @@ export const SANDBOX_EPILOG = '/etc/slurm/slurmkit-sandbox-epilog';
  * groups gone, no process of it running); a node that cannot be cleaned fails the Epilog, and
  * Slurm drains it with the reason.
  */
-function sandboxSection(): Section {
+function sandboxSection(clusterNetwork: boolean): Section {
   return {
-    comment: 'Sandboxed partitions: a node that cannot be cleaned after a job fails this Epilog and is drained.',
+    comment:
+      'Sandboxed partitions: a node that cannot be cleaned after a job fails this Epilog and is drained.' +
+      (clusterNetwork ? "\nsrun listens on these ports only, which jobs sandboxed with network: cluster may reach (slurmstepd sends a task's I/O as its user)." : ''),
     doc: `${DOC}#OPT_Epilog`,
-    pairs: [['Epilog', SANDBOX_EPILOG]],
+    pairs: [['Epilog', SANDBOX_EPILOG], ...(clusterNetwork ? ([['SrunPortRange', `${SRUN_PORTS[0]}-${SRUN_PORTS[1]}`]] as [string, string][]) : [])],
   };
 }
+
+/** Where srun listens when jobs are sandboxed with network: cluster (their firewall lets them reach these). */
+export const SRUN_PORTS = [60001, 63000] as const;
 
 /** Where slurmkit's programs for slurmctld live in the head: slurmkit-resume, -suspend, -resume-fail and -prolog. */
 export const POWER_PROGRAMS = '/etc/slurm';

@@ -105,6 +105,10 @@ export function checkSpec(raw: unknown): string[] {
   if (epilog && rawPartitions.some((p) => isRecord(p) && p.sandbox !== undefined)) {
     problems.push(problem(['slurm', 'extraConf', epilog], 'a cluster with sandboxed partitions runs slurmkit\'s Epilog (it drains a node it cannot clean)', `remove ${epilog}, or the sandbox`));
   }
+  const srunPorts = Object.keys(extraConf).find((k) => k.toLowerCase() === 'srunportrange');
+  if (srunPorts && rawPartitions.some((p) => isRecord(p) && isRecord(p.sandbox) && p.sandbox.network === 'cluster')) {
+    problems.push(problem(['slurm', 'extraConf', srunPorts], 'jobs sandboxed with network: cluster reach srun on the ports slurmkit sets', `remove ${srunPorts}, or use network: none`));
+  }
   problems.push(...minNodesProblems(rawGroups, raw.provider));
   problems.push(...autoscaleProblems(rawGroups));
   problems.push(...storageProblems(raw.storage));

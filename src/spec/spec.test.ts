@@ -367,6 +367,7 @@ test('partition sandbox: settings read; other providers, a node sandboxed unlike
   assert.deepEqual(cfg.partitions[0]!.sandbox, { network: 'none', memoryMiB: 256, pids: 100, writable: ['/scratch'] });
   assert.equal(cfg.partitions[1]!.sandbox, undefined);
   assert.equal(parseSpec(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]`, 't').partitions[0]!.sandbox?.network, 'cluster');
+  hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]\nslurm: {extraConf: {SrunPortRange: 1000-2000}}`), 'slurm.extraConf.SrunPortRange', 'reach srun on the ports slurmkit sets');
   hasProblem(invalid(`name: lab\n${NODES}\nprovider: docker\npartitions: [{name: exam, sandbox: {}}]`), 'partitions[0].sandbox', 'provider local only', 'not docker');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}, {name: all}]`), 'partitions[0].sandbox', 'also in partition all, which is not sandboxed');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}]\nslurm: {extraConf: {Epilog: /x}}`), 'slurm.extraConf.Epilog', "runs slurmkit's Epilog");
