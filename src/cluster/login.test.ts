@@ -9,9 +9,10 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTemplate, templateText } from '../spec/templates.js';
 import { jupyterAccess } from './login.js';
+import { start, stop } from './lifecycle.js';
 import { PYTHON_MODULES } from './layout.js';
 import { ClusterPaths } from './paths.js';
-import type { ClusterState } from './state.js';
+import { requireState, type ClusterState } from './state.js';
 import { sh, shOk } from '../testing/harness.js';
 import { withCluster } from '../testing/cluster-fixture.js';
 import { runCli } from '../testing/cli.js';
@@ -95,6 +96,22 @@ describe('a course cluster: login node, Jupyter, functions from a notebook', () 
     assert.match(wrong.stderr, /alice, bob/);
     const show = await runCli(['show', NAME], { home });
     assert.match(show.stdout, /login: +login 10\.\S+, Jupyter for alice on port 8888, bob on port 8889; each URL with its token: slurmkit jupyter tcourse --user USER/);
+  });
+
+  test('stop and start bring the login node and its Jupyter servers back, with the same tokens; start mends a server that died', async () => {
+    const before = await jupyterAccess(state, 'alice');
+    // (Nothing is sent to the login node's address while it is stopped: the address is not the cluster's then.)
+    await stop(NAME);
+    assert.equal((await requireState(NAME)).phase, 'stopped');
+    state = await start(NAME);
+    const answer = async (a: typeof before) => (await fetch(a.url.replace('/?token=', '/api/status?token='))).status;
+    assert.equal(await answer(before), 200, 'the URL of before the stop works again');
+    // bob's server dies; start (on a running cluster) starts it again and leaves alice's alone.
+    const alicePid = (await shOk(state, 'pgrep -u alice -f jupyter-notebook', 'login')).trim();
+    await shOk(state, 'pkill -u bob -f jupyter-notebook; while pgrep -u bob -f jupyter-notebook >/dev/null; do sleep 0.05; done', 'login');
+    state = await start(NAME);
+    assert.equal(await answer(await jupyterAccess(state, 'bob')), 200);
+    assert.equal((await shOk(state, 'pgrep -u alice -f jupyter-notebook', 'login')).trim(), alicePid, "alice's server was left as it was");
   });
 
   test('a notebook run with nbconvert on the login node ships functions into the sandboxed partition as its student; a remote exception comes back with its traceback', async () => {
