@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { headOf } from '../cluster/nodes.js';
-import { homeTag } from '../cluster/paths.js';
+import { ClusterPaths, homeTag } from '../cluster/paths.js';
+import { restSocket } from '../cluster/site.js';
 import type { ClusterState } from '../cluster/state.js';
 import { leftoversOf, sh, shOk } from '../testing/harness.js';
 import { withCluster } from '../testing/cluster-fixture.js';
@@ -15,6 +16,7 @@ import { sandboxGroup } from './sandbox.js';
 const SPEC = `name: tsbx
 nodes: [{name: c, count: 2, cpus: 2}, {name: n, count: 1}]
 users: [{name: alice}, {name: bob}]
+rest: true
 partitions:
   - {name: lab, nodes: {group: c}, sandbox: {network: none, memoryMiB: 128, pids: 64}}
   - {name: net, nodes: {group: n}, sandbox: {network: cluster}}
@@ -48,6 +50,9 @@ describe('sandboxed partitions', () => {
         'timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/6818" 2>/dev/null && echo CONNECTED-LOCAL-SLURMD',
         'ip -o link | grep -v " lo:" | grep -q . && echo HAS-INTERFACES',
         'find /var/lib/slurm /run/slurmkit /etc/munge -mindepth 1 2>/dev/null | grep -q . && echo SEES-SPOOL',
+        // The REST API's socket (slurmrestd on the head) at its path on this machine, and the cluster's secrets.
+        `python3 -c "import socket; socket.socket(socket.AF_UNIX).connect('${restSocket(ClusterPaths.of(state.name))}')" 2>/dev/null && echo CONNECTED-REST`,
+        `ls ${ClusterPaths.of(state.name).secrets} >/dev/null 2>&1 && echo SEES-SECRETS`,
         'echo done',
       ].join('; '),
     );
@@ -87,6 +92,27 @@ describe('sandboxed partitions', () => {
     const counted = r.stdout.trim().split('\n').filter((l) => /^[\d.]+,[^,]*,(task-clock|page-faults|context-switches)/.test(l));
     assert.equal(counted.length, 3, r.stdout);
     assert.ok(Number(counted[0]!.split(',')[0]) > 1, `task-clock counted the work: ${counted[0]}`);
+  });
+
+  test("another user's process is out of sight and cannot be traced", async () => {
+    // bob's process on c1, outside any job; alice's sandboxed job knows its pid.
+    const pid = (await shOk(state, `runuser -u bob -- sh -c 'setsid sleep 60 >/dev/null 2>&1 < /dev/null & echo $!'`, 'c1')).trim();
+    assert.equal((await shOk(state, `ps -o user= -p ${pid}`, 'c1')).trim(), 'bob');
+    try {
+      const r = await step(
+        'alice',
+        'c1',
+        [
+          `test -e /proc/${pid} && echo SEES-PID`,
+          `python3 -c "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); print('ATTACHED' if libc.ptrace(16, ${pid}, 0, 0) == 0 else 'ptrace: ' + os.strerror(ctypes.get_errno()))"`,
+          `kill -0 ${pid} 2>/dev/null && echo CAN-SIGNAL`,
+        ].join('; '),
+      );
+      assert.equal(r.stdout.trim(), 'ptrace: No such process', r.stdout);
+      assert.equal((await sh(state, `kill -0 ${pid} && echo alive`, 'c1')).stdout.trim(), 'alive', "bob's process was not touched");
+    } finally {
+      await sh(state, `kill ${pid}`, 'c1');
+    }
   });
 
   test('only the home is writable; no mount, no namespaces of its own, no other processes in sight', async () => {
