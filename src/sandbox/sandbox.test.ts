@@ -106,6 +106,7 @@ describe('sandboxed partitions', () => {
           `test -e /proc/${pid} && echo SEES-PID`,
           `python3 -c "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); print('ATTACHED' if libc.ptrace(16, ${pid}, 0, 0) == 0 else 'ptrace: ' + os.strerror(ctypes.get_errno()))"`,
           `kill -0 ${pid} 2>/dev/null && echo CAN-SIGNAL`,
+          'true',
         ].join('; '),
       );
       assert.equal(r.stdout.trim(), 'ptrace: No such process', r.stdout);
