@@ -10,7 +10,7 @@ import { Progress } from '../util/progress.js';
 import { PYTHON_MODULES } from '../cluster/layout.js';
 import { providerFor, labelOf } from '../cluster/nodes.js';
 import type { ClusterState } from '../cluster/state.js';
-import { log, median } from './run.js';
+import { firstLineLoop, firstLineMs, log, median } from './run.js';
 
 export interface CourseBench {
   upMs: { withLogin: number; withoutLogin: number };
@@ -57,17 +57,8 @@ export async function benchCourse(home: string, runs: number): Promise<CourseBen
           '    t = time.perf_counter(); assert run(abs, -2) == 2; print((time.perf_counter() - t) * 1000)',
         ].join('\n');
         calls = calls.concat((await onLogin(state, `cd /home/alice && PYTHONPATH=${PYTHON_MODULES} runuser -u alice -- /usr/bin/python3 -c '${py}'`)).trim().split('\n').map(Number));
-        const sh = [
-          'cd /home/alice',
-          `for i in $(seq ${n}); do`,
-          `  t0=$(date +%s%N); id=$(runuser -u alice -- sbatch --parsable -o /dev/null --wrap 'date +%s%N > $HOME/first.$SLURM_JOB_ID')`,
-          '  while [ ! -s /home/alice/first.$id ]; do sleep 0.005; done',
-          '  echo $(( ($(cat /home/alice/first.$id) - t0) / 1000 ))',
-          // As run(fn) does: the next job only once this one has left the queue.
-          '  while squeue -h -j $id 2>/dev/null | grep -q .; do sleep 0.005; done',
-          'done',
-        ].join('\n');
-        firstLines = firstLines.concat((await onLogin(state, sh)).trim().split('\n').map((us) => Number(us) / 1000));
+        // As run(fn) goes: the next job only once the one before has left the queue.
+        firstLines = firstLines.concat(firstLineMs(await onLogin(state, firstLineLoop(n, { oneAtATime: true }))));
       } finally {
         await down(state.name, { force: true });
       }

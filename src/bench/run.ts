@@ -101,3 +101,23 @@ export async function memoryOf(clusterId: string, nodes: number): Promise<Memory
     slurmdPssKiB: median(slurmd.map((r) => r.pss)),
   };
 }
+
+/**
+ * A shell loop, run as root in a node: `jobs` jobs submitted one after another as alice (from
+ * /home/alice), each printing the microseconds from its sbatch to the line the job writes first.
+ * With `oneAtATime`, the next job is submitted only once the one before has left the queue.
+ */
+export function firstLineLoop(jobs: number, opts: { partition?: string; oneAtATime?: boolean } = {}): string {
+  return [
+    'cd /home/alice',
+    `for i in $(seq ${jobs}); do`,
+    `  t0=$(date +%s%N); id=$(runuser -u alice -- sbatch --parsable${opts.partition ? ` -p ${opts.partition}` : ''} -o /dev/null --wrap 'date +%s%N > $HOME/first.$SLURM_JOB_ID')`,
+    '  while [ ! -s /home/alice/first.$id ]; do sleep 0.005; done',
+    '  echo $(( ($(cat /home/alice/first.$id) - t0) / 1000 ))',
+    ...(opts.oneAtATime ? ['  while squeue -h -j $id 2>/dev/null | grep -q .; do sleep 0.005; done'] : []),
+    'done',
+  ].join('\n');
+}
+
+/** The milliseconds firstLineLoop printed. */
+export const firstLineMs = (out: string): number[] => out.trim().split('\n').map((us) => Number(us) / 1000);

@@ -7,7 +7,7 @@
 import { parseSpec } from '../spec/load.js';
 import { down, up } from '../app/clusters.js';
 import { runInHead } from '../cluster/nodes.js';
-import { log, median } from './run.js';
+import { firstLineLoop, firstLineMs, log, median } from './run.js';
 
 const SPEC = `name: benchsbx
 nodes: [{name: p, count: 1}, {name: s, count: 1}]
@@ -31,20 +31,7 @@ export async function benchSandbox(home: string, runs: number): Promise<SandboxB
   try {
     const jobs = Number(process.env.BENCH_SANDBOX_JOBS ?? 10) * runs;
     /** Milliseconds from sbatch to the first line of each job, one after another, as alice. */
-    const firstLines = async (partition: string): Promise<number[]> => {
-      const out = await runInHead(
-        state,
-        [
-          'cd /home/alice',
-          `for i in $(seq ${jobs}); do`,
-          `  t0=$(date +%s%N); id=$(runuser -u alice -- sbatch --parsable -p ${partition} -o /dev/null --wrap 'date +%s%N > $HOME/first.$SLURM_JOB_ID')`,
-          '  while [ ! -s /home/alice/first.$id ]; do sleep 0.005; done',
-          '  echo $(( ($(cat /home/alice/first.$id) - t0) / 1000 ))',
-          'done',
-        ].join('\n'),
-      );
-      return out.trim().split('\n').map((us) => Number(us) / 1000);
-    };
+    const firstLines = async (partition: string): Promise<number[]> => firstLineMs(await runInHead(state, firstLineLoop(jobs, { partition })));
     // Alternated, so that neither gets the quieter machine.
     const plain: number[] = [];
     const sandboxed: number[] = [];

@@ -2,10 +2,10 @@
  * The login node: where a cluster's users work, outside Slurm's compute nodes, with a Jupyter
  * notebook server per user when the spec asks for it (see layout.ts for what the node runs).
  */
-import { access, constants, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SlurmkitError } from '../util/errors.js';
-import { waitFor } from '../util/run.js';
+import { waitFor, which } from '../util/run.js';
 import { JUPYTER_PORT } from './layout.js';
 import { ClusterPaths } from './paths.js';
 import type { ClusterState, NodeRecord } from './state.js';
@@ -49,13 +49,12 @@ export async function jupyterAccess(state: ClusterState, user: string): Promise<
 
 /** Waits until every user's Jupyter server answers its API (with the user's token). */
 export async function waitJupyter(state: ClusterState, timeoutMs = 60_000, signal?: AbortSignal): Promise<void> {
-  const pending = new Set(jupyterEndpoints(state).map((e) => e.user));
+  // Each user's URL (its token read once), until that user's server answers.
+  const pending = new Map((await Promise.all(jupyterEndpoints(state).map((e) => jupyterAccess(state, e.user)))).map((a) => [a.user, a.url.replace('/?token=', '/api/status?token=')]));
   await waitFor(
     'Jupyter to answer on the login node',
     async () => {
-      for (const user of [...pending]) {
-        const { url } = await jupyterAccess(state, user);
-        const api = url.replace('/?token=', '/api/status?token=');
+      for (const [user, api] of [...pending]) {
         const ok = await fetch(api, { signal: AbortSignal.timeout(2000) })
           .then((r) => r.ok)
           .catch(() => false);
@@ -63,22 +62,14 @@ export async function waitJupyter(state: ClusterState, timeoutMs = 60_000, signa
       }
       return pending.size === 0 ? true : undefined;
     },
-    { timeoutMs, intervalMs: 100, maxIntervalMs: 250, describe: () => `not yet: ${[...pending].join(', ')}`, ...(signal ? { signal } : {}) },
+    { timeoutMs, intervalMs: 100, maxIntervalMs: 250, describe: () => `not yet: ${[...pending.keys()].join(', ')}`, ...(signal ? { signal } : {}) },
   );
 }
 
-/** What a login node with Jupyter runs (the local provider's nodes run this machine's programs). */
-const JUPYTER_PROGRAMS = ['jupyter-notebook', 'python3'];
-
-/** Refuses a login node with Jupyter on a machine without it, before anything is made. */
+/** Refuses a login node with Jupyter on a machine without it (the local provider's nodes run this machine's programs), before anything is made. */
 export async function checkJupyterInstalled(): Promise<void> {
-  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
-  for (const program of JUPYTER_PROGRAMS) {
-    const found = await Promise.any(dirs.map((d) => access(join(d, program), constants.X_OK))).then(
-      () => true,
-      () => false,
-    );
-    if (!found) {
+  for (const program of ['jupyter-notebook', 'python3']) {
+    if (!(await which(program))) {
       throw new SlurmkitError('PRECONDITION', `login.jupyter: ${program} is not installed on this machine`, {
         hint: 'apt-get install jupyter-notebook python3-ipykernel python3-cloudpickle (scripts/setup.sh installs them), or set jupyter: false',
       });
