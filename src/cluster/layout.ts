@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { readFile, readdir } from 'node:fs/promises';
 import type { NodeRecord } from './state.js';
 import type { HeadNeeds } from './services.js';
-import { SANDBOX_NET } from '../sandbox/sandbox.js';
+import { SANDBOX_NET, sandboxFiles, sandboxedNodeNames } from '../sandbox/sandbox.js';
 import { accountingSteps, restStep, sitePaths, NO_SITE, type SiteFeatures } from './site.js';
 
 /**
@@ -176,7 +176,13 @@ const SLURMD_ENV = 'export HWLOC_PLUGINS_BLACKLIST=hwloc_gl,hwloc_opencl,hwloc_p
 export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeatures = NO_SITE, configFrom?: string, sharedFrom?: string): Daemon[] {
   const shared = configFrom === undefined;
   const served = sharedFrom === undefined ? [] : [...(node.role === 'head' ? [glusterServer(sharedFrom)] : []), glusterMounts(sharedFrom)];
-  if (node.role === 'login') return [...served, ...(node.jupyter ? [jupyterServers(node.address, site.users)] : [])];
+  // Its own munged with the cluster's key, placed into the node at start (nodes that do not share this machine).
+  const ownMunged: Daemon = {
+    name: 'munged',
+    start: 'mkdir -p -m 0755 /run/munge && munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged-$(hostname).log --pid-file=/run/munged.pid',
+    programs: ['munged'],
+  };
+  if (node.role === 'login') return [...served, ...(shared ? [] : [ownMunged]), ...(node.jupyter ? [jupyterServers(node.address, site.users)] : [])];
   if (node.role === 'head') {
     return [
       ...served,
@@ -229,16 +235,7 @@ export function daemonsFor(node: NodeRecord, clusterName: string, site: SiteFeat
     ...served,
     // On nodes sandboxed with network=cluster, what jobs may not reach (other nodes: nothing).
     { name: 'sandbox firewall', step: true, start: `if [ -x ${SANDBOX_NET} ]; then ${SANDBOX_NET}; fi`, programs: [] },
-    ...(shared
-      ? []
-      : [
-          {
-            // Its own munged with the cluster's key, placed into the node at start.
-            name: 'munged',
-            start: 'mkdir -p -m 0755 /run/munge && munged --seed-file=/etc/munge/munge.seed --log-file=/var/log/slurm/munged-$(hostname).log --pid-file=/run/munged.pid',
-            programs: ['munged'],
-          },
-        ]),
+    ...(shared ? [] : [ownMunged]),
     {
       name: 'slurmd',
       start,
@@ -374,6 +371,7 @@ export async function nodeSpecFor(
     mounts: [...mountsFor(node, paths, site, own, sharedFrom !== undefined), ...services.flatMap((s) => s.mounts ?? [])],
     ...(services.some((s) => s.ports?.length) ? { ports: services.flatMap((s) => s.ports ?? []) } : {}),
     ...(own ? { files: await placedFiles(node, paths, site) } : {}),
+    ...((await sandboxedNodeNames(paths.slurmEtc)).has(node.name) ? { sandbox: true } : {}),
     boot: (own ? [mergeAccounts(), ...boot] : boot).join('\n'),
     consoleLog: paths.consoleLog(node.name),
   };
@@ -409,12 +407,27 @@ async function placedFiles(node: NodeRecord, paths: ClusterPaths, site: SiteFeat
     { path: `${CLUSTER_ACCOUNTS}/passwd`, content: clusterOnly(await readFile(sp.passwd, 'utf8')), mode: 0o644 },
     { path: `${CLUSTER_ACCOUNTS}/group`, content: clusterOnly(await readFile(sp.group, 'utf8')), mode: 0o644 },
   ];
-  if (node.role !== 'head') return files;
+  if (node.role === 'worker') {
+    // A worker fetches slurm.conf and plugstack.conf from slurmctld; what they name is placed.
+    for (const name of await sandboxFiles(paths.slurmEtc)) files.push(await slurmFile(paths, name));
+    return files;
+  }
+  if (node.role === 'login') {
+    // Slurm's clients read slurm.conf themselves (a 22.05 node without slurmd cannot fetch it),
+    // and load plugstack.conf's plugins; slurmkit's programs for the daemons are not theirs.
+    for (const name of (await readdir(paths.slurmEtc)).sort()) {
+      if (name !== 'slurmdbd.conf' && !name.startsWith('slurmkit-')) files.push(await slurmFile(paths, name));
+    }
+    // Each user's Jupyter token, root's, in memory (under /run).
+    if (node.jupyter) {
+      for (const user of site.users) files.push({ path: `${JUPYTER_TOKENS}/${user}`, content: await readFile(join(paths.jupyterTokens, user)), mode: 0o400 });
+    }
+    return files;
+  }
   for (const name of (await readdir(paths.slurmEtc)).sort()) {
     // slurmdbd.conf there is an empty stand-in for the nodes that share this machine.
     if (name === 'slurmdbd.conf') continue;
-    // slurmkit's programs for slurmctld (autoscaling) are run by it, so executable.
-    files.push({ path: `/etc/slurm/${name}`, content: await readFile(join(paths.slurmEtc, name)), mode: name.startsWith('slurmkit-') ? 0o755 : 0o644 });
+    files.push(await slurmFile(paths, name));
   }
   if (site.rest) files.push({ path: JWT_KEY_PATH, content: await readFile(paths.jwtKey), mode: 0o600 });
   if (site.accounting) {
@@ -422,6 +435,11 @@ async function placedFiles(node: NodeRecord, paths: ClusterPaths, site: SiteFeat
     files.push({ path: '/etc/mysql/init.sql', content: await readFile(join(sp.dbSecrets, 'init.sql')), mode: 0o600 });
   }
   return files;
+}
+
+/** A file of the cluster's Slurm folder, placed at /etc/slurm; slurmkit's programs for Slurm's daemons (autoscaling, the sandbox's Epilog) are run by them, so executable. */
+async function slurmFile(paths: ClusterPaths, name: string): Promise<NodeFile> {
+  return { path: `/etc/slurm/${name}`, content: await readFile(join(paths.slurmEtc, name)), mode: name.startsWith('slurmkit-') ? 0o755 : 0o644 };
 }
 
 /** A passwd or group line of a system account (id outside the range of the cluster's users). */

@@ -76,10 +76,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const options = optionsOf(config.provider);
   const hosts = options?.hosts;
   if (hosts) await rememberHosts(hosts);
-  if (config.login?.jupyter) await checkJupyterInstalled();
+  const nodeProvider = providerOfKind(config.provider.type, options ?? {});
+  // Nodes that share this machine run its programs; other nodes have them in their image.
+  if (config.login?.jupyter && nodeProvider.capabilities.sharesHost) await checkJupyterInstalled();
   const services = opts.services ?? [];
   for (const service of services) await service.prepare?.(config);
-  const nodeProvider = providerOfKind(config.provider.type, options ?? {});
   await checkMemoryFor(config.nodes.length + 1, nodeProvider);
   if (nodeProvider.prepare) await progress.phase('node image', () => nodeProvider.prepare!((line) => progress.info(`  ${line}`)));
 

@@ -116,7 +116,9 @@ async function rewriteFiles(state: ClusterState, config: ClusterConfig): Promise
     if (r.exitCode !== 0) throw new SlurmkitError('COMMAND_FAILED', `could not write ${path} in ${node}: ${r.stderr.trim()}`);
   };
   await Promise.all(state.nodes.filter((n) => running.has(n.name)).map((n) => put(n.name, '/etc/hosts', hosts)));
-  await put(headOf(state).name, '/etc/slurm/slurm.conf', slurmConf);
+  // The login node's clients read slurm.conf themselves (no slurmd there to fetch it).
+  const logins = state.nodes.filter((n) => n.role === 'login' && running.has(n.name));
+  await Promise.all([headOf(state), ...logins].map((n) => put(n.name, '/etc/slurm/slurm.conf', slurmConf)));
 }
 
 /** `scontrol update PartitionName=...` for each partition whose nodes differ between two configurations. */

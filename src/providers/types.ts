@@ -76,6 +76,12 @@ export interface NodeSpec {
    */
   fuse?: boolean;
   /**
+   * The node runs its jobs' tasks in sandboxes (bubblewrap, started by Slurm's SPANK plugin): the
+   * provider lets its processes make user, PID, IPC and mount namespaces, mount a fresh /proc,
+   * and gives it cgroup v1 pids and memory controllers of its own that root may write.
+   */
+  sandbox?: boolean;
+  /**
    * TCP ports of the node that this machine talks to (blob storage on the head), where it cannot
    * reach the node's address itself (`reachesNodes` false): the provider publishes them on the
    * node's host, and `reach` says where.

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig, NetworkPlan, SandboxConfig } from '../spec/types.js';
@@ -106,6 +106,22 @@ export function renderSandboxNet(cfg: ClusterConfig, net: Pick<NetworkPlan, 'sub
     rule(`! -o lo ! -d ${net.subnet}`),
     '',
   ].join('\n');
+}
+
+/**
+ * The files of the cluster's Slurm folder that sandboxed nodes need besides slurm.conf: the
+ * plugin, its settings, the Epilog and the firewall (none when nothing is sandboxed).
+ */
+export async function sandboxFiles(slurmEtc: string): Promise<string[]> {
+  const names = await readdir(slurmEtc).catch(() => [] as string[]);
+  const own = new Set(['plugstack.conf', 'sandbox.conf', basename(SANDBOX_EPILOG), basename(SANDBOX_NET)]);
+  return names.filter((n) => own.has(n) || /^slurmkit_sandbox-[0-9a-f]+\.so$/.test(n)).sort();
+}
+
+/** The sandboxed nodes as sandbox.conf (in the cluster's Slurm folder) lists them now: nodes added later are in it too. */
+export async function sandboxedNodeNames(slurmEtc: string): Promise<Set<string>> {
+  const text = await readFile(join(slurmEtc, 'sandbox.conf'), 'utf8').catch(() => '');
+  return new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(' ')[0]!));
 }
 
 /** plugstack.conf: the plugin is required, so a node that cannot load it runs no task at all. */

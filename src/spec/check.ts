@@ -84,7 +84,7 @@ export function checkSpec(raw: unknown): string[] {
       problems.push(problem(['login', 'hostname'], `"${login}" is the head's hostname too`, 'choose another hostname for the login node, e.g. hostname: login'));
     }
     const kind = typeof raw.provider === 'string' ? raw.provider : isRecord(raw.provider) && typeof raw.provider.type === 'string' ? raw.provider.type : 'local';
-    if (kind !== 'local') problems.push(problem(['login'], `a login node runs on provider local only so far, not ${kind}`, 'remove login, or use provider: local'));
+    if (kind === 'swarm') problems.push(problem(['login'], 'a login node runs on providers local and docker so far, not swarm', 'remove login, or use provider: docker'));
     const users = Array.isArray(raw.users) ? raw.users : [];
     if (field(raw.login, 'jupyter', loginSchema.shape.jupyter) === true && users.length === 0) {
       problems.push(problem(['users'], 'login.jupyter is true, and Jupyter serves the cluster\'s users: list at least one', 'add users, e.g. users: [{name: alice}], or set login.jupyter: false'));
@@ -123,17 +123,15 @@ export function checkSpec(raw: unknown): string[] {
 
 /**
  * Sandboxes: a node's jobs are sandboxed or not whichever partition they came from, so a node of
- * a sandboxed partition may be in other partitions only with the same sandbox. Only the local
- * provider runs them so far (containers need their seccomp and AppArmor profiles loosened for
- * bubblewrap).
+ * a sandboxed partition may be in other partitions only with the same sandbox.
  */
 function sandboxProblems(partitions: unknown[], groups: GroupNaming[], allGroupsKnown: boolean, provider: unknown): string[] {
   const problems: string[] = [];
   const kind = typeof provider === 'string' ? provider : isRecord(provider) && typeof provider.type === 'string' ? provider.type : 'local';
   const sandboxes = partitions.map((item) => (isRecord(item) && item.sandbox !== undefined ? JSON.stringify(sandboxSchema.safeParse(item.sandbox).data ?? item.sandbox) : undefined));
   partitions.forEach((item, index) => {
-    if (sandboxes[index] !== undefined && kind !== 'local') {
-      problems.push(problem(['partitions', index, 'sandbox'], `sandboxed jobs run on provider local only so far, not ${kind}`, 'remove sandbox, or use provider: local'));
+    if (sandboxes[index] !== undefined && kind === 'swarm') {
+      problems.push(problem(['partitions', index, 'sandbox'], 'sandboxed jobs run on providers local and docker so far, not swarm', 'remove sandbox, or use provider: docker'));
     }
   });
   if (!allGroupsKnown || sandboxes.every((s) => s === undefined)) return problems;

@@ -20,7 +20,7 @@ import { LABEL, engineMessage, isUnreachable, statusOf, unreachableError } from 
 
 export const IMAGE_REPO = 'slurmkit-node';
 
-/** Every Debian package a node of any role needs: Slurm's daemons and clients, munge, the database and MPI. */
+/** Every Debian package a node of any role needs: Slurm's daemons and clients, munge, the database, MPI, the sandbox and Jupyter. */
 export const NODE_PACKAGES = [
   'slurmd',
   'slurmctld',
@@ -42,6 +42,15 @@ export const NODE_PACKAGES = [
   // /home and /shared across hosts (provider swarm): a GlusterFS server on the head, a FUSE client on every node.
   'glusterfs-server',
   'glusterfs-client',
+  // Sandboxed partitions: every task in bubblewrap; perf stat counts a job's own processes.
+  'bubblewrap',
+  'linux-perf',
+  // The login node: a Jupyter server per user, notebooks run from the command line, and the
+  // Python run(fn) (cloudpickle) in the kernels and, through the job, on the workers.
+  'jupyter-notebook',
+  'python3-ipykernel',
+  'jupyter-nbconvert',
+  'python3-cloudpickle',
 ];
 
 export interface ImageRecipe {

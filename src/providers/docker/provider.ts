@@ -45,6 +45,31 @@ const MAIN = [
   'sleep infinity &',
   'wait',
 ].join('\n');
+/**
+ * What a node needs beyond a plain container.
+ * - A FUSE client (GlusterFS) mounts inside the node: the device and the right to mount.
+ * - A sandboxed node (bubblewrap under slurmstepd): the engine's seccomp profile refuses
+ *   pivot_root to a process without capabilities and its masked /proc paths forbid mounting a
+ *   fresh /proc, so both go (systempaths=unconfined); the node gets cgroup namespaces of its own
+ *   and the right to make its cgroup controllers writable (SANDBOX_CGROUPS). Jobs never get any
+ *   of this: they run as their users, inside the sandbox, which drops every capability.
+ */
+function privileges(node: NodeSpec): Partial<Docker.HostConfig> & { CgroupnsMode?: 'private' } {
+  if (!node.fuse && !node.sandbox) return {};
+  return {
+    ...(node.fuse ? { Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }] } : {}),
+    CapAdd: ['SYS_ADMIN'],
+    SecurityOpt: ['apparmor=unconfined', ...(node.sandbox ? ['seccomp=unconfined'] : [])],
+    ...(node.sandbox ? { MaskedPaths: [], ReadonlyPaths: [], CgroupnsMode: 'private' as const } : {}),
+  };
+}
+
+/**
+ * A sandboxed node's first boot step: the engine mounts the node's cgroup controllers read-only;
+ * its own (a cgroup namespace of its own) are made writable for the sandbox's pids and memory groups.
+ */
+const SANDBOX_CGROUPS = 'for c in pids memory; do mount -o remount,bind,rw /sys/fs/cgroup/$c || exit 1; done';
+
 /** Programs of the node's own machinery, left out of `list` (as the local provider leaves out its init). */
 const MACHINERY = new Set(['docker-init', 'tini', 'tini-static', 'bash', 'sleep']);
 
@@ -349,8 +374,7 @@ export class DockerProvider implements NodeProvider {
         Dns: [network.gateway],
         Mounts: mounts.mounts,
         Tmpfs: mounts.tmpfs,
-        // A FUSE client (GlusterFS) mounts inside the node: the device and the right to mount.
-        ...(node.fuse ? { Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }], CapAdd: ['SYS_ADMIN'], SecurityOpt: ['apparmor=unconfined'] } : {}),
+        ...privileges(node),
         RestartPolicy: { Name: 'no' },
         // Where this machine cannot reach the cluster network: those ports on the host, at a port the engine picks.
         ...(this.capabilities.reachesNodes || !node.ports?.length ? {} : { PortBindings: Object.fromEntries(node.ports.map((p) => [`${p}/tcp`, [{ HostPort: '' }]])) }),
@@ -373,7 +397,7 @@ export class DockerProvider implements NodeProvider {
     this.placed.set(name, e);
     // The node's files wait in its own layer, root's only, until the boot installs them after the mounts.
     const staged = (node.files ?? []).map((f, i) => ({ path: `${FILES_DIR}/${i}`, content: f.content, mode: 0o600 }));
-    const boot = `${installFilesScript(node.files, FILES_DIR)}\n${node.boot}\n`;
+    const boot = `${node.sandbox ? `${SANDBOX_CGROUPS}\n` : ''}${installFilesScript(node.files, FILES_DIR)}\n${node.boot}\n`;
     await container.putArchive(await packTar([{ path: BOOT_FILE, content: boot, mode: 0o700 }, ...staged].map((f) => ({ name: f.path.replace(/^\/+/, ''), mode: f.mode, content: f.content }))), { path: '/' });
     let console_ = '';
     let sawReady!: () => void;
