@@ -42,8 +42,10 @@ export const NODE_PACKAGES = [
   // /home and /shared across hosts (provider swarm): a GlusterFS server on the head, a FUSE client on every node.
   'glusterfs-server',
   'glusterfs-client',
-  // Sandboxed partitions: every task in bubblewrap; perf stat counts a job's own processes.
+  // Sandboxed partitions: every task in bubblewrap; perf stat counts a job's own processes; the
+  // firewall of network: cluster.
   'bubblewrap',
+  'iptables',
   'linux-perf',
   // The login node: a Jupyter server per user, notebooks run from the command line, and the
   // Python run(fn) (cloudpickle) in the kernels and, through the job, on the workers.

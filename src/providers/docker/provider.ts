@@ -51,14 +51,16 @@ const MAIN = [
  * - A sandboxed node (bubblewrap under slurmstepd): the engine's seccomp profile refuses
  *   pivot_root to a process without capabilities and its masked /proc paths forbid mounting a
  *   fresh /proc, so both go (systempaths=unconfined); the node gets cgroup namespaces of its own
- *   and the right to make its cgroup controllers writable (SANDBOX_CGROUPS). Jobs never get any
+ *   and the right to make its cgroup controllers writable (SANDBOX_CGROUPS) and to set its own
+ *   firewall (the jobs' of network: cluster). Jobs never get any
  *   of this: they run as their users, inside the sandbox, which drops every capability.
  */
 function privileges(node: NodeSpec): Partial<Docker.HostConfig> & { CgroupnsMode?: 'private' } {
   if (!node.fuse && !node.sandbox) return {};
   return {
     ...(node.fuse ? { Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }] } : {}),
-    CapAdd: ['SYS_ADMIN'],
+    // A sandboxed node with network: cluster sets up its jobs' firewall in its own network namespace.
+    CapAdd: ['SYS_ADMIN', ...(node.sandbox ? ['NET_ADMIN'] : [])],
     SecurityOpt: ['apparmor=unconfined', ...(node.sandbox ? ['seccomp=unconfined'] : [])],
     ...(node.sandbox ? { MaskedPaths: [], ReadonlyPaths: [], CgroupnsMode: 'private' as const } : {}),
   };
