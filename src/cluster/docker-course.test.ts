@@ -7,4 +7,4 @@ import { useTestEngine } from '../testing/dockerd.js';
 import { courseSuite } from '../testing/course-suite.js';
 
 const { skip } = await useTestEngine({ before, after });
-courseSuite('docker', skip);
+courseSuite('docker', { skip });

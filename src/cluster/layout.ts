@@ -132,7 +132,8 @@ export const PYTHON_MODULES = fileURLToPath(new URL('../python/', import.meta.ur
 
 /**
  * A Jupyter notebook server (Debian's jupyter-notebook) per cluster user, run as that user in
- * their home, on the login node's address. The token comes from a root-only file through the
+ * their home, on every address of the login node's own network namespace: its cluster address,
+ * and where a provider publishes the port (swarm), the address the engine forwards it to. The token comes from a root-only file through the
  * environment (JUPYTER_TOKEN): never an argument, and a token it was given Jupyter does not
  * print; tokens in requests' addresses are hidden in its log (src/python/jupyter_notebook_config.py).
  * slurmkit's Python module is on the kernels' path.
@@ -148,7 +149,7 @@ function jupyterServers(address: string, users: string[]): Daemon {
           // A server that answers is left as it is.
           `if ! (exec 3<>/dev/tcp/${address}/${JUPYTER_PORT + i}) 2>/dev/null; then`,
           `( export HOME=/home/${u} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=${PYTHON_MODULES} JUPYTER_TOKEN="$(cat ${JUPYTER_TOKENS}/${u})"`,
-          `  cd /home/${u} && exec setsid runuser -u ${u} -- jupyter-notebook --config=${PYTHON_MODULES}/jupyter_notebook_config.py --no-browser --ip=${address} --port=${JUPYTER_PORT + i} --port-retries=0 --notebook-dir=/home/${u} ) >> /var/log/slurm/jupyter-${u}.log 2>&1 < /dev/null &`,
+          `  cd /home/${u} && exec setsid runuser -u ${u} -- jupyter-notebook --config=${PYTHON_MODULES}/jupyter_notebook_config.py --no-browser --ip=0.0.0.0 --port=${JUPYTER_PORT + i} --port-retries=0 --notebook-dir=/home/${u} ) >> /var/log/slurm/jupyter-${u}.log 2>&1 < /dev/null &`,
           'fi',
         ].join('\n'),
       )
@@ -370,6 +371,7 @@ export async function nodeSpecFor(
     address: node.address,
     mounts: [...mountsFor(node, paths, site, own, sharedFrom !== undefined), ...services.flatMap((s) => s.mounts ?? [])],
     ...(services.some((s) => s.ports?.length) ? { ports: services.flatMap((s) => s.ports ?? []) } : {}),
+    ...(node.role === 'login' && node.jupyter ? { ports: site.users.map((_, i) => JUPYTER_PORT + i) } : {}),
     ...(own ? { files: await placedFiles(node, paths, site) } : {}),
     ...((await sandboxedNodeNames(paths.slurmEtc)).has(node.name) ? { sandbox: true } : {}),
     boot: (own ? [mergeAccounts(), ...boot] : boot).join('\n'),

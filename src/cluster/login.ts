@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SlurmkitError } from '../util/errors.js';
 import { waitFor, which } from '../util/run.js';
 import { JUPYTER_PORT } from './layout.js';
+import { labelOf, providerFor } from './nodes.js';
 import { ClusterPaths } from './paths.js';
 import type { ClusterState, NodeRecord } from './state.js';
 
@@ -44,7 +45,9 @@ export async function jupyterAccess(state: ClusterState, user: string): Promise<
     });
   }
   const token = (await readFile(join(ClusterPaths.of(state.name).jupyterTokens, user), 'utf8')).trim();
-  return { cluster: state.name, user, node: login.name, address: endpoint.address, port: endpoint.port, url: `http://${endpoint.address}:${endpoint.port}/?token=${token}` };
+  // Where this machine reaches it: the login node's address, or where the provider published the port (swarm).
+  const at = await providerFor(state).reach(labelOf(state), login.name, endpoint.address, endpoint.port);
+  return { cluster: state.name, user, node: login.name, address: at.address, port: at.port, url: `http://${at.address}:${at.port}/?token=${token}` };
 }
 
 /** Waits until every user's Jupyter server answers its API (with the user's token). */

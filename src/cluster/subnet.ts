@@ -27,7 +27,7 @@ export function prefixFor(workers: number): number {
   throw new SlurmkitError('SPEC_INVALID', `${workers} nodes do not fit in one cluster subnet`);
 }
 
-/** Pure: addresses for a subnet. Gateway .1, head .2, login .3, workers from .11 in order. */
+/** Pure: addresses for a subnet. Gateway .1, head .2, login .10, workers from .11 in order. */
 export function planNetwork(subnet: string, head: string, workers: string[], login?: string): NetworkPlan {
   const { start, prefixLength, size } = parseCidr(subnet);
   if (workers.length + FIRST_WORKER_OFFSET + 1 > size) {

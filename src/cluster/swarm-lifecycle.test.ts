@@ -13,7 +13,7 @@ import { down } from '../app/clusters.js';
 import { cleanupHome, hostSnapshot, sh, shOk, useTempHome } from '../testing/harness.js';
 import { runCli } from '../testing/cli.js';
 import { haveDockerd } from '../testing/dockerd.js';
-import { netnsNames, startTestSwarm, type TestSwarm } from '../testing/swarm.js';
+import { netnsNames, startTestSwarm, swarmLeftovers as onEngines, type TestSwarm } from '../testing/swarm.js';
 import type Docker from 'dockerode';
 import { requireState, type ClusterState } from './state.js';
 import { homeTag } from './paths.js';
@@ -22,19 +22,6 @@ import { storageFor } from '../jobs/storage.js';
 import { run, sleep } from '../util/run.js';
 
 const skip = (await haveDockerd()) ? false : 'dockerd is not installed (scripts/setup.sh installs docker.io)';
-
-/** Everything on any engine that carries this cluster's id. */
-async function onEngines(swarm: TestSwarm, id: string): Promise<string[]> {
-  const filters = { label: [`slurmkit.id=${id}`] };
-  const found = await Promise.all(
-    swarm.hosts.map(async (h) => {
-      const d = h.engine.docker;
-      const [c, n, v] = await Promise.all([d.listContainers({ all: true, filters }), d.listNetworks({ filters }), d.listVolumes({ filters })]);
-      return [...c.map((x) => `${h.name} container ${x.Names[0]}`), ...n.map((x) => `${h.name} network ${x.Name}`), ...(v.Volumes ?? []).map((x) => `${h.name} volume ${x.Name}`)];
-    }),
-  );
-  return found.flat();
-}
 
 describe('provider swarm: a cluster over three hosts', { skip }, () => {
   let swarm: TestSwarm;

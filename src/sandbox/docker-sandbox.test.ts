@@ -8,4 +8,4 @@ import { engineLeftovers, useTestEngine } from '../testing/dockerd.js';
 import { sandboxSuite } from '../testing/sandbox-suite.js';
 
 const { skip, engine } = await useTestEngine({ before, after });
-sandboxSuite('docker', (id) => engineLeftovers(engine().docker, id), skip);
+sandboxSuite('docker', (id) => engineLeftovers(engine().docker, id), { skip });

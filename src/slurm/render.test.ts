@@ -12,9 +12,9 @@ import { renderCgroupConf, renderHosts, renderMpiConf, renderSlurmConf, renderSl
 const GOLDEN = new URL('../../test/golden/', import.meta.url);
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-/** A fixed plan so golden files do not depend on which subnet is free: gateway .1, head .2, login .3, workers from .11. */
+/** A fixed plan so golden files do not depend on which subnet is free: gateway .1, head .2, login .10, workers from .11. */
 function fixedPlan(cfg: ClusterConfig): NetworkPlan {
-  const addresses: Record<string, string> = { [cfg.head.hostname]: '10.213.0.2', ...(cfg.login ? { [cfg.login.hostname]: '10.213.0.3' } : {}) };
+  const addresses: Record<string, string> = { [cfg.head.hostname]: '10.213.0.2', ...(cfg.login ? { [cfg.login.hostname]: '10.213.0.10' } : {}) };
   cfg.nodes.forEach((n, i) => (addresses[n.name] = `10.213.0.${11 + i}`));
   return { subnet: '10.213.0.0/24', prefixLength: 24, gateway: '10.213.0.1', addresses };
 }

@@ -83,8 +83,6 @@ export function checkSpec(raw: unknown): string[] {
     } else if (login !== undefined && login === (hostname ?? 'head')) {
       problems.push(problem(['login', 'hostname'], `"${login}" is the head's hostname too`, 'choose another hostname for the login node, e.g. hostname: login'));
     }
-    const kind = typeof raw.provider === 'string' ? raw.provider : isRecord(raw.provider) && typeof raw.provider.type === 'string' ? raw.provider.type : 'local';
-    if (kind === 'swarm') problems.push(problem(['login'], 'a login node runs on providers local and docker so far, not swarm', 'remove login, or use provider: docker'));
     const users = Array.isArray(raw.users) ? raw.users : [];
     if (field(raw.login, 'jupyter', loginSchema.shape.jupyter) === true && users.length === 0) {
       problems.push(problem(['users'], 'login.jupyter is true, and Jupyter serves the cluster\'s users: list at least one', 'add users, e.g. users: [{name: alice}], or set login.jupyter: false'));
@@ -99,7 +97,7 @@ export function checkSpec(raw: unknown): string[] {
 
   problems.push(...userProblems(Array.isArray(raw.users) ? raw.users : []));
 
-  problems.push(...sandboxProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown, raw.provider));
+  problems.push(...sandboxProblems(rawPartitions, groups.map((g) => g.value), allGroupsKnown));
   const extraConf = isRecord(raw.slurm) && isRecord(raw.slurm.extraConf) ? raw.slurm.extraConf : {};
   const epilog = Object.keys(extraConf).find((k) => k.toLowerCase() === 'epilog');
   if (epilog && rawPartitions.some((p) => isRecord(p) && p.sandbox !== undefined)) {
@@ -125,15 +123,9 @@ export function checkSpec(raw: unknown): string[] {
  * Sandboxes: a node's jobs are sandboxed or not whichever partition they came from, so a node of
  * a sandboxed partition may be in other partitions only with the same sandbox.
  */
-function sandboxProblems(partitions: unknown[], groups: GroupNaming[], allGroupsKnown: boolean, provider: unknown): string[] {
+function sandboxProblems(partitions: unknown[], groups: GroupNaming[], allGroupsKnown: boolean): string[] {
   const problems: string[] = [];
-  const kind = typeof provider === 'string' ? provider : isRecord(provider) && typeof provider.type === 'string' ? provider.type : 'local';
   const sandboxes = partitions.map((item) => (isRecord(item) && item.sandbox !== undefined ? JSON.stringify(sandboxSchema.safeParse(item.sandbox).data ?? item.sandbox) : undefined));
-  partitions.forEach((item, index) => {
-    if (sandboxes[index] !== undefined && kind === 'swarm') {
-      problems.push(problem(['partitions', index, 'sandbox'], 'sandboxed jobs run on providers local and docker so far, not swarm', 'remove sandbox, or use provider: docker'));
-    }
-  });
   if (!allGroupsKnown || sandboxes.every((s) => s === undefined)) return problems;
   const owner = new Map<string, number>();
   partitions.forEach((item, index) => {

@@ -368,7 +368,7 @@ test('partition sandbox: settings read; other providers, a node sandboxed unlike
   assert.equal(cfg.partitions[1]!.sandbox, undefined);
   assert.equal(parseSpec(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]`, 't').partitions[0]!.sandbox?.network, 'cluster');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]\nslurm: {extraConf: {SrunPortRange: 1000-2000}}`), 'slurm.extraConf.SrunPortRange', 'reach srun on the ports slurmkit sets');
-  hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: swarm, hosts: [{name: h1, endpoint: "unix:///a.sock"}]}\npartitions: [{name: exam, sandbox: {}}]`), 'partitions[0].sandbox', 'local and docker so far', 'not swarm');
+  assert.equal(parseSpec(`name: lab\n${NODES}\nprovider: {type: swarm, hosts: [{name: h1, endpoint: "unix:///a.sock"}]}\npartitions: [{name: exam, sandbox: {}}]`, 't').partitions[0]!.sandbox?.network, 'none');
   assert.equal(parseSpec(`name: lab\n${NODES}\nprovider: docker\npartitions: [{name: exam, sandbox: {}}]`, 't').partitions[0]!.sandbox?.network, 'none');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}, {name: all}]`), 'partitions[0].sandbox', 'also in partition all, which is not sandboxed');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {}}]\nslurm: {extraConf: {Epilog: /x}}`), 'slurm.extraConf.Epilog', "runs slurmkit's Epilog");
@@ -385,7 +385,7 @@ test('login node: hostname and jupyter read (default hostname login, no Jupyter)
   hasProblem(invalid(`name: lab\n${NODES}\nlogin: {hostname: c2}`), 'login.hostname', '"c2" is also a worker node of group "c"');
   hasProblem(invalid(`name: lab\n${NODES}\nhead: {hostname: main}\nlogin: {hostname: main}`), 'login.hostname', "the head's hostname too");
   hasProblem(invalid(`name: lab\n${NODES}\nlogin: {jupyter: true}`), 'users', 'login.jupyter is true', 'add users');
-  hasProblem(invalid(`name: lab\n${NODES}\nprovider: {type: swarm, hosts: [{name: h1, endpoint: "unix:///a.sock"}]}\nlogin: {}`), 'login', 'local and docker so far', 'not swarm');
+  assert.equal(parseSpec(`name: lab\n${NODES}\nprovider: {type: swarm, hosts: [{name: h1, endpoint: "unix:///a.sock"}]}\nlogin: {}`, 't').login?.hostname, 'login');
   assert.equal(parseSpec(`name: lab\n${NODES}\nprovider: docker\nlogin: {}`, 't').login?.hostname, 'login');
   const bad = invalid(`name: lab\n${NODES}\nlogin: {hostname: Login, jupyter: yes please, port: 80}`);
   hasProblem(bad, 'login.hostname');

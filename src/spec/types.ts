@@ -136,8 +136,13 @@ export interface StorageConfig {
   connectionStringFile?: string;
 }
 
-/** The login node's address: this offset of the cluster subnet, between the head's (2) and the workers'. */
-export const LOGIN_OFFSET = 3;
+/**
+ * The login node's address: this offset of the cluster subnet, just below the workers'. Not
+ * right after the head's: a swarm's overlay network gives its load balancer endpoints (one per
+ * host that runs a node) the lowest free addresses, from .3 up, and a node whose address one of
+ * them took cannot attach.
+ */
+export const LOGIN_OFFSET = 10;
 
 /** Workers' addresses start at this offset of the cluster subnet, so low ones stay free for the gateway, head and services. */
 export const FIRST_WORKER_OFFSET = 11;

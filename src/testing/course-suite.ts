@@ -37,17 +37,24 @@ function printed(executed: string): string[] {
   );
 }
 
-/** The suite on `provider`; `skip` skips it (a provider this machine lacks). */
-export function courseSuite(provider: 'local' | 'docker', skip: string | false = false): void {
-  const NAME = provider === 'local' ? 'tcourse' : 'dcourse';
+/**
+ * The suite on `provider`: its spec's `provider:` value is `providerYaml()` (asked for once the
+ * test file's before hooks have run: a test swarm's endpoints), else the provider's name; `skip`
+ * skips it (a provider this machine lacks).
+ */
+export function courseSuite(provider: 'local' | 'docker' | 'swarm', opts: { skip?: string | false; providerYaml?: () => string } = {}): void {
+  const skip = opts.skip ?? false;
+  const NAME = `${provider[0]}course`;
   /** Nodes that share this machine use the head's munged; others run their own, with the key. */
   const ownMunge = provider !== 'local';
+  /** This machine reaches the login node's address (not a swarm's, whose ports are published on its host). */
+  const reachesNodes = provider !== 'swarm';
   describe(`a course cluster on provider ${provider}: login node, Jupyter, functions from a notebook`, { skip }, () => {
     let home: string;
     let state: ClusterState;
     withCluster(
       async () => {
-        const specText = (await templateText('course', { name: NAME })).replace(/^provider: local$/m, `provider: ${provider}`);
+        const specText = (await templateText('course', { name: NAME })).replace(/^provider: local$/m, `provider:\n  ${(opts.providerYaml?.() ?? provider).replace(/\n/g, '\n  ')}`);
         return { config: parseSpec(specText, 'course'), specText };
       },
       (s, h) => ([state, home] = [s, h]),
@@ -74,14 +81,16 @@ export function courseSuite(provider: 'local' | 'docker', skip: string | false =
     test("each student's Jupyter answers on the login node's address with that student's token only; tokens are in no log and on no command line", async () => {
       const alice = await jupyterAccess(state, 'alice');
       const bob = await jupyterAccess(state, 'bob');
-      assert.equal(alice.address, state.nodes.find((n) => n.role === 'login')!.address);
+      // Where this machine reaches it: the login node's address, or the port published on its host.
+      if (reachesNodes) assert.equal(alice.address, state.nodes.find((n) => n.role === 'login')!.address);
+      else assert.notEqual(alice.address, state.nodes.find((n) => n.role === 'login')!.address);
       assert.notEqual(alice.port, bob.port);
       const token = (a: typeof alice) => new URL(a.url).searchParams.get('token')!;
       const api = (a: typeof alice, t?: string) => `http://${a.address}:${a.port}/api/contents${t ? `?token=${t}` : ''}`;
       assert.equal((await fetch(api(alice, token(alice)))).status, 200);
       assert.equal((await fetch(api(alice))).status, 403, 'no token');
       assert.equal((await fetch(api(alice, token(bob)))).status, 403, "bob's token on alice's server");
-      assert.equal((await fetch(api(alice, `${token(alice).slice(0, -1)}0`))).status, 403, 'a tampered token');
+      assert.equal((await fetch(api(alice, `${token(alice).slice(0, -1)}${token(alice).endsWith('0') ? '1' : '0'}`))).status, 403, 'a tampered token');
       // The server is alice's: a file saved through it is hers, in her home.
       const put = await fetch(`http://${alice.address}:${alice.port}/api/contents/hello?token=${token(alice)}`, {
         method: 'PUT',
@@ -118,7 +127,11 @@ export function courseSuite(provider: 'local' | 'docker', skip: string | false =
       assert.equal((await requireState(NAME)).phase, 'stopped');
       state = await start(NAME);
       const answer = async (a: typeof before) => (await fetch(a.url.replace('/?token=', '/api/status?token='))).status;
-      assert.equal(await answer(before), 200, 'the URL of before the stop works again');
+      const after = await jupyterAccess(state, 'alice');
+      assert.equal(new URL(after.url).searchParams.get('token'), new URL(before.url).searchParams.get('token'), 'the same token');
+      // A swarm publishes the port anew, wherever the engine chooses: `slurmkit jupyter` gives the URL.
+      if (reachesNodes) assert.equal(after.url, before.url, 'the same URL');
+      assert.equal(await answer(after), 200, 'the URL after the start answers');
       // bob's server dies; start (on a running cluster) starts it again and leaves alice's alone.
       const alicePid = (await shOk(state, 'pgrep -u alice -f jupyter-notebook', 'login')).trim();
       await shOk(state, 'pkill -u bob -f jupyter-notebook; while pgrep -u bob -f jupyter-notebook >/dev/null; do sleep 0.05; done', 'login');

@@ -12,10 +12,12 @@ import { restSocket } from '../cluster/site.js';
 import type { ClusterState } from '../cluster/state.js';
 import { sh, shOk } from './harness.js';
 import { withCluster } from './cluster-fixture.js';
+import { parseSpec } from '../spec/load.js';
 import { sandboxGroup } from '../sandbox/sandbox.js';
 
 const spec = (name: string, provider: string) => `name: ${name}
-provider: ${provider}
+provider:
+  ${provider.replace(/\n/g, '\n  ')}
 nodes: [{name: c, count: 2, cpus: 2}, {name: n, count: 1}]
 users: [{name: alice}, {name: bob}]
 rest: true
@@ -26,13 +28,25 @@ partitions:
 
 /**
  * The suite on `provider`; `leftovers` lists what of a cluster (by id) is still on this machine
- * or in the provider after down, and `skip` skips it (a provider this machine lacks).
+ * or in the provider after down. The spec's `provider:` value is `providerYaml()` (asked for once
+ * the test file's before hooks have run: a test swarm's endpoints), else the provider's name;
+ * `skip` skips the suite (a provider this machine lacks).
  */
-export function sandboxSuite(provider: 'local' | 'docker', leftovers: (id: string) => Promise<string[]>, skip: string | false = false): void {
-  const name = provider === 'local' ? 'tsbx' : 'dsbx';
-  describe(`sandboxed partitions on provider ${provider}`, { skip }, () => {
+export function sandboxSuite(
+  provider: 'local' | 'docker' | 'swarm',
+  leftovers: (id: string) => Promise<string[]>,
+  opts: { skip?: string | false; providerYaml?: () => string } = {},
+): void {
+  const name = `${provider[0]}sbx`;
+  describe(`sandboxed partitions on provider ${provider}`, { skip: opts.skip ?? false }, () => {
     let state: ClusterState;
-    withCluster(spec(name, provider), (s) => (state = s));
+    withCluster(
+      async () => {
+        const specText = spec(name, opts.providerYaml?.() ?? provider);
+        return { config: parseSpec(specText, name), specText };
+      },
+      (s) => (state = s),
+    );
     /** The task groups (cgroup v1) of the cluster's sandboxed tasks on a node, seen from inside it. */
     const taskGroups = async (node: string, controller: string) =>
       (await shOk(state, `find /sys/fs/cgroup/${controller}/${sandboxGroup(homeTag(), state.id)} -mindepth 1 -maxdepth 1 -type d -printf '%f\\n' 2>/dev/null || true`, node)).trim().split('\n').filter(Boolean);

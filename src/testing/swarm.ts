@@ -156,3 +156,16 @@ export async function netnsNames(): Promise<string[]> {
     .filter(Boolean)
     .sort();
 }
+
+/** Everything on any host's engine that carries this cluster's id (containers, networks, volumes). */
+export async function swarmLeftovers(swarm: TestSwarm, id: string): Promise<string[]> {
+  const filters = { label: [`slurmkit.id=${id}`] };
+  const found = await Promise.all(
+    swarm.hosts.map(async (h) => {
+      const d = h.engine.docker;
+      const [c, n, v] = await Promise.all([d.listContainers({ all: true, filters }), d.listNetworks({ filters }), d.listVolumes({ filters })]);
+      return [...c.map((x) => `${h.name} container ${x.Names[0]}`), ...n.map((x) => `${h.name} network ${x.Name}`), ...(v.Volumes ?? []).map((x) => `${h.name} volume ${x.Name}`)];
+    }),
+  );
+  return found.flat();
+}
