@@ -18,6 +18,7 @@ import { requireState, type ClusterState } from '../cluster/state.js';
 import { sh, shOk } from './harness.js';
 import { withCluster } from './cluster-fixture.js';
 import { runCli } from './cli.js';
+import { overlaps, runRecorded } from './exclusive-runs.js';
 
 /** A notebook of code cells, in nbformat 4. */
 function notebook(cells: string[]): string {
@@ -76,6 +77,13 @@ export function courseSuite(provider: 'local' | 'docker' | 'swarm', opts: { skip
       await shOk(state, "cd /home/alice && runuser -u alice -- sbatch --wait -o /home/alice/who.out --wrap 'id -un; hostname; cat /home/alice/note' >/dev/null", 'login');
       const [user, node, note] = (await shOk(state, 'cat /home/alice/who.out', 'login')).trim().split('\n');
       assert.deepEqual([user, node?.replace(/\d+$/, ''), note], ['alice', 'c', 'written on login']);
+    });
+
+    test('20 jobs of the two students in the exclusive sandboxed partition: every one ran, once, and never two on a node at once', async () => {
+      const runs = await runRecorded(state, 'exam', 'course', 10, 0.5);
+      assert.deepEqual([...new Set(runs.map((r) => r.user))].sort(), ['alice', 'bob']);
+      assert.ok(new Set(runs.map((r) => r.node)).size >= 3, `jobs spread over the nodes: ${[...new Set(runs.map((r) => r.node))]}`);
+      assert.deepEqual(overlaps(runs), [], 'no two jobs overlapped on a node');
     });
 
     test("each student's Jupyter answers on the login node's address with that student's token only; tokens are in no log and on no command line", async () => {
