@@ -83,7 +83,8 @@ export function buildCli(): Command {
         [
           `Cluster ${state.name} is up in ${formatMs(total)}: ${workers} worker(s) idle, subnet ${state.network.subnet}.`,
           `  try:  slurmkit exec ${state.name} -- srun -N${Math.min(workers, 8)} hostname`,
-          ...(login?.jupyter ? [`  Jupyter on ${login.name} (${login.address}), per user: slurmkit jupyter ${state.name} --user USER`] : []),
+          // The URL, not the node's address: on a swarm this machine reaches Jupyter where the port is published.
+          ...(login?.jupyter ? [`  Jupyter on ${login.name}, each user's URL: slurmkit jupyter ${state.name} --user USER`] : []),
           `  stop: slurmkit down ${state.name}`,
         ].join('\n'),
       );
