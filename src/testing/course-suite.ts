@@ -193,5 +193,16 @@ export function courseSuite(provider: 'local' | 'docker' | 'swarm', opts: { skip
       assert.equal(rows.length, 2, rows.join('\n'));
       for (const row of rows) assert.match(row, /^call-[0-9a-f]{8}\|alice\|course\|(COMPLETED|COMPLETING|FAILED|RUNNING)$/);
     });
+
+    test('a worker added while the cluster runs takes jobs sent from the login node, sandboxed', async () => {
+      const { addNodes } = await import('../cluster/scale.js');
+      const added = await addNodes(NAME, { group: 'c', count: 1 });
+      assert.deepEqual(added.nodes, ['c5']);
+      state = added.state;
+      // The login node's clients know it (its slurm.conf and /etc/hosts were rewritten), and its jobs are sandboxed.
+      const out = await shOk(state, "cd /home/bob && runuser -u bob -- srun -w c5 bash -c 'hostname; touch /etc/x 2>/dev/null || echo read-only'", 'login');
+      assert.deepEqual(out.trim().split('\n'), ['c5', 'read-only']);
+      assert.match(await shOk(state, 'grep -c "c5" /etc/slurm/slurm.conf /etc/hosts', 'login'), /slurm\.conf:[1-9][\s\S]*hosts:1/);
+    });
   });
 }

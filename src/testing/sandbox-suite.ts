@@ -185,6 +185,25 @@ export function sandboxSuite(
       }
     });
 
+    test('a node added to the sandboxed group while the cluster runs sandboxes its jobs too', async () => {
+      const { addNodes } = await import('../cluster/scale.js');
+      const added = await addNodes(name, { group: 'c', count: 1 });
+      assert.deepEqual(added.nodes, ['c3']);
+      state = added.state;
+      const r = await step(
+        'alice',
+        'c3',
+        [
+          'touch /etc/x 2>/dev/null && echo WROTE-ETC',
+          'ip -o link | grep -v " lo:" | grep -q . && echo HAS-INTERFACES',
+          'cat /etc/munge/munge.key >/dev/null 2>&1 && echo READ-MUNGE-KEY',
+          "grep -E '^[0-9]+:(pids|memory):' /proc/self/cgroup | cut -d: -f2- | sed 's/_[0-9_]*$//' | sort | tr '\\n' ' '",
+        ].join('; '),
+      );
+      const group = sandboxGroup(homeTag(), state.id);
+      assert.equal(r.stdout.trim(), `memory:/${group}/c3 pids:/${group}/c3`, r.stdout);
+    });
+
     test('a node that cannot be cleaned after a job is drained with the reason', async () => {
       const group = sandboxGroup(homeTag(), state.id);
       // A job that waits; while it runs, something the Epilog cannot remove appears in its task's group.
