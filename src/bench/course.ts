@@ -8,7 +8,7 @@
 import { down, up } from '../app/clusters.js';
 import { templateText } from '../spec/templates.js';
 import { parseSpec } from '../spec/load.js';
-import { haveDockerd, startTestEngine } from '../testing/dockerd.js';
+import { onTestEngine } from '../testing/dockerd.js';
 import { Progress } from '../util/progress.js';
 import { PYTHON_MODULES } from '../cluster/layout.js';
 import { providerFor, labelOf } from '../cluster/nodes.js';
@@ -39,18 +39,11 @@ async function onLogin(state: ClusterState, script: string): Promise<string> {
 export async function benchCourse(home: string, runs: number): Promise<CourseBench> {
   process.env.SLURMKIT_HOME = home;
   const local = await courseOn('local', runs);
-  let docker: CourseRun | null = null;
-  if (await haveDockerd()) {
-    const engine = await startTestEngine();
-    engine.use();
-    try {
-      // The node image into the engine first: its import is not the login node's cost.
-      await courseOn('docker', 1, { warmUp: true });
-      docker = await courseOn('docker', runs);
-    } finally {
-      await engine.stop();
-    }
-  }
+  const docker = await onTestEngine(async () => {
+    // The node image into the engine first: its import is not the login node's cost.
+    await courseOn('docker', 1, { warmUp: true });
+    return courseOn('docker', runs);
+  });
   return { ...local, docker };
 }
 

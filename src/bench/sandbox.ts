@@ -8,7 +8,7 @@
 import { parseSpec } from '../spec/load.js';
 import { down, up } from '../app/clusters.js';
 import { runInHead } from '../cluster/nodes.js';
-import { haveDockerd, startTestEngine } from '../testing/dockerd.js';
+import { onTestEngine } from '../testing/dockerd.js';
 import { firstLineLoop, firstLineMs, log, median } from './run.js';
 
 const spec = (provider: string) => `name: benchsbx
@@ -59,16 +59,7 @@ async function benchOn(provider: 'local' | 'docker', runs: number): Promise<Sand
 export async function benchSandbox(home: string, runs: number): Promise<SandboxBench> {
   process.env.SLURMKIT_HOME = home;
   const local = await benchOn('local', runs);
-  let docker: SandboxRun | null = null;
-  if (await haveDockerd()) {
-    const engine = await startTestEngine();
-    engine.use();
-    try {
-      docker = await benchOn('docker', runs);
-    } finally {
-      await engine.stop();
-    }
-  }
+  const docker = await onTestEngine(() => benchOn('docker', runs));
   return {
     ...local,
     docker,

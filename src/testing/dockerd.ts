@@ -162,6 +162,21 @@ export async function startTestEngine(opts: { ipForward?: boolean; netns?: strin
 }
 
 /**
+ * Runs `fn` with an engine of its own (DOCKER_HOST pointing at it), stopped afterwards; null,
+ * without running it, where dockerd is not installed.
+ */
+export async function onTestEngine<T>(fn: (engine: TestEngine) => Promise<T>): Promise<T | null> {
+  if (!(await haveDockerd())) return null;
+  const engine = await startTestEngine();
+  engine.use();
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.stop();
+  }
+}
+
+/**
  * For a test file: starts an engine before its tests (DOCKER_HOST pointing at it, the node
  * image in it) and stops it after them. `skip` is the reason to skip when dockerd is missing.
  */
