@@ -50,6 +50,7 @@ export function renderSandboxConf(cfg: ClusterConfig): string {
     if (s.pids) opts.push(`pids=${s.pids}`);
     if (s.memoryMiB) opts.push(`memory_mib=${s.memoryMiB}`);
     if (s.writable.length) opts.push(`writable=${s.writable.join(':')}`);
+    if (!s.perf) opts.push('perf=no');
     lines.push(`${node} ${opts.join(' ')}`);
   }
   return `${lines.join('\n')}\n`;

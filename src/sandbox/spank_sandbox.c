@@ -12,7 +12,10 @@
  * Arguments: conf=/etc/slurm/sandbox.conf (the nodes' settings) and group=<name> (the cgroup
  * folder of the cluster's sandboxed tasks, under each controller; slurmkit removes it with the
  * cluster). The settings file has one line per sandboxed node:
- *   <hostname> network=none|cluster pids=<n> memory_mib=<n> writable=<path>[:<path>...]
+ *   <hostname> network=none|cluster pids=<n> memory_mib=<n> writable=<path>[:<path>...] [perf=no]
+ * With perf=no, a seccomp filter (set before bwrap runs, inherited by the task and everything it
+ * starts) refuses perf_event_open with EACCES, and every system call of another architecture's
+ * ABI (a 32-bit call would go around the filter) with ENOSYS.
  * A node without a line is not sandboxed. Built by slurmkit with Debian's gcc and libslurm-dev.
  */
 #include <slurm/spank.h>
@@ -28,6 +31,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 SPANK_PLUGIN(slurmkit_sandbox, 1);
 
@@ -41,6 +50,7 @@ static struct {
 	long memory_mib;
 	char writable[MAX_WRITABLE][PATH_MAX];
 	int n_writable;
+	int no_perf;
 	/* The cgroup folder (under each controller) of this cluster's sandboxed tasks. */
 	char group[128];
 } cfg;
@@ -53,6 +63,8 @@ static void parse_option(const char *opt)
 {
 	if (strcmp(opt, "network=none") == 0)
 		cfg.no_network = 1;
+	else if (strcmp(opt, "perf=no") == 0)
+		cfg.no_perf = 1;
 	else if (strncmp(opt, "pids=", 5) == 0)
 		cfg.pids = strtol(opt + 5, NULL, 10);
 	else if (strncmp(opt, "memory_mib=", 11) == 0)
@@ -184,6 +196,35 @@ int slurm_spank_task_exit(spank_t sp, int ac, char **av)
 	return ESPANK_SUCCESS;
 }
 
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* perf=no: perf_event_open fails with EACCES for the task and all it starts; no_new_privs, as seccomp needs without root. */
+static int forbid_perf(void)
+{
+#ifdef NATIVE_ARCH
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_perf_event_open, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof filter / sizeof filter[0], .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
 /* As the job's user, just before the task would be executed: execute it in bwrap instead. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
@@ -258,6 +299,10 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 	for (int i = 0; i < argc; i++)
 		full[n + i] = argv[i];
 	full[n + argc] = NULL;
+	if (cfg.no_perf && forbid_perf() != 0) {
+		slurm_error("slurmkit_sandbox: cannot forbid performance counters: %m");
+		return ESPANK_ERROR;
+	}
 	execve(full[0], full, envv);
 	slurm_error("slurmkit_sandbox: cannot run %s: %m", full[0]);
 	return ESPANK_ERROR;

@@ -145,7 +145,7 @@ function toClusterConfig(spec: Spec): ClusterConfig {
       default: p.default ?? i === fallbackDefault,
       maxTime: p.maxTime,
       exclusive: p.exclusive,
-      ...(p.sandbox ? { sandbox: { network: p.sandbox.network, writable: [...p.sandbox.writable], ...(p.sandbox.memoryMiB ? { memoryMiB: p.sandbox.memoryMiB } : {}), ...(p.sandbox.pids ? { pids: p.sandbox.pids } : {}) } } : {}),
+      ...(p.sandbox ? { sandbox: { network: p.sandbox.network, writable: [...p.sandbox.writable], perf: p.sandbox.perf, ...(p.sandbox.memoryMiB ? { memoryMiB: p.sandbox.memoryMiB } : {}), ...(p.sandbox.pids ? { pids: p.sandbox.pids } : {}) } } : {}),
       extra: confStrings(p.extra),
     };
   });

@@ -123,6 +123,8 @@ export const sandboxSchema = z.strictObject({
   pids: z.number().int().min(8).max(1_000_000).optional(),
   /** Folders writable inside the sandbox besides the user's home (the rest of the node is read-only). */
   writable: z.array(z.string().regex(SANDBOX_PATH)).max(16).default([]),
+  /** Performance counters (perf_event_open: perf stat, PAPI) inside the sandbox; false refuses them. */
+  perf: z.boolean().default(true),
 });
 
 export const partitionSchema = z.strictObject({

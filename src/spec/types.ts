@@ -46,6 +46,8 @@ export interface SandboxConfig {
   memoryMiB?: number;
   pids?: number;
   writable: string[];
+  /** Performance counters (perf_event_open) allowed inside the sandbox, as the machine's kernel.perf_event_paranoid allows them to any user. */
+  perf: boolean;
 }
 
 export interface PartitionConfig {

@@ -15,6 +15,9 @@ import { withCluster } from './cluster-fixture.js';
 import { parseSpec } from '../spec/load.js';
 import { sandboxGroup } from '../sandbox/sandbox.js';
 
+/** perf_event_open's system call number on this machine's architecture (nodes run its kernel). */
+const PERF_EVENT_OPEN = process.arch === 'arm64' ? 241 : 298;
+
 const spec = (name: string, provider: string) => `name: ${name}
 provider:
   ${provider.replace(/\n/g, '\n  ')}
@@ -23,7 +26,7 @@ users: [{name: alice}, {name: bob}]
 rest: true
 partitions:
   - {name: lab, nodes: {group: c}, sandbox: {network: none, memoryMiB: 128, pids: 64}}
-  - {name: net, nodes: {group: n}, sandbox: {network: cluster}}
+  - {name: net, nodes: {group: n}, sandbox: {network: cluster, perf: false}}
 `;
 
 /**
@@ -117,6 +120,16 @@ export function sandboxSuite(
       const counted = r.stdout.trim().split('\n').filter((l) => /^[\d.]+,[^,]*,(task-clock|page-faults|context-switches)/.test(l));
       assert.equal(counted.length, 3, r.stdout);
       assert.ok(Number(counted[0]!.split(',')[0]) > 1, `task-clock counted the work: ${counted[0]}`);
+    });
+
+    test('perf: false refuses performance counters inside the sandbox, and nothing else', async () => {
+      // perf_event_open with no attributes: EFAULT where it is allowed (it got as far as reading them), EACCES where refused.
+      const probe = `python3 -c "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); libc.syscall(${PERF_EVENT_OPEN}, 0, 0, -1, -1, 0); print(os.strerror(ctypes.get_errno()))"`;
+      assert.equal((await step('alice', 'c1', probe)).stdout.trim(), 'Bad address', 'allowed on lab (perf left at its default)');
+      assert.equal((await step('alice', 'n1', probe)).stdout.trim(), 'Permission denied', 'refused on net (perf: false)');
+      const r = await step('alice', 'n1', 'perf stat -x, -e task-clock true 2>&1; echo "exit $?"; python3 -c "print(sum(range(10)))"');
+      assert.doesNotMatch(r.stdout, /^[\d.]+,[^,]*,task-clock/m, r.stdout);
+      assert.match(r.stdout, /^45$/m, 'the job itself runs');
     });
 
     test("another user's process is out of sight and cannot be traced", async () => {
