@@ -14,8 +14,8 @@
  * cluster). The settings file has one line per sandboxed node:
  *   <hostname> network=none|cluster pids=<n> memory_mib=<n> writable=<path>[:<path>...] [perf=no]
  * With perf=no, a seccomp filter (set before bwrap runs, inherited by the task and everything it
- * starts) refuses perf_event_open with EACCES, and every system call of another architecture's
- * ABI (a 32-bit call would go around the filter) with ENOSYS.
+ * starts) refuses perf_event_open with EACCES, and every system call of another ABI (a 32-bit
+ * or x32 call would go around the filter) with ENOSYS.
  * A node without a line is not sandboxed. Built by slurmkit with Debian's gcc and libslurm-dev.
  */
 #include <slurm/spank.h>
@@ -211,6 +211,11 @@ static int forbid_perf(void)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+		/* x32 calls carry the native arch with this bit set in their number. */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+#endif
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_perf_event_open, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
