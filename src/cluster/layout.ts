@@ -133,10 +133,10 @@ export const PYTHON_MODULES = fileURLToPath(new URL('../python/', import.meta.ur
 /**
  * A Jupyter notebook server (Debian's jupyter-notebook) per cluster user, run as that user in
  * their home, on every address of the login node's own network namespace: its cluster address,
- * and where a provider publishes the port (swarm), the address the engine forwards it to. The token comes from a root-only file through the
- * environment (JUPYTER_TOKEN): never an argument, and a token it was given Jupyter does not
- * print; tokens in requests' addresses are hidden in its log (src/python/jupyter_notebook_config.py).
- * slurmkit's Python module is on the kernels' path.
+ * and where a provider publishes the port (swarm), the address the engine forwards it to. The
+ * token comes from a root-only file through the environment (JUPYTER_TOKEN): never an argument,
+ * and a token it was given Jupyter does not print; tokens in requests' addresses are hidden in
+ * its log (src/python/jupyter_notebook_config.py). slurmkit's Python module is on the kernels' path.
  */
 function jupyterServers(address: string, users: string[]): Daemon {
   return {

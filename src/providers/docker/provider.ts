@@ -52,8 +52,8 @@ const MAIN = [
  *   pivot_root to a process without capabilities and its masked /proc paths forbid mounting a
  *   fresh /proc, so both go (systempaths=unconfined); the node gets cgroup namespaces of its own
  *   and the right to make its cgroup controllers writable (SANDBOX_CGROUPS) and to set its own
- *   firewall (the jobs' of network: cluster). Jobs never get any
- *   of this: they run as their users, inside the sandbox, which drops every capability.
+ *   firewall (the jobs' of network: cluster). Jobs never get any of this: they run as their
+ *   users, inside the sandbox, which drops every capability.
  */
 function privileges(node: NodeSpec): Partial<Docker.HostConfig> & { CgroupnsMode?: 'private' } {
   if (!node.fuse && !node.sandbox) return {};
