@@ -122,10 +122,10 @@ test('an exclusive partition gives whole nodes to each job (OverSubscribe=EXCLUS
 
 test('sandboxed partitions: an Epilog that drains a node it cannot clean; each sandboxed node listed with its sandbox', async () => {
   const { renderSandboxConf, renderPlugstack } = await import('../sandbox/sandbox.js');
-  const cfg = parseSpec('name: x\nnodes: [{name: c, count: 2}, {name: d, count: 1}]\npartitions: [{name: exam, nodes: {group: c}, sandbox: {pids: 64, writable: [/a, /b]}}, {name: open, nodes: {group: d}}]\n', 'inline');
+  const cfg = parseSpec('name: x\nnodes: [{name: c, count: 2}, {name: d, count: 1}]\npartitions: [{name: exam, nodes: {group: c}, sandbox: {pids: 64, writable: [/a, /b]}}, {name: open, nodes: {group: d}, sandbox: {perf: false}}]\n', 'inline');
   assert.match(renderSlurmConf(cfg, fixedPlan(cfg)), /^Epilog=\/etc\/slurm\/slurmkit-sandbox-epilog$/m);
   assert.doesNotMatch(renderSlurmConf(custom, fixedPlan(custom)), /Epilog/);
-  assert.deepEqual(renderSandboxConf(cfg).split('\n').slice(1), ['c1 network=none pids=64 writable=/a:/b', 'c2 network=none pids=64 writable=/a:/b', '']);
+  assert.deepEqual(renderSandboxConf(cfg).split('\n').slice(1), ['c1 network=none pids=64 writable=/a:/b', 'c2 network=none pids=64 writable=/a:/b', 'd1 network=none perf=no', '']);
   assert.match(renderPlugstack('/etc/slurm/p.so', 'slurmkit-ab-cd'), /^required \/etc\/slurm\/p\.so conf=\/etc\/slurm\/sandbox\.conf group=slurmkit-ab-cd$/m);
 });
 

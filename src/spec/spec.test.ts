@@ -364,7 +364,9 @@ test('partition exclusive: true or false; a clashing extra.OverSubscribe is refu
 
 test('partition sandbox: settings read; other providers, a node sandboxed unlike in two partitions, a user Epilog and bad values refused at their fields', () => {
   const cfg = parseSpec(`name: lab\nnodes: [{name: c, count: 2}, {name: d, count: 1}]\npartitions: [{name: exam, nodes: {group: c}, sandbox: {memoryMiB: 256, pids: 100, writable: [/scratch]}}, {name: open, nodes: {group: d}}]`, 't');
-  assert.deepEqual(cfg.partitions[0]!.sandbox, { network: 'none', memoryMiB: 256, pids: 100, writable: ['/scratch'] });
+  assert.deepEqual(cfg.partitions[0]!.sandbox, { network: 'none', memoryMiB: 256, pids: 100, writable: ['/scratch'], perf: true });
+  assert.equal(parseSpec('name: lab\nnodes: [{name: c, count: 1}]\npartitions: [{name: exam, sandbox: {perf: false}}]', 't').partitions[0]!.sandbox?.perf, false);
+  hasProblem(invalid('name: lab\nnodes: [{name: c, count: 1}]\npartitions: [{name: exam, sandbox: {perf: "no"}}]'), 'partitions[0].sandbox.perf');
   assert.equal(cfg.partitions[1]!.sandbox, undefined);
   assert.equal(parseSpec(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]`, 't').partitions[0]!.sandbox?.network, 'cluster');
   hasProblem(invalid(`name: lab\n${NODES}\npartitions: [{name: exam, sandbox: {network: cluster}}]\nslurm: {extraConf: {SrunPortRange: 1000-2000}}`), 'slurm.extraConf.SrunPortRange', 'reach srun on the ports slurmkit sets');
